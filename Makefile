@@ -1,0 +1,29 @@
+# Pantau: two commands.
+#   make demo   installs what is missing and runs the whole system on the simulated city
+#   make test   installs what is missing and runs the test suite (unit + integration)
+.PHONY: demo test unit bootstrap inventory bench clean
+
+VENV := .venv/bin
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap
+	$(VENV)/pantau demo
+
+test: bootstrap
+	$(VENV)/python -m pytest -q $(PYTEST_ARGS)
+
+unit: bootstrap
+	$(VENV)/python -m pytest -q -m unit $(PYTEST_ARGS)
+
+# Regenerate the committed city inventories from their fact files.
+inventory: bootstrap
+	$(VENV)/pantau inventory generate cities/semarang/city.yaml --out cities/semarang
+	$(VENV)/pantau inventory generate cities/batang/city.yaml --out cities/batang
+
+bench: bootstrap
+	$(VENV)/python bench/simulator_snmp.py
+
+clean:
+	rm -rf .pantau .pytest_cache

@@ -1,0 +1,77 @@
+"""``pantau demo``: the whole system on the simulated city, with directions for a first look."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from hotspots.inventory import load_inventory, resolve_city
+from pantau.stack import Stack, tcp_port_free
+
+console = Console()
+
+
+def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
+    inv = load_inventory(resolve_city("semarang"))
+    stack = Stack(state_dir.resolve(), time_scale=time_scale,
+                  influx_port=8086 if tcp_port_free(8086) else None,
+                  mqtt_port=1883 if tcp_port_free(1883) else None,
+                  http_port=18080 if tcp_port_free(18080) else None)
+    stopping = False
+
+    def _stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        with console.status("starting…") as status:
+            stack.start(progress=lambda m: status.update(m + "…"))
+        v2c = next(h for h in inv.hotspots.values() if h.credentials == "public-v2c")
+        v3 = next(h for h in inv.hotspots.values() if h.credentials == "noc-v3-sha-aes")
+        v3b = next(h for h in inv.hotspots.values() if h.credentials == "noc-v3-sha256-aes256")
+        c2 = inv.credentials.profiles["public-v2c"].community.get_secret_value()
+        p3 = inv.credentials.profiles["noc-v3-sha-aes"]
+        p3b = inv.credentials.profiles["noc-v3-sha256-aes256"]
+        port = "" if stack.snmp_port == 161 else f":{stack.snmp_port}"
+        mq = stack.mosquitto.port
+        lines = [
+            f"[b]Pantau demo: {inv.display_name}[/b] — {len(inv.hotspots)} hotspots, {len(inv.feeders)} feeders, "
+            f"{len(inv.transformers)} transformers, {len(inv.switches)} switches",
+            "",
+            f"InfluxDB    {stack.influx.url}  (database 'pantau'; data in {stack.influx.state_dir})",
+            f"Mosquitto   127.0.0.1:{mq}",
+            f"Simulator   SNMP on 127.20.x.y{port} (hotspots), 127.30.0.x{port} (switches); "
+            f"e-gov + control API {stack.sim.url}",
+            "",
+            "[b]Try[/b]",
+            f"  snmpget -v2c -c {c2} {v2c.address}{port} 1.3.6.1.2.1.1.5.0 1.3.6.1.2.1.1.3.0      # {v2c.id}, {v2c.vendor}",
+            f"  snmpget -v3 -l authPriv -u {p3.user} -a SHA -A {p3.auth_password.get_secret_value()} "
+            f"-x AES -X {p3.priv_password.get_secret_value()} {v3.address}{port} 1.3.6.1.2.1.1.3.0   # {v3.id}",
+            f"  snmpbulkwalk -v3 -l authPriv -u {p3b.user} -a SHA-256 -A {p3b.auth_password.get_secret_value()} "
+            f"-x AES-256 -X {p3b.priv_password.get_secret_value()} {v3b.address}{port} 1.3.6.1.2.1.2.2.1.10   # {v3b.id}",
+            f"  mosquitto_sub -p {mq} -t 'pantau/semarang/grid/#' -v",
+            f"  curl {stack.sim.url}/lapor-hendi/status",
+            f"  curl -XPOST {stack.sim.url}/_sim/events -d '{{\"action\":\"feeder_trip\",\"target\":\"feeder:SRD-04\"}}'",
+            "  .venv/bin/pantau scenario run ../shared/scenarios/feeder-trip.yaml --time-scale 10 --report reports/feeder-trip.json",
+            "  .venv/bin/pantau inventory list --kind feeder",
+            "",
+            "Ctrl-C stops everything.",
+        ]
+        console.print(Panel("\n".join(lines), title="Pantau", expand=False))
+        while not stopping:
+            for svc in (stack.influx, stack.mosquitto, stack.sim):
+                if not svc.running():
+                    console.print(f"[red]{svc.name} stopped unexpectedly[/red]; see {svc.log_path}")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping…")
+        stack.stop()
+    return 0

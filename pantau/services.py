@@ -1,0 +1,219 @@
+"""Run Pantau's own Mosquitto, InfluxDB and (for tests/benchmarks) net-snmp snmpd.
+
+Each service gets its config rendered from ``config/*.tmpl`` into a state directory, runs as a
+child process in its own session (so Ctrl-C in a terminal reaches Pantau first, which then stops
+them in order), and is considered started only once it answers. The same code starts the demo,
+the test fixtures and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("pantau.services")
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def render(template: str, dest: Path, **values) -> Path:
+    text = (CONFIG_DIR / template).read_text()
+    dest.write_text(text.format(**values))
+    return dest
+
+
+def require_binary(name: str, package: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise ServiceError(f"{name} not found: install the Debian package {package} (make demo / make test do)")
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    state_dir: Path
+    host: str
+    port: int
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / f"{self.name}.stdout.log"
+
+    def start(self, ready_timeout: float = 30.0) -> "Service":
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        out.close()
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceError(f"{self.name} exited with {self.proc.returncode} at start; "
+                                   f"see {self.log_path}:\n{self._tail()}")
+            if self.ready():
+                log.info("%s ready on %s:%d", self.name, self.host, self.port)
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(f"{self.name} not ready on {self.host}:{self.port} after {ready_timeout}s; "
+                           f"see {self.log_path}:\n{self._tail()}")
+
+    def ready(self) -> bool:
+        return port_open(self.host, self.port)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.running():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL, for fault tests."""
+        if self.running():
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def _tail(self, n: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def mosquitto(state_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> Service:
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    conf = render("mosquitto.conf.tmpl", state_dir / "mosquitto.conf", port=port, host=host,
+                  state_dir=state_dir, user=getpass.getuser())
+    binary = require_binary("mosquitto", "mosquitto")
+    return Service("mosquitto", [binary, "-c", str(conf)], state_dir, host, port)
+
+
+class _Influx(Service):
+    def ready(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"http://{self.host}:{self.port}/ping", timeout=0.5).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def influxdb(state_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> _Influx:
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    rpc_port = free_port(host)
+    conf = render("influxdb.conf.tmpl", state_dir / "influxdb.conf", port=port, rpc_port=rpc_port, host=host,
+                  state_dir=state_dir)
+    binary = require_binary("influxd", "influxdb")
+    return _Influx("influxdb", [binary, "-config", str(conf)], state_dir, host, port)
+
+
+class _Snmpd(Service):
+    def ready(self) -> bool:
+        # UDP: ask for sysUpTime.0 with a raw v2c GET.
+        from simulator.ber import encode_get_request_v2c, decode_message
+
+        pkt = encode_get_request_v2c(self.community, 1, [(1, 3, 6, 1, 2, 1, 1, 3, 0)])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.3)
+            try:
+                s.sendto(pkt, (self.host, self.port))
+                data, _ = s.recvfrom(65535)
+                decode_message(data)
+                return True
+            except OSError:
+                return False
+
+    community: str = "public"
+
+
+def snmpd(state_dir: Path, addresses: list[str], port: int, community: str = "public",
+          v3_user: str = "pantau-noc", v3_auth: str = "test-auth-pass", v3_priv: str = "test-priv-pass") -> _Snmpd:
+    """net-snmp's snmpd on the given loopback addresses (passed as arguments, not agentAddress)."""
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    conf = render("snmpd.conf.tmpl", state_dir / "snmpd.conf", community=community, v3_user=v3_user,
+                  v3_auth=v3_auth, v3_priv=v3_priv)
+    binary = require_binary("snmpd", "snmpd")
+    argv = [binary, "-f", "-Lf", str(state_dir / "snmpd.log"), "-C", "-c", str(conf),
+            "-p", str(state_dir / "snmpd.pid"), "-M", "/usr/share/snmp/mibs",
+            "--persistentDir=" + str(state_dir / "persist"), "-I", "-smux,mteTrigger,mteTriggerConf"]
+    argv += [f"udp:{a}:{port}" for a in addresses]
+    svc = _Snmpd("snmpd", argv, state_dir, addresses[0], port)
+    svc.community = community
+    return svc
+
+
+class _Simulator(Service):
+    def ready(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"http://{self.host}:{self.port}/_sim/health", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def simulator(state_dir: Path, city: str, snmp_port: int, http_port: int | None = None,
+              mqtt: tuple[str, int] | None = None, time_scale: float = 1.0, seed: int = 0,
+              telemetry_interval_s: float = 10.0, trap_target: tuple[str, int] | None = None) -> _Simulator:
+    """The simulated city as a child process (its own core for the SNMP agents)."""
+    import sys
+
+    state_dir = Path(state_dir)
+    http_port = http_port or free_port()
+    argv = [sys.executable, "-m", "pantau", "simulator", "run", "--city", str(city), "--snmp-port", str(snmp_port),
+            "--http-port", str(http_port), "--time-scale", str(time_scale), "--seed", str(seed),
+            "--telemetry-interval", str(telemetry_interval_s)]
+    if mqtt:
+        argv += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}"]
+    if trap_target:
+        argv += ["--trap-target", f"{trap_target[0]}:{trap_target[1]}"]
+    return _Simulator("simulator", argv, state_dir, "127.0.0.1", http_port)

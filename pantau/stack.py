@@ -1,0 +1,96 @@
+"""The running system on the simulated city: InfluxDB, Mosquitto and the city, started in order
+and stopped in reverse. Used by ``pantau demo``, ``pantau scenario run``, tests and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pantau import services
+from store.provision import provision_v1
+from store.timeseries import InfluxV1
+
+
+def udp_port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def tcp_port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def pick_snmp_port(preferred: int = 161) -> int:
+    """161 when we may bind it (root) and it is free; otherwise a free high port."""
+    if (preferred >= 1024 or os.geteuid() == 0) and udp_port_free(preferred):
+        return preferred
+    return services.free_port(kind=socket.SOCK_DGRAM)
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    city: str = "semarang"
+    time_scale: float = 1.0
+    seed: int = 0
+    telemetry_interval_s: float = 10.0
+    snmp_port: int | None = None
+    influx_port: int | None = None
+    mqtt_port: int | None = None
+    http_port: int | None = None
+    trap_target: tuple[str, int] | None = None
+    influx: services.Service | None = None
+    mosquitto: services.Service | None = None
+    sim: services.Service | None = None
+    db: InfluxV1 | None = None
+    _started: list = field(default_factory=list)
+
+    def start(self, progress=lambda msg: None) -> "Stack":
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            progress("starting InfluxDB")
+            self.influx = services.influxdb(self.state_dir / "influxdb", port=self.influx_port).start()
+            self._started.append(self.influx)
+            self.db = InfluxV1(self.influx.url, "pantau")
+            provision_v1(self.db)
+            progress("starting Mosquitto")
+            self.mosquitto = services.mosquitto(self.state_dir / "mosquitto", port=self.mqtt_port).start()
+            self._started.append(self.mosquitto)
+            progress("starting the simulated city (2,300 SNMP agents, grid telemetry, e-gov services)")
+            self.snmp_port = self.snmp_port or pick_snmp_port()
+            self.sim = services.simulator(self.state_dir / "simulator", self.city, self.snmp_port, self.http_port,
+                                          mqtt=("127.0.0.1", self.mosquitto.port), time_scale=self.time_scale,
+                                          seed=self.seed, telemetry_interval_s=self.telemetry_interval_s,
+                                          trap_target=self.trap_target).start(ready_timeout=120)
+            self._started.append(self.sim)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for svc in reversed(self._started):
+            with contextlib.suppress(Exception):
+                svc.stop()
+        self._started.clear()
+        if self.db:
+            self.db.close()
+            self.db = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,364 @@
+"""The simulated city: every hotspot and switch as an SNMP agent, the grid, the e-gov services.
+
+State that faults change (feeders, transformers, switches, devices) is held here; a tick loop
+turns it into what the outside world sees: which devices answer SNMP, UPS batteries draining,
+hotspots booting after power returns (reset sysUpTime, coldStart trap), switch ports going
+down/up (linkDown/linkUp traps), and grid telemetry published over MQTT.
+
+Times given to actions are in scenario seconds; the city divides them by ``time_scale``.
+Switches are assumed to sit on protected supplies (they fail only by ``switch_fail``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from hotspots.credentials import V2cCredentials, V3Credentials
+from hotspots.inventory import Inventory
+from simulator import ber
+from simulator.devices import VENDORS, device_macs, hotspot_template, switch_template
+from simulator.snmp_agent import Device, Security, serve
+from simulator.state import DeviceState
+from simulator.usm import UserKeys, engine_id_for
+
+log = logging.getLogger("pantau.simulator")
+
+COLD_START = (1, 3, 6, 1, 6, 3, 1, 1, 5, 1)
+LINK_DOWN = (1, 3, 6, 1, 6, 3, 1, 1, 5, 3)
+LINK_UP = (1, 3, 6, 1, 6, 3, 1, 1, 5, 4)
+IF_INDEX = (1, 3, 6, 1, 2, 1, 2, 2, 1, 1)
+IF_ADMIN = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
+IF_OPER = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+BOOT_S = 40.0  # scenario seconds a hotspot needs to boot once power returns
+
+
+def security_for(creds, engine_id: bytes) -> Security:
+    if isinstance(creds, V2cCredentials):
+        return Security(community=creds.community.get_secret_value().encode(), engine_id=engine_id)
+    assert isinstance(creds, V3Credentials)
+    keys = UserKeys(creds.user, engine_id, creds.auth_protocol, creds.auth_password.get_secret_value(),
+                    creds.priv_protocol, creds.priv_password.get_secret_value() if creds.priv_password else None)
+    return Security(keys=keys, engine_id=engine_id)
+
+
+def seed_of(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+@dataclass
+class HotspotSim:
+    device: Device
+    transformer: str
+    switch_chain: list[str]
+    ups_s: float  # battery, scenario seconds
+    failed: bool = False
+    running: bool = True  # powered on and booted
+    on_battery_since: float | None = None
+    booting_until: float | None = None
+    reboot_until: float | None = None
+    flap: tuple[float, float, float] | None = None  # (start, period, until) in real seconds
+    link_up: bool = True
+
+
+@dataclass
+class MaintenanceNotice:
+    id: str
+    element: str
+    start: float  # epoch seconds
+    end: float
+    reason: str
+    issued_at: float
+
+
+class SimCity:
+    def __init__(self, inv: Inventory, snmp_port: int = 161, time_scale: float = 1.0, seed: int = 0,
+                 telemetry_interval_s: float = 10.0, trap_target: tuple[str, int] | None = None,
+                 clock=time.time):
+        self.inv = inv
+        self.k = float(time_scale)
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.telemetry_interval_s = telemetry_interval_s
+        self.trap_target = trap_target
+        self.snmp_port = snmp_port
+        self.substation_on = {s: True for s in inv.substations}
+        self.feeder_on = {f: True for f in inv.feeders}
+        self.transformer_ok = {t: True for t in inv.transformers}
+        self.switch_ok = {s: True for s in inv.switches}
+        self.telemetry_lost: set[str] = set()
+        self.telemetry_delay: dict[str, tuple[float, float]] = {}  # element -> (delay real s, until epoch)
+        self.notices: dict[str, MaintenanceNotice] = {}
+        self.egov_mode: dict[str, str] = {e: "ok" for e in inv.egov}
+        self.events: list[dict] = []
+        self.hotspots: dict[str, HotspotSim] = {}
+        self.switch_devices: dict[str, Device] = {}
+        self.transports: dict[str, asyncio.DatagramTransport] = {}
+        self.traps_sent = 0
+        self._build()
+
+    # --- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        inv = self.inv
+        for sw in inv.switches.values():
+            ports = inv.hotspots_of_switch.get(sw.id, []) if sw.role == "access" else inv.children_of_switch.get(sw.id, [])
+            tmpl = switch_template(sw.id, sw.address, len(ports), sw.role)
+            st = DeviceState(sw.id, seed_of(sw.id), sw.id, f"Kabinet {sw.id}", [], n_if=len(ports) + 1,
+                             peak_down_bps=200e6, clock=self.clock)
+            sec = security_for(inv.credentials.profiles[sw.credentials], engine_id_for(14988, sw.id))
+            self.switch_devices[sw.id] = Device(sw.id, sw.address, self.snmp_port, tmpl, st, sec)
+        for h in inv.hotspots.values():
+            seed = seed_of(h.id) ^ self.seed
+            busy = (seed % 5 == 0)
+            st = DeviceState(h.id, seed, h.name, f"{h.kelurahan}, {inv.kecamatan[h.kecamatan].name}", device_macs(seed),
+                             peak_down_bps=(60e6 + (seed % 60) * 1e6) if busy else (5e6 + (seed % 35) * 1e6),
+                             max_clients=30 + seed % 50, clock=self.clock)
+            sec = security_for(inv.credentials.profiles[h.credentials], engine_id_for(VENDORS[h.vendor].enterprise, h.id))
+            dev = Device(h.id, h.address, self.snmp_port, hotspot_template(h.vendor, h.model), st, sec)
+            chain, cur = [], h.switch
+            while cur:
+                chain.append(cur)
+                cur = inv.switches[cur].parent
+            self.hotspots[h.id] = HotspotSim(dev, h.transformer, chain, ups_s=h.ups_minutes * 60.0)
+        # Switch ports mirror their hotspots' links (port 1 = uplink, then one port per hotspot / child).
+        for sw in inv.switches.values():
+            dev = self.switch_devices[sw.id]
+            if sw.role == "access":
+                members = inv.hotspots_of_switch.get(sw.id, [])
+                dev.state.port_state = [(lambda h=self.hotspots[m]: h.link_up) for m in members]
+            else:
+                members = inv.children_of_switch.get(sw.id, [])
+                dev.state.port_state = [(lambda c=c: self.switch_ok[c]) for c in members]
+
+    def devices(self) -> list[Device]:
+        return list(self.switch_devices.values()) + [h.device for h in self.hotspots.values()]
+
+    # --- power and reachability -----------------------------------------------------------------
+    def transformer_powered(self, tid: str) -> bool:
+        t = self.inv.transformers[tid]
+        f = self.inv.feeders[t.feeder]
+        return self.substation_on[f.substation] and self.feeder_on[f.id] and self.transformer_ok[tid]
+
+    def feeder_energized(self, fid: str) -> bool:
+        return self.substation_on[self.inv.feeders[fid].substation] and self.feeder_on[fid]
+
+    def switch_reachable(self, sid: str) -> bool:
+        cur = sid
+        while cur:
+            if not self.switch_ok[cur]:
+                return False
+            cur = self.inv.switches[cur].parent
+        return True
+
+    def tick(self) -> None:
+        """Advance every device's power/boot state; send traps on link changes."""
+        now = self.clock()
+        k = self.k
+        sw_reach = {s: self.switch_reachable(s) for s in self.inv.switches}
+        for sid, dev in self.switch_devices.items():
+            dev.up = sw_reach[sid]
+        for hid, h in self.hotspots.items():
+            powered = self.transformer_powered(h.transformer)
+            if powered:
+                h.on_battery_since = None
+            elif h.on_battery_since is None and h.running:
+                h.on_battery_since = now
+            if h.running and not powered and (h.ups_s <= 0 or now - h.on_battery_since >= h.ups_s / k):
+                h.running = False
+                h.booting_until = None
+            if not h.running and powered and not h.failed:
+                if h.booting_until is None:
+                    h.booting_until = now + BOOT_S / k
+                elif now >= h.booting_until:
+                    h.running = True
+                    h.booting_until = None
+                    h.device.state.reboot()
+                    self._cold_start(hid)
+            if h.reboot_until is not None and now >= h.reboot_until:
+                h.reboot_until = None
+                h.device.state.reboot()
+                self._cold_start(hid)
+            flap_down = False
+            if h.flap is not None:
+                start, period, until = h.flap
+                if now >= until:
+                    h.flap = None
+                else:
+                    flap_down = int((now - start) / period) % 2 == 0
+            link = h.running and not h.failed and h.reboot_until is None
+            if link != h.link_up:
+                h.link_up = link
+                self._link_trap(hid, link)
+            h.device.up = link and not flap_down and all(sw_reach[s] for s in h.switch_chain)
+
+    # --- traps ----------------------------------------------------------------------------------
+    def _send_trap(self, dev: Device, trap_oid, varbinds) -> None:
+        if not self.trap_target or not dev.up:
+            return
+        tr = self.transports.get(dev.ident)
+        if tr is None or tr.is_closing():
+            return
+        tr.sendto(dev.trap(trap_oid, varbinds), self.trap_target)
+        self.traps_sent += 1
+
+    def _cold_start(self, hid: str) -> None:
+        h = self.hotspots[hid]
+        h.device.up = True  # it answers again the moment it is booted (uplink permitting)
+        if all(self.switch_reachable(s) for s in h.switch_chain):
+            self._send_trap(h.device, COLD_START, [])
+
+    def _link_trap(self, hid: str, up: bool) -> None:
+        sw_id = self.inv.hotspots[hid].switch
+        dev = self.switch_devices[sw_id]
+        port = self.inv.hotspots_of_switch[sw_id].index(hid) + 2  # ifIndex 1 is the uplink
+        status = 1 if up else 2
+        self._send_trap(dev, LINK_UP if up else LINK_DOWN,
+                        [(IF_INDEX + (port,), ber.enc_int(port)), (IF_ADMIN + (port,), ber.enc_int(1)),
+                         (IF_OPER + (port,), ber.enc_int(status))])
+
+    # --- actions (the scenario contract) --------------------------------------------------------
+    def apply(self, action: str, target: str, **kw) -> None:
+        kind, _, ident = target.partition(":")
+        self.inv.get(target)  # raises KeyError for unknown elements
+        now = self.clock()
+        k = self.k
+        self.events.append({"t": now, "action": action, "target": target, **kw})
+        log.info("scenario action %s %s %s", action, target, kw or "")
+        if action in ("substation_trip", "substation_restore"):
+            self.substation_on[ident] = action.endswith("restore")
+        elif action in ("feeder_trip", "feeder_restore"):
+            self.feeder_on[ident] = action.endswith("restore")
+        elif action in ("transformer_fail", "transformer_restore"):
+            self.transformer_ok[ident] = action.endswith("restore")
+        elif action in ("switch_fail", "switch_restore"):
+            self.switch_ok[ident] = action.endswith("restore")
+        elif action == "hotspot_fail":
+            self.hotspots[ident].failed = True
+            self.hotspots[ident].running = False
+        elif action == "hotspot_restore":
+            h = self.hotspots[ident]
+            h.failed = False
+            h.running = False  # boots like after a power cut
+            h.booting_until = None
+        elif action == "hotspot_reboot":
+            self.hotspots[ident].reboot_until = now + float(kw.get("down_s", 90)) / k
+        elif action == "telemetry_loss":
+            self.telemetry_lost.add(target)
+        elif action == "telemetry_restore":
+            self.telemetry_lost.discard(target)
+            self.telemetry_delay.pop(target, None)
+        elif action == "telemetry_delay":
+            until = kw.get("until_s")
+            self.telemetry_delay[target] = (float(kw.get("delay_s", 30)) / k,
+                                            now + (float(until) - float(kw.get("_at", 0))) / k if until is not None else float("inf"))
+        elif action == "maintenance_notice":
+            at = float(kw.get("_at", 0))
+            nid = f"PLN-{ident}-{int(now)}"
+            self.notices[target] = MaintenanceNotice(nid, target, now + (float(kw["start_s"]) - at) / k,
+                                                     now + (float(kw["end_s"]) - at) / k, str(kw.get("reason", "")), now)
+        elif action == "flap":
+            period = float(kw.get("period_s", 30)) / k
+            until = now + (float(kw["until_s"]) - float(kw.get("_at", 0))) / k if "until_s" in kw else float("inf")
+            self.hotspots[ident].flap = (now, period, until)
+        elif action == "snmp_latency":
+            delay = float(kw.get("delay_ms", 500)) / 1000.0
+            devs = [self.switch_devices[ident]] if kind == "switch" else [self.hotspots[ident].device]
+            if kind == "switch":
+                devs += [self.hotspots[h].device for h in self.inv.hotspots_below(target)]
+            for d in devs:
+                d.delay_s = delay
+            if "until_s" in kw:
+                asyncio.get_event_loop().call_later((float(kw["until_s"]) - float(kw.get("_at", 0))) / k,
+                                                    lambda: [setattr(d, "delay_s", 0.0) for d in devs])
+        elif action in ("egov_fail", "egov_restore"):
+            self.egov_mode[ident] = "ok" if action == "egov_restore" else kw.get("mode", "error")
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        self.tick()
+
+    # --- grid telemetry -------------------------------------------------------------------------
+    def telemetry(self, element: str) -> dict:
+        kind, _, ident = element.partition(":")
+        now = self.clock()
+        r = random.Random(seed_of(element) ^ int(now))
+        if kind == "feeder":
+            on = self.feeder_energized(ident)
+            f = self.inv.feeders[ident]
+            load = 0.4 + 0.5 * _daily(now)
+            return {"element": element, "substation": f.substation, "ts": _iso(now),
+                    "voltage_v": round(20000 * (1 + r.uniform(-0.02, 0.02)), 1) if on else round(r.uniform(0, 5), 1),
+                    "current_a": round(180 * load * r.uniform(0.9, 1.1), 2) if on else 0.0,
+                    "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
+                    "breaker": "closed" if self.feeder_on[ident] else "open"}
+        t = self.inv.transformers[ident]
+        on = self.transformer_powered(ident)
+        return {"element": element, "feeder": t.feeder, "ts": _iso(now),
+                "voltage_v": round(230 * (1 + r.uniform(-0.03, 0.03)), 1) if on else round(r.uniform(0, 2), 1),
+                "current_a": round(t.kva * 1.44 * (0.3 + 0.5 * _daily(now)) * r.uniform(0.9, 1.1), 2) if on else 0.0,
+                "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
+                "breaker": "closed" if self.transformer_ok[ident] else "open"}
+
+    def grid_elements(self) -> list[str]:
+        return [f"feeder:{f}" for f in self.inv.feeders] + [f"transformer:{t}" for t in self.inv.transformers]
+
+    def snapshot(self) -> dict:
+        up = sum(1 for h in self.hotspots.values() if h.device.up)
+        return {
+            "hotspots_total": len(self.hotspots), "hotspots_answering": up,
+            "feeders_off": sorted(f for f, on in self.feeder_on.items() if not on),
+            "substations_off": sorted(s for s, on in self.substation_on.items() if not on),
+            "transformers_failed": sorted(t for t, ok in self.transformer_ok.items() if not ok),
+            "switches_failed": sorted(s for s, ok in self.switch_ok.items() if not ok),
+            "hotspots_failed": sorted(h for h, s in self.hotspots.items() if s.failed),
+            "telemetry_lost": sorted(self.telemetry_lost),
+            "egov": dict(self.egov_mode),
+            "traps_sent": self.traps_sent,
+            "snmp_requests": sum(d.stats["requests"] for d in self.devices()),
+        }
+
+    def devices_by_id(self) -> dict[str, Device]:
+        out = {h: s.device for h, s in self.hotspots.items()}
+        out.update(self.switch_devices)
+        return out
+
+    async def start_snmp(self) -> None:
+        devs = self.devices()
+        transports = await serve(devs)
+        self.transports = {d.ident: t for d, t in zip(devs, transports)}
+
+    def stop_snmp(self) -> None:
+        for t in self.transports.values():
+            t.close()
+        self.transports = {}
+
+
+def _daily(t: float) -> float:
+    from simulator.state import daily_factor
+
+    return daily_factor(t)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def topic(city: str, element: str) -> str:
+    kind, _, ident = element.partition(":")
+    return f"pantau/{city}/grid/{kind}/{ident}/telemetry"
+
+
+def notice_topic(city: str, element: str) -> str:
+    kind, _, ident = element.partition(":")
+    return f"pantau/{city}/grid/maintenance/{kind}/{ident}"
+
+
+def notice_payload(n: MaintenanceNotice) -> str:
+    return json.dumps({"id": n.id, "element": n.element, "start": _iso(n.start), "end": _iso(n.end),
+                       "reason": n.reason, "issued_at": _iso(n.issued_at), "issuer": "PLN UP3 Semarang"})

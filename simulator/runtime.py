@@ -1,0 +1,175 @@
+"""Runs the simulated city as one asyncio process: SNMP agents, grid telemetry publisher (MQTT),
+e-government HTTP services, and the control API the scenario engine drives.
+
+HTTP (one port): ``GET /<egov-slug>/status`` the simulated e-gov services;
+``POST /_sim/events`` apply an action ({"action", "target", ...fields});
+``GET /_sim/state`` a snapshot; ``GET /_sim/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+
+import paho.mqtt.client as mqtt
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from hotspots.inventory import Inventory
+from simulator.city import SimCity, notice_payload, notice_topic, topic
+
+log = logging.getLogger("pantau.simulator")
+
+
+class GridPublisher:
+    """Publishes every feeder's and transformer's telemetry over MQTT (QoS 1), spread over the interval."""
+
+    def __init__(self, city: SimCity, host: str, port: int, client_id: str = "pantau-sim-grid"):
+        self.city = city
+        self.name = city.inv.city
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        status = f"pantau/{self.name}/grid/gateway/simulator/status"
+        self.client.will_set(status, "offline", qos=1, retain=True)
+        self.status_topic = status
+        self.client.reconnect_delay_set(0.5, 10)
+        self.client.max_queued_messages_set(0)
+        self.client.connect_async(host, port, keepalive=15)
+        self.client.loop_start()
+        self.published = 0
+        self._seq: dict[str, int] = {}
+        self._notices_sent: set[str] = set()
+        self.client.on_connect = self._on_connect
+
+    def _on_connect(self, client, userdata, flags, reason, props):
+        client.publish(self.status_topic, "online", qos=1, retain=True)
+        self._notices_sent.clear()
+
+    def publish_notices(self) -> None:
+        for el, n in self.city.notices.items():
+            if n.id not in self._notices_sent:
+                self.client.publish(notice_topic(self.name, el), notice_payload(n), qos=1, retain=True)
+                self._notices_sent.add(n.id)
+
+    def publish(self, element: str) -> None:
+        city = self.city
+        if element in city.telemetry_lost:
+            return
+        seq = self._seq.get(element, 0) + 1
+        self._seq[element] = seq
+        payload = city.telemetry(element)
+        payload["seq"] = seq
+        data = json.dumps(payload, separators=(",", ":"))
+        delay = city.telemetry_delay.get(element)
+        if delay and city.clock() < delay[1]:
+            asyncio.get_running_loop().call_later(delay[0], self._send, element, data)
+        else:
+            self._send(element, data)
+
+    def _send(self, element: str, data: str) -> None:
+        self.client.publish(topic(self.name, element), data, qos=1)
+        self.published += 1
+
+    async def run(self) -> None:
+        elements = self.city.grid_elements()
+        interval = self.city.telemetry_interval_s / self.city.k
+        n = len(elements)
+        i = 0
+        while True:
+            self.publish_notices()
+            # Spread the elements over the interval: no burst at the start of each period.
+            step = interval / n
+            self.publish(elements[i])
+            i = (i + 1) % n
+            await asyncio.sleep(step)
+
+    def stop(self) -> None:
+        self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def control_app(city: SimCity) -> Starlette:
+    async def egov_status(request: Request):
+        slug = request.path_params["slug"]
+        if slug not in city.egov_mode:
+            return JSONResponse({"error": "unknown service"}, status_code=404)
+        mode = city.egov_mode[slug]
+        if mode == "timeout":
+            await asyncio.sleep(120)
+            return JSONResponse({"status": "late"}, status_code=504)
+        if mode != "ok":
+            return JSONResponse({"status": "error", "service": slug, "message": "Layanan sedang gangguan"}, status_code=503)
+        return JSONResponse({"status": "ok", "service": slug, "name": city.inv.egov[slug].name})
+
+    async def events(request: Request):
+        try:
+            body = await request.json()
+            action = body.pop("action")
+            target = body.pop("target")
+            city.apply(action, target, **body)
+        except (KeyError, ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"ok": True})
+
+    async def state(request: Request):
+        return JSONResponse(city.snapshot())
+
+    async def health(request: Request):
+        return JSONResponse({"ok": True, "city": city.inv.city, "time_scale": city.k})
+
+    return Starlette(routes=[
+        Route("/_sim/events", events, methods=["POST"]),
+        Route("/_sim/state", state),
+        Route("/_sim/health", health),
+        Route("/{slug}/status", egov_status),
+    ])
+
+
+async def run_city(inv: Inventory, snmp_port: int, http_port: int, mqtt_host: str | None, mqtt_port: int | None,
+                   time_scale: float = 1.0, seed: int = 0, telemetry_interval_s: float = 10.0,
+                   trap_target: tuple[str, int] | None = None, ready: asyncio.Event | None = None,
+                   http_host: str = "127.0.0.1") -> None:
+    city = SimCity(inv, snmp_port=snmp_port, time_scale=time_scale, seed=seed,
+                   telemetry_interval_s=telemetry_interval_s, trap_target=trap_target)
+    await city.start_snmp()
+    log.info("SNMP agents: %d hotspots and %d switches on port %d", len(city.hotspots), len(city.switch_devices), snmp_port)
+    publisher = GridPublisher(city, mqtt_host, mqtt_port) if mqtt_host else None
+    server = uvicorn.Server(uvicorn.Config(control_app(city), host=http_host, port=http_port, log_level="warning",
+                                           lifespan="off"))
+    server.install_signal_handlers = lambda: None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+    async def ticker():
+        while True:
+            city.tick()
+            await asyncio.sleep(0.2)
+
+    tasks = [asyncio.create_task(ticker()), asyncio.create_task(server.serve())]
+    if publisher:
+        tasks.append(asyncio.create_task(publisher.run()))
+    while not server.started:
+        await asyncio.sleep(0.02)
+    if ready:
+        ready.set()
+    print(json.dumps({"ready": True, "snmp_port": snmp_port, "http_port": http_port}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        server.should_exit = True
+        for t in tasks[:1] + tasks[2:]:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if publisher:
+            publisher.stop()
+        city.stop_snmp()

@@ -1,0 +1,136 @@
+"""InfluxDB access: the only code in Pantau that speaks to InfluxDB.
+
+The default backend uses InfluxDB's v1 HTTP API — line protocol to ``/write``, InfluxQL through
+``/query``, Basic auth — the subset that works on 1.x (Debian's 1.6.7), 2.4+ (a bucket is
+queryable through its DBRP mapping; the 1.x-compatible ``/write`` and ``/query`` endpoints) and
+3.x. Version-specific set-up (databases, retention, downsampling) lives in
+:mod:`store.provision`.
+
+Collectors never import this module: they write :class:`~store.lineprotocol.Point` objects to
+a sink (:mod:`store.sink`), and the runtime connects the sink to an :class:`InfluxV1`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import httpx
+
+from store.lineprotocol import Point
+
+
+class InfluxError(RuntimeError):
+    """InfluxDB refused a request (bad data, bad query, auth). Not worth retrying as is."""
+
+
+class InfluxUnavailable(InfluxError):
+    """InfluxDB could not be reached or answered 5xx: retry later."""
+
+
+@dataclass
+class QueryResult:
+    """One InfluxQL statement's series: ``[{name, tags, columns, values}]``."""
+
+    series: list[dict[str, Any]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for s in self.series:
+            for v in s.get("values", []):
+                row = dict(zip(s["columns"], v))
+                row.update(s.get("tags") or {})
+                out.append(row)
+        return out
+
+
+class InfluxV1:
+    """Minimal, correct client for the v1 HTTP API (thread-safe; one connection pool)."""
+
+    def __init__(self, url: str, database: str, username: str | None = None, password: str | None = None,
+                 retention_policy: str | None = None, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        self.database = database
+        self.retention_policy = retention_policy
+        auth = (username, password) if username else None
+        self._client = httpx.Client(base_url=self.url, auth=auth, timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _request(self, method: str, path: str, **kw) -> httpx.Response:
+        try:
+            r = self._client.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+        if r.status_code >= 500:
+            raise InfluxUnavailable(f"InfluxDB {path} answered {r.status_code}: {r.text[:300]}")
+        if r.status_code >= 400:
+            raise InfluxError(f"InfluxDB {path} refused the request ({r.status_code}): {r.text[:500]}")
+        return r
+
+    def ping(self) -> bool:
+        try:
+            return self._client.get("/ping").status_code == 204
+        except httpx.TransportError:
+            return False
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ping():
+                return
+            time.sleep(0.1)
+        raise InfluxUnavailable(f"InfluxDB at {self.url} not ready after {timeout}s")
+
+    def write_lines(self, lines: Iterable[str] | bytes, precision: str = "ns") -> None:
+        body = lines if isinstance(lines, bytes) else "\n".join(lines).encode()
+        if not body:
+            return
+        params = {"db": self.database, "precision": precision}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        self._request("POST", "/write", params=params, content=body)
+
+    def write(self, points: Iterable[Point], precision: str = "ns") -> None:
+        self.write_lines((p.to_line() for p in points), precision)
+
+    def query(self, q: str, epoch: str | None = "ns", database: str | None = None) -> list[QueryResult]:
+        """Run InfluxQL; returns one QueryResult per statement. Statement errors raise InfluxError."""
+        params = {"q": q, "db": database or self.database}
+        if epoch:
+            params["epoch"] = epoch
+        method = "GET" if q.lstrip().upper().startswith(("SELECT", "SHOW")) else "POST"
+        r = self._request(method, "/query", params=params)
+        body = r.json()
+        if "error" in body:
+            raise InfluxError(body["error"])
+        out = []
+        for res in body.get("results", []):
+            if "error" in res:
+                raise InfluxError(f"{res['error']} (in: {q[:200]})")
+            out.append(QueryResult(res.get("series", [])))
+        return out
+
+    def query_rows(self, q: str, **kw) -> list[dict[str, Any]]:
+        res = self.query(q, **kw)
+        return res[0].rows() if res else []
+
+    def server_version(self) -> str:
+        r = self._client.get("/ping")
+        return r.headers.get("X-Influxdb-Version", "unknown")
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
