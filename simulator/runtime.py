@@ -32,18 +32,17 @@ class GridPublisher:
     def __init__(self, city: SimCity, host: str, port: int, client_id: str = "pantau-sim-grid"):
         self.city = city
         self.name = city.inv.city
+        self.host, self.port = host, port
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         status = f"pantau/{self.name}/grid/gateway/simulator/status"
         self.client.will_set(status, "offline", qos=1, retain=True)
         self.status_topic = status
-        self.client.reconnect_delay_set(0.5, 10)
         self.client.max_queued_messages_set(0)
-        self.client.connect_async(host, port, keepalive=15)
-        self.client.loop_start()
+        self.client.on_connect = self._on_connect
         self.published = 0
         self._seq: dict[str, int] = {}
         self._notices_sent: set[str] = set()
-        self.client.on_connect = self._on_connect
+        self._io: AsyncioMqtt | None = None
 
     def _on_connect(self, client, userdata, flags, reason, props):
         client.publish(self.status_topic, "online", qos=1, retain=True)
@@ -75,6 +74,8 @@ class GridPublisher:
         self.published += 1
 
     async def run(self) -> None:
+        self._io = AsyncioMqtt(self.client, self.host, self.port)
+        self._io.start()
         elements = self.city.grid_elements()
         interval = self.city.telemetry_interval_s / self.city.k
         n = len(elements)
@@ -87,10 +88,60 @@ class GridPublisher:
             i = (i + 1) % n
             await asyncio.sleep(step)
 
+    async def stop(self) -> None:
+        if self._io and self.client.is_connected():
+            self.client.publish(self.status_topic, "offline", qos=1, retain=True)
+            await asyncio.sleep(0.2)
+            self.client.disconnect()
+        if self._io:
+            self._io.stop()
+
+
+class AsyncioMqtt:
+    """Drives a paho client from the asyncio loop (paho's external-loop API).
+
+    paho's own network thread uses select(), which cannot watch file descriptors above 1024; the
+    simulator holds ~2,400 UDP sockets, so the MQTT socket always lands above that limit.
+    Readers/writers on the asyncio loop (epoll) have no such limit. Reconnects with backoff.
+    """
+
+    def __init__(self, client: mqtt.Client, host: str, port: int):
+        self.client, self.host, self.port = client, host, port
+        self.loop = asyncio.get_running_loop()
+        client.on_socket_open = self._open
+        client.on_socket_close = self._close
+        client.on_socket_register_write = lambda c, u, sock: self.loop.add_writer(sock, c.loop_write)
+        client.on_socket_unregister_write = lambda c, u, sock: self.loop.remove_writer(sock)
+        self._task: asyncio.Task | None = None
+
+    def _open(self, client, userdata, sock):
+        self.loop.add_reader(sock, client.loop_read)
+
+    def _close(self, client, userdata, sock):
+        self.loop.remove_reader(sock)
+        self.loop.remove_writer(sock)
+
+    def start(self) -> None:
+        self._task = self.loop.create_task(self._misc())
+
     def stop(self) -> None:
-        self.client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(2)
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self._task:
+            self._task.cancel()
+
+    async def _misc(self) -> None:
+        backoff = 0.5
+        while True:
+            if not self.client.is_connected():
+                try:
+                    self.client.connect(self.host, self.port, keepalive=15)
+                    backoff = 0.5
+                except OSError as exc:
+                    log.warning("MQTT broker %s:%d unreachable (%s); retrying in %.1fs", self.host, self.port, exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10)
+                    continue
+            self.client.loop_misc()
+            await asyncio.sleep(0.5)
 
 
 def control_app(city: SimCity) -> Starlette:
@@ -171,5 +222,5 @@ async def run_city(inv: Inventory, snmp_port: int, http_port: int, mqtt_host: st
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if publisher:
-            publisher.stop()
+            await publisher.stop()
         city.stop_snmp()

@@ -98,6 +98,7 @@ class BatchingSink:
             except InfluxUnavailable as exc:
                 with self._cond:
                     self._buf.extendleft(reversed(batch))
+                    self._inflight = 0
                 if self.available:
                     log.warning("InfluxDB unavailable, keeping %d lines: %s", len(self._buf), exc)
                 self.available = False

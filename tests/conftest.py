@@ -1,0 +1,71 @@
+"""Shared fixtures: real Mosquitto, InfluxDB, snmpd and the simulated city on free loopback ports,
+with temp dirs, started once per session and always stopped."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from hotspots.inventory import load_inventory, resolve_city
+from pantau import services
+from store.timeseries import InfluxV1
+
+
+def pytest_collection_modifyitems(items):
+    # Tests that start no external process are unit tests unless marked otherwise.
+    for item in items:
+        if not any(m.name in ("unit", "integration") for m in item.iter_markers()):
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def semarang():
+    return load_inventory(resolve_city("semarang"))
+
+
+@pytest.fixture(scope="session")
+def influx_service(tmp_path_factory):
+    svc = services.influxdb(tmp_path_factory.mktemp("influxdb")).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture()
+def influx(influx_service):
+    """A fresh database per test on the shared server."""
+    name = "t_" + uuid.uuid4().hex[:10]
+    db = InfluxV1(influx_service.url, name)
+    db.query(f'CREATE DATABASE "{name}"')
+    yield db
+    db.query(f'DROP DATABASE "{name}"')
+    db.close()
+
+
+@pytest.fixture(scope="session")
+def mosquitto_service(tmp_path_factory):
+    svc = services.mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def trap_socket():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.2)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_path_factory, mosquitto_service, trap_socket):
+    """The simulated Semarang: SNMP on a free UDP port on every 127.20.x.y / 127.30.0.x address."""
+    port = services.free_port(kind=socket.SOCK_DGRAM)
+    svc = services.simulator(tmp_path_factory.mktemp("sim"), "semarang", port,
+                             mqtt=("127.0.0.1", mosquitto_service.port), time_scale=10, seed=1,
+                             telemetry_interval_s=10, trap_target=trap_socket.getsockname()).start(ready_timeout=120)
+    svc.snmp_port = port
+    yield svc
+    svc.stop()
