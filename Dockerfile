@@ -1,0 +1,14 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY pantau pantau
+COPY hotspots hotspots
+COPY collectors collectors
+COPY store store
+COPY outages outages
+COPY api api
+COPY simulator simulator
+COPY config config
+COPY cities cities
+RUN pip install --no-cache-dir .
+CMD ["pantau", "--help"]
