@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from hotspots.inventory import load_inventory, resolve_city
-from pantau.stack import Stack, tcp_port_free
+from pantau.stack import Stack, port_free
 
 console = Console()
 
@@ -18,9 +18,9 @@ console = Console()
 def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
     inv = load_inventory(resolve_city("semarang"))
     stack = Stack(state_dir.resolve(), time_scale=time_scale,
-                  influx_port=8086 if tcp_port_free(8086) else None,
-                  mqtt_port=1883 if tcp_port_free(1883) else None,
-                  http_port=18080 if tcp_port_free(18080) else None)
+                  influx_port=8086 if port_free(8086) else None,
+                  mqtt_port=1883 if port_free(1883) else None,
+                  http_port=18080 if port_free(18080) else None)
     stopping = False
 
     def _stop(*_):

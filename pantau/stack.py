@@ -14,17 +14,8 @@ from store.provision import provision_v1
 from store.timeseries import InfluxV1
 
 
-def udp_port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((host, port))
-            return True
-        except OSError:
-            return False
-
-
-def tcp_port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def port_free(port: int, kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
         try:
             s.bind((host, port))
             return True
@@ -34,7 +25,7 @@ def tcp_port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 def pick_snmp_port(preferred: int = 161) -> int:
     """161 when we may bind it (root) and it is free; otherwise a free high port."""
-    if (preferred >= 1024 or os.geteuid() == 0) and udp_port_free(preferred):
+    if (preferred >= 1024 or os.geteuid() == 0) and port_free(preferred, socket.SOCK_DGRAM):
         return preferred
     return services.free_port(kind=socket.SOCK_DGRAM)
 
