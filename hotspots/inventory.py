@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -243,7 +243,6 @@ class Inventory:
     egov: dict[str, EgovService]
     credentials: CredentialSet
     source: str = ""
-    _index: dict = field(default_factory=dict, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> dict:
         try:

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from hotspots.credentials import V2cCredentials, V3Credentials

@@ -22,7 +22,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Callable
 
-from simulator.ber import COUNTER32, COUNTER64, GAUGE32, INTEGER, TIMETICKS, enc_int, enc_octets, enc_oid, enc_uint, oid_content, tlv, OID
+from simulator.ber import COUNTER32, COUNTER64, GAUGE32, TIMETICKS, enc_int, enc_octets, enc_oid, enc_uint, oid_content, tlv, OID
 
 ValueFn = Callable[["object"], bytes]
 
