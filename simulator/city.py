@@ -25,7 +25,7 @@ from hotspots.inventory import Inventory
 from simulator import ber
 from simulator.devices import VENDORS, device_macs, hotspot_template, switch_template
 from simulator.snmp_agent import Device, Security, serve
-from simulator.state import DeviceState
+from simulator.state import DeviceState, daily_factor
 from simulator.usm import UserKeys, engine_id_for
 
 log = logging.getLogger("pantau.simulator")
@@ -109,8 +109,9 @@ class SimCity:
         inv = self.inv
         for sw in inv.switches.values():
             ports = inv.hotspots_of_switch.get(sw.id, []) if sw.role == "access" else inv.children_of_switch.get(sw.id, [])
-            tmpl = switch_template(sw.id, sw.address, len(ports), sw.role)
-            st = DeviceState(sw.id, seed_of(sw.id), sw.id, f"Kabinet {sw.id}", [], n_if=len(ports) + 1,
+            tmpl = switch_template(sw.id, len(ports), sw.role)
+            st = DeviceState(sw.id, seed_of(sw.id), sw.id, f"Kabinet {sw.id}", device_macs(seed_of(sw.id), len(ports) + 1),
+                             n_if=len(ports) + 1,
                              peak_down_bps=200e6, clock=self.clock)
             sec = security_for(inv.credentials.profiles[sw.credentials], engine_id_for(14988, sw.id))
             self.switch_devices[sw.id] = Device(sw.id, sw.address, self.snmp_port, tmpl, st, sec)
@@ -291,7 +292,7 @@ class SimCity:
         if kind == "feeder":
             on = self.feeder_energized(ident)
             f = self.inv.feeders[ident]
-            load = 0.4 + 0.5 * _daily(now)
+            load = 0.4 + 0.5 * daily_factor(now)
             return {"element": element, "substation": f.substation, "ts": _iso(now),
                     "voltage_v": round(20000 * (1 + r.uniform(-0.02, 0.02)), 1) if on else round(r.uniform(0, 5), 1),
                     "current_a": round(180 * load * r.uniform(0.9, 1.1), 2) if on else 0.0,
@@ -301,7 +302,7 @@ class SimCity:
         on = self.transformer_powered(ident)
         return {"element": element, "feeder": t.feeder, "ts": _iso(now),
                 "voltage_v": round(230 * (1 + r.uniform(-0.03, 0.03)), 1) if on else round(r.uniform(0, 2), 1),
-                "current_a": round(t.kva * 1.44 * (0.3 + 0.5 * _daily(now)) * r.uniform(0.9, 1.1), 2) if on else 0.0,
+                "current_a": round(t.kva * 1.44 * (0.3 + 0.5 * daily_factor(now)) * r.uniform(0.9, 1.1), 2) if on else 0.0,
                 "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
                 "breaker": "closed" if self.transformer_ok[ident] else "open"}
 
@@ -337,12 +338,6 @@ class SimCity:
         for t in self.transports.values():
             t.close()
         self.transports = {}
-
-
-def _daily(t: float) -> float:
-    from simulator.state import daily_factor
-
-    return daily_factor(t)
 
 
 def _iso(t: float) -> str:

@@ -106,7 +106,7 @@ def _system(descr: str, object_id: tuple[int, ...], name: str, location: str) ->
     ]
 
 
-def _interfaces(if_names, if_types, speeds_mbps, macs) -> list:
+def _interfaces(if_names, if_types, speeds_mbps) -> list:
     n = len(if_names)
     entries = [((1, 3, 6, 1, 2, 1, 2, 1, 0), _const_int(n))]
     for i in range(n):
@@ -118,7 +118,7 @@ def _interfaces(if_names, if_types, speeds_mbps, macs) -> list:
             (IF_TABLE + (3, ix), _const_int(if_types[i])),
             (IF_TABLE + (4, ix), _const_int(1500)),
             (IF_TABLE + (5, ix), _const_u(min(speed * 1_000_000, M32 - 1), GAUGE32)),
-            (IF_TABLE + (6, ix), lambda d, m=macs[i]: enc_octets(m)),
+            (IF_TABLE + (6, ix), lambda d, i=i: d.enc_macs[i]),
             (IF_TABLE + (7, ix), _const_int(1)),
             (IF_TABLE + (8, ix), lambda d, i=i: enc_int(d.oper_status(i))),
             (IF_TABLE + (9, ix), lambda d, i=i: enc_uint(d.last_change_ticks(i), TIMETICKS)),
@@ -216,20 +216,16 @@ def hotspot_template(vendor: str, model: str) -> Template:
             (SYS + (6, 0), lambda d: d.enc_location),
             (SYS + (7, 0), _const_int(72)),
         ]
-        ifs = _interfaces(v.if_names, (6, 71, 71), (1000, 300, 867), [b""] * 3)
-        # MACs differ per device: replace the constant ifPhysAddress functions.
-        ifs = [(o, (lambda d, i=o[-1] - 1: d.enc_macs[i]) if o[:-1] == IF_TABLE + (6,) else f) for o, f in ifs]
-        entries += ifs + _host_resources(131072) + _wifi(vendor)
+        entries += _interfaces(v.if_names, (6, 71, 71), (1000, 300, 867)) + _host_resources(131072) + _wifi(vendor)
         _hotspot_templates[key] = Template(entries)
     return _hotspot_templates[key]
 
 
-def switch_template(switch_id: str, address: str, n_ports: int, role: str) -> Template:
+def switch_template(switch_id: str, n_ports: int, role: str) -> Template:
     names = ["uplink"] + [f"port{i}" for i in range(1, n_ports + 1)]
     entries = _system(f"Simulated {role} switch, Pantau city simulator", (1, 3, 6, 1, 4, 1, 14988, 1),
                       switch_id, f"Kabinet {switch_id}")
-    entries += _interfaces(names, [6] * len(names), [10000] + [1000] * n_ports,
-                           [_mac(sum(map(ord, switch_id)), i) for i in range(len(names))])
+    entries += _interfaces(names, [6] * len(names), [10000] + [1000] * n_ports)
     return Template(entries)
 
 

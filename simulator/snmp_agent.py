@@ -69,6 +69,7 @@ class Device:
     def process_pdu(self, pdu: ber.Pdu, max_size: int) -> bytes:
         t = self.template
         tag = pdu.tag
+        self.state.update()  # integrate traffic up to now, once per answered request
         out: list[tuple[bytes, bytes]] = []
         if tag == GET:
             for vb in pdu.varbinds:
@@ -137,7 +138,6 @@ class Device:
         self.stats["requests"] += 1
         try:
             msg = ber.decode_message(data, decode_oids=False)
-            self.state.update()
             if msg.version == 1:
                 sec = self.security
                 if sec.v3 or msg.community != sec.community or msg.pdu.tag not in (GET, GETNEXT, GETBULK, SET):

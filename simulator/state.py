@@ -46,6 +46,8 @@ class DeviceState:
         self.enc_location = enc_octets(location)
         self.enc_macs = macs
         self.n_if = n_if
+        # Share of the traffic each interface carries: uplink all of it, radios 30/70 (or an even split).
+        self.shares = (1.0, 0.3, 0.7) if n_if == 3 else (1.0,) + (1.0 / max(1, n_if - 1),) * (n_if - 1)
         self.peak_down = peak_down_bps / 8  # bytes/s
         self.max_clients = max_clients
         self.boots = 1
@@ -86,8 +88,7 @@ class DeviceState:
         f = daily_factor(now) * (0.85 + 0.3 * _noise(self.seed, int(now // 30)))
         down = self.peak_down * f * dt  # bytes delivered to clients in dt
         up = down * 0.18
-        shares = (1.0, 0.3, 0.7) if self.n_if == 3 else (1.0,) + (1.0 / max(1, self.n_if - 1),) * (self.n_if - 1)
-        acc, pkts = self.acc, self.pkts
+        shares, acc, pkts = self.shares, self.acc, self.pkts
         # Interface 0 is the uplink: in = downloads from the internet, out = uploads.
         # Radios: out = to clients, in = from clients.
         for i in range(self.n_if):
