@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hotspots.inventory import load_inventory, resolve_city  # noqa: E402
 from pantau import services  # noqa: E402
-from simulator import ber  # noqa: E402
+from snmpwire import ber  # noqa: E402
 
 OIDS = [(1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 3, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0),
         (1, 3, 6, 1, 2, 1, 2, 2, 1, 8, 1), (1, 3, 6, 1, 2, 1, 2, 2, 1, 10, 1), (1, 3, 6, 1, 2, 1, 2, 2, 1, 16, 1),

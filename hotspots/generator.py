@@ -75,6 +75,7 @@ class GeneratorKnobs(_Strict):
     min_access_switches_per_kecamatan: int = 2
     hotspot_network: str = "127.20.0.0/16"
     switch_network: str = "127.30.0.0/24"
+    controller_network: str = "127.30.1.0/24"
     ups_share: float = 0.15
     egov_base_url: str = "http://127.0.0.1:18080"
 
@@ -305,6 +306,10 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
         "feeders": feeders,
         "transformers": transformers,
         "switches": switches,
+        # One wireless LAN controller in the data centre; Cisco APs report their radios through it.
+        "controllers": [{"id": "WLC-01", "vendor": "cisco", "model": "AIR-CT5520-K9",
+                         "address": str(ipaddress.ip_network(knobs.controller_network)[1]),
+                         "credentials": "noc-v3-sha-aes", "manages": ["cisco"]}],
         "egov": [{"id": e.slug, "name": e.name, "url": f"{knobs.egov_base_url}/{e.slug}/status",
                   "keyword": "ok", **({"sla_days": e.sla_days} if e.sla_days else {})} for e in facts.egov],
     }

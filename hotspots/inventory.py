@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -95,6 +95,23 @@ class SwitchModel(_Strict):
         return v
 
 
+class ControllerModel(_Strict):
+    """A wireless LAN controller: the APs of the vendors it manages report their radios through it."""
+    id: Annotated[str, Field(pattern=r"^WLC-[0-9]{2}$")]
+    vendor: Literal["cisco"]
+    model: str
+    address: str
+    snmp_port: Annotated[int, Field(gt=0, lt=65536)] = 161
+    credentials: str
+    manages: list[Literal["cisco"]] = Field(min_length=1)
+
+    @field_validator("address")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        ipaddress.IPv4Address(v)
+        return v
+
+
 class EgovModel(_Strict):
     id: str
     name: str
@@ -116,6 +133,7 @@ class CityModel(_Strict):
     feeders: list[FeederModel] = Field(min_length=1)
     transformers: list[TransformerModel] = Field(min_length=1)
     switches: list[SwitchModel] = Field(min_length=1)
+    controllers: list[ControllerModel] = []
     egov: list[EgovModel] = []
 
 
@@ -219,6 +237,17 @@ class Hotspot:
 
 
 @dataclass(frozen=True, slots=True)
+class Controller:
+    id: str
+    vendor: str
+    model: str
+    address: str
+    snmp_port: int
+    credentials: str
+    manages: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class EgovService:
     id: str
     name: str
@@ -243,6 +272,7 @@ class Inventory:
     egov: dict[str, EgovService]
     credentials: CredentialSet
     source: str = ""
+    controllers: dict[str, Controller] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> dict:
         try:
@@ -294,6 +324,25 @@ class Inventory:
     @cached_property
     def children_of_switch(self) -> dict[str, list[str]]:
         return _group((s.parent, s.id) for s in self.switches.values() if s.parent)
+
+    # Cabling convention (docs/inventory.md): an access switch's ifIndex 1 is its uplink; ifIndex
+    # 2, 3, ... serve its hotspots in inventory order.
+    def port_of(self, hotspot_id: str) -> tuple[str, int]:
+        sw = self.hotspots[hotspot_id].switch
+        return sw, self.hotspots_of_switch[sw].index(hotspot_id) + 2
+
+    def hotspot_on_port(self, switch_id: str, if_index: int) -> str | None:
+        members = self.hotspots_of_switch.get(switch_id, [])
+        i = if_index - 2
+        return members[i] if 0 <= i < len(members) else None
+
+    @cached_property
+    def element_by_address(self) -> dict[str, str]:
+        """Agent address → "hotspot:ID" / "switch:ID" / "controller:ID" (addresses are unique)."""
+        out = {h.address: f"hotspot:{h.id}" for h in self.hotspots.values()}
+        out.update({s.address: f"switch:{s.id}" for s in self.switches.values()})
+        out.update({c.address: f"controller:{c.id}" for c in self.controllers.values()})
+        return out
 
     def hotspots_below(self, element_id: str) -> list[str]:
         """Hotspots whose power or network path runs through ``element_id``."""
@@ -479,6 +528,19 @@ def _cross_check(city: CityModel, rows: list[HotspotRow], credentials: Credentia
         if check_id("egov", e.id, ("egov", i, "id")):
             egov[e.id] = EgovService(e.id, e.name, e.url, e.keyword, e.sla_days)
 
+    controllers = {}
+    for i, c in enumerate(city.controllers):
+        loc = ("controllers", i)
+        if c.id in controllers:
+            bad(loc + ("id",), f"duplicate controller id {c.id!r}")
+        if c.credentials not in credentials.profiles:
+            bad(loc + ("credentials",), f"unknown credentials profile {c.credentials!r}")
+        key = (c.address, c.snmp_port)
+        if key in addresses:
+            bad(loc + ("address",), f"address {c.address}:{c.snmp_port} already used by {addresses[key]}")
+        addresses[key] = f"controller {c.id}"
+        controllers[c.id] = Controller(c.id, c.vendor, c.model, c.address, c.snmp_port, c.credentials, tuple(c.manages))
+
     hotspots = {}
     for i, r in enumerate(rows):
         loc = (i,)
@@ -505,6 +567,7 @@ def _cross_check(city: CityModel, rows: list[HotspotRow], credentials: Credentia
         city=city.city, display_name=city.display_name, province=city.province, timezone=city.timezone,
         bbox=city.bbox, kecamatan=kec, substations=subs, feeders=feeders, transformers=transformers,
         switches=switches, hotspots=hotspots, egov=egov, credentials=credentials, source=source,
+        controllers=controllers,
     )
 
 

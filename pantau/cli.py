@@ -184,6 +184,38 @@ def scenario_run(file: Path, time_scale: float = typer.Option(1.0, "--time-scale
     raise typer.Exit(run_scenario(file, time_scale, report, quiet=quiet))
 
 
+@app.command("collect")
+def collect(city: str = typer.Option("semarang", help="city name or path to a city folder"),
+            influx: str = typer.Option("http://127.0.0.1:8086", help="InfluxDB URL (v1 /write and /query API)"),
+            database: str = typer.Option("pantau"),
+            snmp_port: Optional[int] = typer.Option(None, help="poll every agent on this UDP port instead of the "
+                                                               "inventory's (the simulator on a high port)"),
+            traps: Optional[str] = typer.Option(None, help="HOST:PORT to receive SNMP traps on"),
+            interval: list[str] = typer.Option([], help="override a job's interval: NAME=SECONDS (repeatable)"),
+            profiles: Optional[Path] = typer.Option(None, help="device profile folder (default: collectors/profiles)"),
+            status_file: Optional[Path] = typer.Option(None, help="write collector status JSON here every 2 s"),
+            verbose: bool = typer.Option(False, "-v")):
+    """Run Pantau's collectors (SNMP polling, traps, health) into InfluxDB until interrupted."""
+    from pantau.service import run_collect
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    inv = _inventory(city)
+    overrides = {}
+    for item in interval:
+        name, _, secs = item.partition("=")
+        try:
+            overrides[name] = float(secs)
+        except ValueError:
+            err.print(f"--interval wants NAME=SECONDS, got {item!r}")
+            raise typer.Exit(2)
+    try:
+        asyncio.run(run_collect(inv, influx, database, snmp_port, _hostport(traps) if traps else None, overrides,
+                                status_file, profiles))
+    except DataFileError as exc:
+        err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
+        raise typer.Exit(2)
+
+
 @app.command("demo")
 def demo(state_dir: Path = typer.Option(Path(".pantau"), help="where services keep their data and logs"),
          time_scale: float = typer.Option(1.0)):

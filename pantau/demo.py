@@ -20,7 +20,7 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
     stack = Stack(state_dir.resolve(), time_scale=time_scale,
                   influx_port=8086 if port_free(8086) else None,
                   mqtt_port=1883 if port_free(1883) else None,
-                  http_port=18080 if port_free(18080) else None)
+                  http_port=18080 if port_free(18080) else None, collect=True)
     stopping = False
 
     def _stop(*_):
@@ -54,6 +54,12 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             f"-x AES -X {p3.priv_password.get_secret_value()} {v3.address}{port} 1.3.6.1.2.1.1.3.0   # {v3.id}",
             f"  snmpbulkwalk -v3 -l authPriv -u {p3b.user} -a SHA-256 -A {p3b.auth_password.get_secret_value()} "
             f"-x AES-256 -X {p3b.priv_password.get_secret_value()} {v3b.address}{port} 1.3.6.1.2.1.2.2.1.10   # {v3b.id}",
+            f"Collector   polls every hotspot (jobs: collectors/jobs.yaml); status {stack.collector.status_file}",
+            "",
+            f"  curl -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
+            "\"q=SELECT last(up), last(clients) FROM hotspot_poll WHERE time > now() - 5m GROUP BY hotspot\" | head -c 600",
+            f"  curl -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
+            "\"q=SELECT * FROM hotspot_event ORDER BY time DESC LIMIT 20\"",
             f"  mosquitto_sub -p {mq} -t 'pantau/semarang/grid/#' -v",
             f"  curl {stack.sim.url}/lapor-hendi/status",
             f"  curl -XPOST {stack.sim.url}/_sim/events -d '{{\"action\":\"feeder_trip\",\"target\":\"feeder:SRD-04\"}}'",
@@ -64,7 +70,7 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
         ]
         console.print(Panel("\n".join(lines), title="Pantau", expand=False))
         while not stopping:
-            for svc in (stack.influx, stack.mosquitto, stack.sim):
+            for svc in (stack.influx, stack.mosquitto, stack.sim, stack.collector):
                 if not svc.running():
                     console.print(f"[red]{svc.name} stopped unexpectedly[/red]; see {svc.log_path}")
                     return 1

@@ -154,7 +154,7 @@ def influxdb(state_dir: Path, port: int | None = None, host: str = "127.0.0.1") 
 class _Snmpd(Service):
     def ready(self) -> bool:
         # UDP: ask for sysUpTime.0 with a raw v2c GET.
-        from simulator.ber import encode_get_request_v2c, decode_message
+        from snmpwire.ber import encode_get_request_v2c, decode_message
 
         pkt = encode_get_request_v2c(self.community, 1, [(1, 3, 6, 1, 2, 1, 1, 3, 0)])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -217,3 +217,40 @@ def simulator(state_dir: Path, city: str, snmp_port: int, http_port: int | None 
     if trap_target:
         argv += ["--trap-target", f"{trap_target[0]}:{trap_target[1]}"]
     return _Simulator("simulator", argv, state_dir, "127.0.0.1", http_port)
+
+
+class _Collector(Service):
+    status_file: Path | None = None
+
+    def ready(self) -> bool:
+        return self.status_file is not None and self.status_file.exists()
+
+    def status(self) -> dict:
+        import json
+
+        try:
+            return json.loads(self.status_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+def collector(state_dir: Path, city: str, influx_url: str, database: str = "pantau", snmp_port: int | None = None,
+              trap_port: int | None = None, intervals: dict[str, float] | None = None) -> _Collector:
+    """``pantau collect`` as a child process (SNMP poller, trap receiver, health → InfluxDB)."""
+    import sys
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    status = state_dir / "collector-status.json"
+    status.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "pantau", "collect", "--city", str(city), "--influx", influx_url,
+            "--database", database, "--status-file", str(status)]
+    if snmp_port:
+        argv += ["--snmp-port", str(snmp_port)]
+    if trap_port:
+        argv += ["--traps", f"127.0.0.1:{trap_port}"]
+    for name, secs in (intervals or {}).items():
+        argv += ["--interval", f"{name}={secs:g}"]
+    svc = _Collector("collector", argv, state_dir, "127.0.0.1", trap_port or 0)
+    svc.status_file = status
+    return svc

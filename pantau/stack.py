@@ -42,9 +42,12 @@ class Stack:
     mqtt_port: int | None = None
     http_port: int | None = None
     trap_target: tuple[str, int] | None = None
+    collect: bool = False  # also run Pantau's collectors (pantau collect) against the city
+    intervals: dict[str, float] | None = None
     influx: services.Service | None = None
     mosquitto: services.Service | None = None
     sim: services.Service | None = None
+    collector: services.Service | None = None
     db: InfluxV1 | None = None
     _started: list = field(default_factory=list)
 
@@ -61,11 +64,21 @@ class Stack:
             self._started.append(self.mosquitto)
             progress("starting the simulated city (2,300 SNMP agents, grid telemetry, e-gov services)")
             self.snmp_port = self.snmp_port or pick_snmp_port()
+            trap_port = None
+            if self.collect and self.trap_target is None:
+                trap_port = services.free_port(kind=socket.SOCK_DGRAM)
+                self.trap_target = ("127.0.0.1", trap_port)
             self.sim = services.simulator(self.state_dir / "simulator", self.city, self.snmp_port, self.http_port,
                                           mqtt=("127.0.0.1", self.mosquitto.port), time_scale=self.time_scale,
                                           seed=self.seed, telemetry_interval_s=self.telemetry_interval_s,
                                           trap_target=self.trap_target).start(ready_timeout=120)
             self._started.append(self.sim)
+            if self.collect:
+                progress("starting Pantau's collectors (SNMP poller, traps, health)")
+                self.collector = services.collector(self.state_dir / "collector", self.city, self.influx.url,
+                                                    snmp_port=self.snmp_port, trap_port=trap_port,
+                                                    intervals=self.intervals).start(ready_timeout=60)
+                self._started.append(self.collector)
         except BaseException:
             self.stop()
             raise

@@ -22,11 +22,11 @@ from datetime import datetime, timezone
 
 from hotspots.credentials import V2cCredentials, V3Credentials
 from hotspots.inventory import Inventory
-from simulator import ber
-from simulator.devices import VENDORS, device_macs, hotspot_template, switch_template
+from snmpwire import ber
+from simulator.devices import VENDORS, device_mac, device_macs, hotspot_template, switch_template, wlc_template
 from simulator.snmp_agent import Device, Security, serve
 from simulator.state import DeviceState, daily_factor
-from simulator.usm import UserKeys, engine_id_for
+from snmpwire.usm import UserKeys, engine_id_for
 
 log = logging.getLogger("pantau.simulator")
 
@@ -66,6 +66,14 @@ class HotspotSim:
     flap: tuple[float, float, float] | None = None  # (start, period, until) in real seconds
     link_up: bool = True
 
+    @property
+    def state(self) -> DeviceState:
+        return self.device.state
+
+    def joined(self) -> bool:
+        """Seen by its wireless controller: powered, booted and reachable."""
+        return self.device.up
+
 
 @dataclass
 class MaintenanceNotice:
@@ -100,6 +108,7 @@ class SimCity:
         self.events: list[dict] = []
         self.hotspots: dict[str, HotspotSim] = {}
         self.switch_devices: dict[str, Device] = {}
+        self.controller_devices: dict[str, Device] = {}
         self.transports: dict[str, asyncio.DatagramTransport] = {}
         self.traps_sent = 0
         self._build()
@@ -138,8 +147,19 @@ class SimCity:
                 members = inv.children_of_switch.get(sw.id, [])
                 dev.state.port_state = [(lambda c=c: self.switch_ok[c]) for c in members]
 
+        # Wireless controllers (in the data centre: always powered and reachable).
+        for c in inv.controllers.values():
+            aps = sorted((h.id, device_mac(seed_of(h.id) ^ self.seed), self.hotspots[h.id])
+                         for h in inv.hotspots.values() if h.vendor in c.manages)
+            st = DeviceState(c.id, seed_of(c.id), c.id, "Data centre", device_macs(seed_of(c.id), 1), n_if=1,
+                             peak_down_bps=500e6, clock=self.clock)
+            sec = security_for(inv.credentials.profiles[c.credentials], engine_id_for(9, c.id))
+            self.controller_devices[c.id] = Device(c.id, c.address, self.snmp_port, wlc_template(c.id, c.model, aps),
+                                                   st, sec)
+
     def devices(self) -> list[Device]:
-        return list(self.switch_devices.values()) + [h.device for h in self.hotspots.values()]
+        return (list(self.switch_devices.values()) + list(self.controller_devices.values())
+                + [h.device for h in self.hotspots.values()])
 
     # --- power and reachability -----------------------------------------------------------------
     def transformer_powered(self, tid: str) -> bool:
@@ -216,9 +236,8 @@ class SimCity:
             self._send_trap(h.device, COLD_START, [])
 
     def _link_trap(self, hid: str, up: bool) -> None:
-        sw_id = self.inv.hotspots[hid].switch
+        sw_id, port = self.inv.port_of(hid)  # ifIndex 1 is the uplink
         dev = self.switch_devices[sw_id]
-        port = self.inv.hotspots_of_switch[sw_id].index(hid) + 2  # ifIndex 1 is the uplink
         status = 1 if up else 2
         self._send_trap(dev, LINK_UP if up else LINK_DOWN,
                         [(IF_INDEX + (port,), ber.enc_int(port)), (IF_ADMIN + (port,), ber.enc_int(1)),
@@ -327,6 +346,7 @@ class SimCity:
     def devices_by_id(self) -> dict[str, Device]:
         out = {h: s.device for h, s in self.hotspots.items()}
         out.update(self.switch_devices)
+        out.update(self.controller_devices)
         return out
 
     async def start_snmp(self) -> None:

@@ -22,7 +22,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Callable
 
-from simulator.ber import COUNTER32, COUNTER64, GAUGE32, TIMETICKS, enc_int, enc_octets, enc_oid, enc_uint, oid_content, tlv, OID
+from snmpwire.ber import COUNTER32, COUNTER64, GAUGE32, TIMETICKS, enc_int, enc_octets, enc_oid, enc_uint, oid_content, tlv, OID
 
 ValueFn = Callable[["object"], bytes]
 
@@ -231,3 +231,51 @@ def switch_template(switch_id: str, n_ports: int, role: str) -> Template:
 
 def device_macs(seed: int, n: int = 3) -> list[bytes]:
     return [enc_octets(_mac(seed, i)) for i in range(n)]
+
+
+# AIRESPACE-WIRELESS-MIB (Cisco WLC): APs are rows indexed by their Ethernet MAC (6 sub-ids),
+# radios by MAC.slot, noise by MAC.slot.channel.
+BSN_AP = (1, 3, 6, 1, 4, 1, 14179, 2, 2, 1, 1)  # bsnAPEntry: 1 Dot3MacAddress, 3 Name, 6 OperationStatus
+BSN_AP_IF = (1, 3, 6, 1, 4, 1, 14179, 2, 2, 2, 1)  # bsnAPIfEntry: 2 Type, 4 PhyChannelNumber, 15 NoOfUsers
+BSN_AP_IF_LOAD = (1, 3, 6, 1, 4, 1, 14179, 2, 2, 13, 1)  # 3 ChannelUtilization, 4 NumOfClients
+BSN_AP_IF_NOISE = (1, 3, 6, 1, 4, 1, 14179, 2, 2, 15, 1)  # 21 DBNoisePower (index MAC.slot.channel)
+WLC_SYS_OBJECT_ID = (1, 3, 6, 1, 4, 1, 9, 1, 2170)
+
+
+def wlc_template(name: str, model: str, aps: list[tuple[str, bytes, object]]) -> Template:
+    """A Cisco WLC: its own MIB-II plus one AIRESPACE row per AP it manages.
+
+    ``aps``: (AP name, Ethernet MAC, ap) where ``ap.joined()`` says whether the AP is up and
+    ``ap.state`` is its DeviceState (clients, channel utilisation, noise come from the AP)."""
+    entries = _system(f"Cisco Controller {model}, AireOS 8.10.185.0", WLC_SYS_OBJECT_ID, name, "Data centre")
+    entries += _interfaces(["TenGigabitEthernet0/0/1"], [6], [10000]) + _host_resources(16777216)
+    for ap_name, mac, ap in aps:
+        ix = tuple(mac)
+        entries += [
+            (BSN_AP + (1,) + ix, _s_bytes(mac)),
+            (BSN_AP + (3,) + ix, _s(ap_name)),
+            (BSN_AP + (6,) + ix, lambda d, ap=ap: enc_int(1 if ap.joined() else 2)),
+        ]
+        for slot, channel in ((0, 6), (1, 36)):
+            r = slot
+            entries += [
+                (BSN_AP_IF + (2,) + ix + (slot,), _const_int(1 if slot == 0 else 2)),
+                (BSN_AP_IF + (4,) + ix + (slot,), _const_int(channel)),
+                (BSN_AP_IF + (15,) + ix + (slot,),
+                 lambda d, ap=ap, r=r: enc_uint(ap.state.clients(r) if ap.joined() else 0, COUNTER32)),
+                (BSN_AP_IF_LOAD + (3,) + ix + (slot,),
+                 lambda d, ap=ap, r=r: enc_int(ap.state.channel_util(r) if ap.joined() else 0)),
+                (BSN_AP_IF_LOAD + (4,) + ix + (slot,),
+                 lambda d, ap=ap, r=r: enc_int(ap.state.clients(r) if ap.joined() else 0)),
+                (BSN_AP_IF_NOISE + (21,) + ix + (slot, channel), lambda d, ap=ap, r=r: enc_int(ap.state.noise_dbm(r))),
+            ]
+    return Template(entries)
+
+
+def _s_bytes(v: bytes) -> ValueFn:
+    b = enc_octets(v)
+    return lambda d: b
+
+
+def device_mac(seed: int, i: int = 0) -> bytes:
+    return _mac(seed, i)

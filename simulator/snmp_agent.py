@@ -14,13 +14,13 @@ import os
 import socket
 from dataclasses import dataclass
 
-from simulator import ber
-from simulator.ber import (COUNTER32, ENC_END_OF_MIB, ENC_NO_SUCH_INSTANCE, ENC_NO_SUCH_OBJECT, GET, GETBULK,
+from snmpwire import ber
+from snmpwire.ber import (COUNTER32, ENC_END_OF_MIB, ENC_NO_SUCH_INSTANCE, ENC_NO_SUCH_OBJECT, GET, GETBULK,
                            GETNEXT, OCTET_STRING, REPORT, RESPONSE, SEQUENCE, SET, TRAP_V2, BERError, enc_int,
                            enc_octets, enc_oid, enc_pdu, enc_uint, tlv)
 from simulator.devices import Template
 from simulator.state import DeviceState
-from simulator.usm import UserKeys, UsmError
+from snmpwire.usm import UserKeys, UsmError, encode_v3
 
 log = logging.getLogger("pantau.simulator.snmp")
 
@@ -214,26 +214,8 @@ class Device:
     def build_v3(self, msg_id: int, flags: int, scoped: bytes, authenticated: bool, encrypt: bool) -> bytes:
         sec, st = self.security, self.state
         keys = sec.keys
-        boots, etime = st.boots, st.engine_time()
-        salt = b""
-        if encrypt:
-            cipher, salt = keys.encrypt(scoped, boots, etime)
-            msg_data = enc_octets(cipher)
-        else:
-            msg_data = scoped
-        mac_len = keys.mac_len if authenticated else 0
-        header = tlv(SEQUENCE, enc_int(msg_id) + enc_int(MAX_UDP) + enc_octets(bytes((flags,))) + enc_int(3))
-        prefix = enc_octets(sec.engine_id) + enc_int(boots) + enc_int(etime) + enc_octets(keys.user if authenticated else b"")
-        usm_content = prefix + enc_octets(b"\x00" * mac_len) + enc_octets(salt)
-        usm = tlv(SEQUENCE, usm_content)
-        sec_params = enc_octets(usm)
-        body = b"\x02\x01\x03" + header + sec_params + msg_data
-        msg = tlv(SEQUENCE, body)
-        if not authenticated:
-            return msg
-        off = (len(msg) - len(body)) + 3 + len(header) + (len(sec_params) - len(usm)) + (len(usm) - len(usm_content)) + len(prefix) + 2
-        mac = keys.mac(msg)
-        return msg[:off] + mac + msg[off + mac_len:]
+        return encode_v3(msg_id, MAX_UDP, flags, sec.engine_id, st.boots, st.engine_time(),
+                         keys.user if authenticated else b"", keys if authenticated else None, scoped, encrypt)
 
     # --- traps --------------------------------------------------------------------------------
     def trap(self, trap_oid: tuple[int, ...], varbinds: list[tuple[tuple[int, ...], bytes]]) -> bytes:

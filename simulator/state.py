@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from simulator.ber import enc_octets
+from snmpwire.ber import enc_octets
 
 WIB = timezone(timedelta(hours=7))
 # Share of peak traffic by hour of day (WIB), 0..23.

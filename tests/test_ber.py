@@ -6,7 +6,7 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 
-from simulator import ber
+from snmpwire import ber
 from simulator.devices import device_macs, hotspot_template
 from simulator.snmp_agent import Device, Security
 from simulator.state import DeviceState

@@ -9,7 +9,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from simulator import ber
+from snmpwire import ber
 
 pytestmark = pytest.mark.integration
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"

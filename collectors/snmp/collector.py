@@ -1,0 +1,147 @@
+"""The SNMP collector: one lifecycle (start/stop) around the engine, the poller, the trap receiver
+and the declared jobs. Writes only to its sink; health events go to listeners (store, explainer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from collectors.schedule import Job, load_jobs, schedule
+from collectors.sink import Point, Sink
+from collectors.snmp.engine import SnmpEngine, V3
+from collectors.snmp.poller import HotspotPoller
+from collectors.snmp.profiles import ProfileSet, load_profiles
+from collectors.snmp.traps import Trap, TrapReceiver, communities_of
+from hotspots.health import HealthEvent, HealthTracker
+from hotspots.inventory import Inventory
+
+log = logging.getLogger("pantau.collectors.snmp")
+
+RUNS = {"snmp.hotspots": "hotspots", "snmp.switches": "switches", "snmp.controllers": "controllers"}
+
+
+class SnmpCollector:
+    def __init__(self, inventory: Inventory, sink: Sink, *, profiles: ProfileSet | None = None,
+                 health: HealthTracker | None = None, port: int | None = None,
+                 trap_listen: tuple[str, int] | None = None, intervals: dict[str, float] | None = None,
+                 jobs: list[Job] | None = None, timeout: float = 1.0, retries: int = 1, concurrency: int = 256,
+                 fail_threshold: int = 3, recover_threshold: int = 2):
+        self.inv = inventory
+        self.sink = sink
+        self.profiles = profiles or load_profiles()
+        self.health = health or HealthTracker(fail_threshold, recover_threshold)
+        self.health.listeners.append(self._store_event)
+        self.port = port
+        self.trap_listen = trap_listen
+        self.jobs = jobs or load_jobs(known=set(RUNS), overrides=intervals)
+        self.timeout, self.retries, self.concurrency = timeout, retries, concurrency
+        self.engine: SnmpEngine | None = None
+        self.poller: HotspotPoller | None = None
+        self.traps: TrapReceiver | None = None
+        self.scheduler: AsyncIOScheduler | None = None
+        self.cycles: dict[str, int] = {}
+        self.events: list[HealthEvent] = []  # recent, for the API; the store has them all
+        self._repolls: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self.engine = await SnmpEngine().open()
+        self.poller = HotspotPoller(self.inv, self.profiles, self.engine, self.sink, self.health,
+                                    concurrency=self.concurrency, timeout=self.timeout, retries=self.retries,
+                                    port=self.port)
+        if self.trap_listen:
+            secs = [pt.target.security for pt in self._all_targets()]
+            self.traps = TrapReceiver(self.trap_listen[0], self.trap_listen[1], communities_of(secs), self.on_trap)
+            self.traps.start()
+        self.scheduler = AsyncIOScheduler()
+        schedule(self.scheduler, self.jobs, {name: self._run_job for name in RUNS})
+        self.scheduler.start()
+        log.info("SNMP collector: %d hotspots, %d switches, %d controllers; jobs %s", len(self.poller.targets),
+                 len(self.poller.switch_targets), len(self.poller.controllers),
+                 ", ".join(f"{j.name}/{j.interval_s:g}s" for j in self.jobs))
+
+    async def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.shutdown(wait=False)
+        for t in list(self._repolls):
+            t.cancel()
+        if self.traps:
+            self.traps.stop()
+        if self.engine:
+            self.engine.close()
+
+    def _all_targets(self):
+        p = self.poller
+        return list(p.targets.values()) + list(p.switch_targets.values()) + list(p.controllers.values())
+
+    async def _run_job(self, job: Job) -> None:
+        which = RUNS[job.runs]
+        try:
+            stats = await self.poller.run_cycle(which, spread_s=job.spread * job.interval_s, jitter_s=job.jitter_s)
+        except Exception:
+            log.exception("job %s failed", job.name)
+            return
+        self.cycles[job.name] = self.cycles.get(job.name, 0) + 1
+        if stats.failed:
+            log.debug("job %s: %d/%d failed %s", job.name, stats.failed, stats.polled, stats.errors)
+        self._learn_engines()
+
+    def _learn_engines(self) -> None:
+        if not self.traps:
+            return
+        for pt in self._all_targets():
+            if isinstance(pt.target.security, V3) and pt.target.engine_id:
+                self.traps.learn_engine(pt.target.engine_id, pt.target.security)
+
+    def _store_event(self, ev: HealthEvent) -> None:
+        self.events.append(ev)
+        if len(self.events) > 10000:
+            del self.events[:5000]
+        kind, _, ident = ev.element.partition(":")
+        value = ev.new if ev.kind == "state" else ev.kind
+        self.sink.write([Point("hotspot_event" if kind == "hotspot" else "network_event",
+                               {kind: ident, "kind": ev.kind, "source": ev.source},
+                               {"value": value, "previous": ev.old, "detail": ev.reason[:500]}, int(ev.at * 1e9))])
+
+    # --- traps --------------------------------------------------------------------------------
+    def on_trap(self, trap: Trap) -> None:
+        element = self.inv.element_by_address.get(trap.source[0])
+        if element is None:
+            if self.traps:
+                self.traps.unknown_source += 1
+            log.info("trap %s from unknown address %s ignored", trap.name, trap.source[0])
+            return
+        kind, _, ident = element.partition(":")
+        at = trap.at
+        if trap.name in ("coldStart", "warmStart") and kind == "hotspot":
+            self.health.rebooted(element, at, f"{trap.name} trap", source="trap")
+            self._repoll(ident)
+        elif trap.name in ("linkDown", "linkUp") and kind == "switch" and trap.if_index is not None:
+            hid = self.inv.hotspot_on_port(ident, trap.if_index)
+            if hid is None:
+                self.health.trap(element, at, f"{trap.name} ifIndex {trap.if_index}")
+                return
+            detail = f"{trap.name} on {ident} port ifIndex {trap.if_index}"
+            if trap.name == "linkDown":
+                self.health.link_down(f"hotspot:{hid}", at, detail)
+            else:
+                self.health.trap(f"hotspot:{hid}", at, detail)
+            self._repoll(hid)
+        else:
+            self.health.trap(element, at, f"{trap.name} trap")
+
+    def _repoll(self, ident: str) -> None:
+        t = asyncio.get_running_loop().create_task(self.poller.repoll(ident))
+        self._repolls.add(t)
+        t.add_done_callback(self._repolls.discard)
+
+    def status(self) -> dict:
+        p = self.poller
+        return {"health": self.health.counts(), "cycles": dict(self.cycles),
+                "last_cycle_s": round(p.last_cycle.duration_s, 3) if p else None,
+                "engine": vars(self.engine.stats) if self.engine else {},
+                "traps": {"received": self.traps.received, "unknown_source": self.traps.unknown_source}
+                if self.traps else None, "at": time.time()}

@@ -1,0 +1,522 @@
+"""The hotspot poller: runs each device's compiled profile against it and turns answers into samples.
+
+One poll of a hotspot = one GET (the profile's scalars) + one multi-column GETBULK walk (all its
+tables at once; max-repetitions tuned from the rows seen last time). The result becomes
+``hotspot_poll`` / ``hotspot_if`` / ``hotspot_radio`` points for the sink, a health observation,
+and (on a sysUpTime drop) a reboot event with the counter history reset, so no rate spikes.
+
+A cycle polls every target once: start times are spread over ``spread`` × interval with a fixed
+per-target offset plus jitter (no thundering herd); concurrency is bounded; one slow or broken
+target only ever holds its own slot, for at most its timeout × retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import zlib
+from dataclasses import dataclass, field
+
+from collectors.sink import Point, Sink
+from collectors.snmp.counters import CounterStats, CounterTracker
+from collectors.snmp.engine import (SnmpEngine, SnmpError, Target, V2c, V3, encode_varbind_list)
+from collectors.snmp.profiles import Profile, ProfileSet, TablePlan
+from hotspots.credentials import V2cCredentials, V3Credentials
+from hotspots.health import HealthEvent, HealthTracker
+from hotspots.inventory import Inventory
+from snmpwire import ber
+
+log = logging.getLogger("pantau.collectors.snmp")
+
+NUMERIC_TAGS = {ber.INTEGER, ber.GAUGE32, ber.COUNTER32, ber.TIMETICKS, ber.COUNTER64}
+TYPE_TAGS = {
+    "integer": NUMERIC_TAGS, "gauge": NUMERIC_TAGS, "timeticks": {ber.TIMETICKS},
+    "counter32": {ber.COUNTER32}, "counter64": {ber.COUNTER64},
+    "string": {ber.OCTET_STRING}, "oid": {ber.OID},
+}
+SLOW_MS = 1000.0
+HIGH_CPU = 95.0
+
+
+def security_of(creds) -> V2c | V3:
+    if isinstance(creds, V2cCredentials):
+        return V2c(creds.community.get_secret_value().encode())
+    assert isinstance(creds, V3Credentials)
+    return V3(creds.user, creds.auth_protocol, creds.auth_password.get_secret_value(), creds.priv_protocol,
+              creds.priv_password.get_secret_value() if creds.priv_password else None)
+
+
+@dataclass(eq=False)
+class PollTarget:
+    """A device to poll with its profile, tags and history."""
+
+    element: str  # "hotspot:AP-0042"
+    ident: str
+    target: Target
+    profile: Profile
+    tags: dict[str, str]
+    offset: float  # fraction of the spread window where this target starts
+    max_rep: int = 0  # tuned from the rows seen last time (0: use the profile's)
+    counters: CounterTracker = field(default_factory=CounterTracker)
+    last_uptime: float | None = None
+    last_poll: float | None = None
+    scalar_vbl: bytes = b""
+
+
+@dataclass
+class PollOutcome:
+    ok: bool
+    latency_ms: float
+    error: str = ""
+    error_kind: str = ""
+    problems: list[str] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
+    rebooted: bool = False
+
+
+@dataclass
+class CycleStats:
+    started: float = 0.0
+    duration_s: float = 0.0
+    polled: int = 0
+    ok: int = 0
+    failed: int = 0
+    timeouts: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class HotspotPoller:
+    def __init__(self, inventory: Inventory, profiles: ProfileSet, engine: SnmpEngine, sink: Sink,
+                 health: HealthTracker | None = None, concurrency: int = 256, timeout: float = 1.0,
+                 retries: int = 1, port: int | None = None, address_map=None, include_switches: bool = True):
+        self.inv = inventory
+        self.profiles = profiles
+        self.engine = engine
+        self.sink = sink
+        self.health = health or HealthTracker()
+        self.concurrency = concurrency
+        self.counter_stats = CounterStats()
+        self.targets: dict[str, PollTarget] = {}
+        self.switch_targets: dict[str, PollTarget] = {}
+        self.controllers: dict[str, PollTarget] = {}
+        self.last_cycle = CycleStats()
+        self.controller_clients: dict[str, int] = {}
+        self.latency_ms: dict[str, float] = {}
+        self.errors: dict[str, str] = {}
+        self._sem = asyncio.Semaphore(concurrency)
+        creds = inventory.credentials.profiles
+
+        def tgt(name, address, snmp_port, cred):
+            return Target(name, address, port or snmp_port, security_of(creds[cred]), timeout=timeout, retries=retries)
+
+        for h in inventory.hotspots.values():
+            prof = profiles.for_vendor(h.vendor)
+            tags = {"hotspot": h.id, "kecamatan": h.kecamatan, "kelurahan": h.kelurahan, "vendor": h.vendor,
+                    "switch": h.switch, "transformer": h.transformer,
+                    "feeder": inventory.transformers[h.transformer].feeder}
+            pt = PollTarget(f"hotspot:{h.id}", h.id, tgt(h.id, h.address, h.snmp_port, h.credentials), prof, tags,
+                            offset=(zlib.crc32(h.id.encode()) % 10007) / 10007)
+            pt.scalar_vbl = encode_varbind_list(prof.scalar_oids)
+            self.targets[h.id] = pt
+        generic = profiles.profiles.get("generic")
+        if include_switches and generic is not None:
+            for s in inventory.switches.values():
+                tags = {"switch": s.id, "role": s.role}
+                pt = PollTarget(f"switch:{s.id}", s.id, tgt(s.id, s.address, 161, s.credentials), generic, tags,
+                                offset=(zlib.crc32(s.id.encode()) % 10007) / 10007)
+                pt.scalar_vbl = encode_varbind_list(generic.scalar_oids)
+                self.switch_targets[s.id] = pt
+        for c in inventory.controllers.values():
+            prof = profiles.controller_profile(c.vendor)
+            if prof is None:
+                log.warning("no controller profile for %s (%s): its APs' radios are not polled", c.id, c.vendor)
+                continue
+            pt = PollTarget(f"controller:{c.id}", c.id, tgt(c.id, c.address, c.snmp_port, c.credentials), prof,
+                            {"controller": c.id}, offset=0.0)
+            self.controllers[c.id] = pt
+        self._ap_by_name = {h.id: h.id for h in inventory.hotspots.values()}
+
+    # --- one device --------------------------------------------------------------------------
+    async def poll_device(self, pt: PollTarget, now: float | None = None) -> PollOutcome:
+        t0 = time.monotonic()
+        at = time.time() if now is None else now
+        prof = pt.profile
+        try:
+            scalars = {}
+            if prof.scalar_oids:
+                vbs = await self.engine.get(pt.target, prof.scalar_oids, pt.scalar_vbl)
+                for (name, spec), vb in zip(prof.scalars.items(), vbs):
+                    v = _typed(vb, spec.type)
+                    if v is not None:
+                        scalars[name] = v * spec.scale if isinstance(v, (int, float)) and spec.scale != 1 else v
+            tables = {}
+            columns = prof.walk_columns
+            if columns:
+                mr = pt.max_rep or max(t.max_repetitions for t in prof.tables.values())
+                tables = await self.engine.walk(pt.target, columns, max_repetitions=mr)
+        except SnmpError as exc:
+            latency = (time.monotonic() - t0) * 1000
+            return PollOutcome(False, latency, exc.detail, exc.kind)
+        latency = (time.monotonic() - t0) * 1000
+        out = PollOutcome(True, latency)
+        rows_seen = max((len(v) for v in tables.values()), default=0)
+        pt.max_rep = max(2, min(50, rows_seen + 1))
+        # reboot: sysUpTime went backwards (or is smaller than the time since the last poll)
+        uptime = scalars.get("sys_uptime_s")
+        if uptime is not None and pt.last_uptime is not None and pt.last_poll is not None:
+            if uptime + 1.0 < pt.last_uptime + (at - pt.last_poll) * 0.5 and uptime < pt.last_uptime:
+                out.rebooted = True
+                pt.counters.reset()
+        if uptime is not None:
+            pt.last_uptime, pt.last_poll = uptime, at
+        time_ns = int(at * 1e9)
+        is_hotspot = pt.element.startswith("hotspot:")
+        poll_fields: dict = {"up": True, "latency_ms": round(latency, 2)}
+        if uptime is not None:
+            poll_fields["sys_uptime_s"] = float(uptime)
+        for plan in prof.tables.values():
+            rows = self._rows(pt, plan, tables, at, out)
+            if plan.measurement:
+                measurement = plan.measurement if is_hotspot else plan.measurement.replace("hotspot_", "switch_")
+                for labels, fields, _raw in rows:
+                    if fields:
+                        out.points.append(Point(measurement, {**pt.tags, **labels}, fields, time_ns))
+            for sname, s in plan.summary.items():
+                v = _summarise(s, [r for _, _, r in rows])
+                if v is not None:
+                    poll_fields[sname] = round(v, 2)
+        radios = _merge_radios([p for p in out.points if p.measurement == "hotspot_radio"], prof, time_ns)
+        out.points = [p for p in out.points if p.measurement != "hotspot_radio"] + radios
+        clients = [p.fields["clients"] for p in radios if "clients" in p.fields]
+        if clients:
+            poll_fields["clients"] = int(sum(clients))
+        elif pt.ident in self.controller_clients:
+            poll_fields["clients"] = self.controller_clients[pt.ident]
+        if latency > SLOW_MS:
+            out.problems.append(f"slow answer ({latency:.0f} ms)")
+        if poll_fields.get("cpu_pct", 0) >= HIGH_CPU:
+            out.problems.append(f"CPU at {poll_fields['cpu_pct']:.0f} %")
+        down_ifs = [p.tags.get("ifname", "?") for p in out.points
+                    if is_hotspot and p.measurement == "hotspot_if" and p.fields.get("oper_up") is False]
+        if down_ifs:
+            out.problems.append("interface down: " + ", ".join(down_ifs))
+        out.points.insert(0, Point(_poll_measurement(pt), pt.tags, poll_fields, time_ns))
+        return out
+
+    def _rows(self, pt: PollTarget, plan: TablePlan, tables: dict, at: float, out: PollOutcome
+              ) -> list[tuple[dict, dict, dict]]:
+        """Turn walked columns into rows of (labels, stored fields, raw values) for one table."""
+        by_index: dict[tuple, dict[str, object]] = {}
+        fallback_vals: dict[tuple, dict[str, object]] = {}
+        label_vals: dict[tuple, dict[str, object]] = {}
+        for oid, (kind, name) in plan.walk.items():
+            for index, vb in tables.get(oid, ()):
+                if kind == "label":
+                    label_vals.setdefault(index, {})[name] = _label_value(vb)
+                    continue
+                col = plan.columns[name]
+                spec_type = col.type if kind == "col" else _fallback_type(col.type)
+                v = _typed(vb, spec_type)
+                if v is None:
+                    if vb.tag < 0x80 and vb.tag != ber.NULL:
+                        out.problems.append(f"{plan.name}.{name}: unexpected type 0x{vb.tag:02x}")
+                    continue
+                (by_index if kind == "col" else fallback_vals).setdefault(index, {})[name] = (v, spec_type)
+        indexes = sorted(set(by_index) | set(fallback_vals) | set(label_vals))
+        rows = []
+        for index in indexes:
+            vals = by_index.get(index, {})
+            fb = fallback_vals.get(index, {})
+            fields: dict[str, object] = {}
+            raw: dict[str, object] = {}
+            for name, col in plan.columns.items():
+                if name in vals:
+                    v, vtype = vals[name]
+                    scale = col.scale
+                elif name in fb:
+                    v, vtype = fb[name]
+                    scale = col.fallback.scale
+                else:
+                    continue
+                if col.map is not None:
+                    v = _map(col.map, v)
+                    if v is None:
+                        continue
+                elif isinstance(v, (int, float)) and not isinstance(v, bool) and scale != 1:
+                    v = v * scale
+                raw[name] = (v, vtype)
+            if plan.where is not None:
+                w = raw.get(plan.where.column)
+                if w is None or _as_text(w[0]) != str(plan.where.equals):
+                    continue
+            for name, col in plan.columns.items():
+                if name not in raw:
+                    continue
+                v, vtype = raw[name]
+                if col.rate is not None:
+                    bits = 64 if vtype == "counter64" else 32
+                    lim = None
+                    if col.rate.limit and col.rate.limit in raw:
+                        lim = float(raw[col.rate.limit][0])
+                    r = pt.counters.rate((plan.name, index, name), int(v), bits, at, col.rate.multiplier, lim)
+                    if r is not None:
+                        fields[col.rate.field] = round(r, 3)
+                if col.store:
+                    fields[name] = v if isinstance(v, (bool, str)) else (
+                        int(v) if isinstance(v, int) else float(v))
+                fields.setdefault("_raw_" + name, v)  # for summaries; stripped below
+            labels = {}
+            for lname, lab in plan.labels.items():
+                if lab.index is not None:
+                    lv = index[lab.index] if lab.index < len(index) else None
+                else:
+                    lv = label_vals.get(index, {}).get(lname)
+                lv = _label(lab, lv)
+                if lv is None:
+                    lv = ".".join(map(str, index))
+                labels[lname] = str(lv)
+            if not plan.labels:
+                labels["index"] = ".".join(map(str, index))
+            rows.append((labels, fields))
+        return [(labels, {k: v for k, v in f.items() if not k.startswith("_raw_")},
+                 {k[5:]: v for k, v in f.items() if k.startswith("_raw_")}) for labels, f in rows]
+
+    # --- a cycle -----------------------------------------------------------------------------
+    async def run_cycle(self, which: str = "hotspots", spread_s: float = 0.0, jitter_s: float = 0.0) -> CycleStats:
+        """Poll every target of ``which`` (hotspots | switches | controllers) once."""
+        targets = {"hotspots": self.targets, "switches": self.switch_targets,
+                   "controllers": self.controllers}[which]
+        stats = CycleStats(started=time.time())
+        t0 = time.monotonic()
+        order = sorted(targets.values(), key=lambda p: p.offset)
+        tasks = []
+        loop = asyncio.get_running_loop()
+        for pt in order:
+            if spread_s > 0:
+                start_at = t0 + pt.offset * spread_s + (random.uniform(0, jitter_s) if jitter_s else 0.0)
+                delay = start_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            tasks.append(loop.create_task(self._bounded(pt, which, stats)))
+        if tasks:
+            await asyncio.gather(*tasks)
+        stats.duration_s = time.monotonic() - t0
+        self.last_cycle = stats
+        self.sink.write([Point("pantau_self", {"component": "snmp", "target": which},
+                               {"cycle_s": round(stats.duration_s, 4), "polled": stats.polled, "ok": stats.ok,
+                                "failed": stats.failed, "timeouts": stats.timeouts,
+                                "retries": self.engine.stats.retries, "counter_wraps": self.counter_stats.wraps,
+                                "counter_absurd": self.counter_stats.absurd},
+                               int(stats.started * 1e9))])
+        return stats
+
+    async def _bounded(self, pt: PollTarget, which: str, stats: CycleStats) -> None:
+        async with self._sem:
+            try:
+                if which == "controllers":
+                    await self.poll_controller(pt)
+                    stats.polled += 1
+                    stats.ok += 1
+                    return
+                await self.poll_and_record(pt, stats)
+            except SnmpError as exc:
+                stats.polled += 1
+                stats.failed += 1
+                stats.errors[exc.kind] = stats.errors.get(exc.kind, 0) + 1
+                self.errors[pt.ident] = exc.detail
+            except Exception as exc:  # contain anything unexpected to this one target
+                log.exception("poll of %s failed unexpectedly", pt.element)
+                stats.failed += 1
+                self.errors[pt.ident] = f"internal error: {exc!r}"
+
+    async def poll_and_record(self, pt: PollTarget, stats: CycleStats | None = None) -> PollOutcome:
+        at = time.time()
+        out = await self.poll_device(pt, at)
+        self.latency_ms[pt.ident] = out.latency_ms
+        if stats is not None:
+            stats.polled += 1
+            if out.ok:
+                stats.ok += 1
+            else:
+                stats.failed += 1
+                stats.errors[out.error_kind] = stats.errors.get(out.error_kind, 0) + 1
+                if out.error_kind == "timeout":
+                    stats.timeouts += 1
+        if out.ok:
+            self.errors.pop(pt.ident, None)
+            self.sink.write(out.points)
+            if out.rebooted:
+                self.health.rebooted(pt.element, at, f"sysUpTime dropped to {pt.last_uptime:.0f} s")
+        else:
+            self.errors[pt.ident] = out.error
+            self.sink.write([Point(_poll_measurement(pt), pt.tags, {"up": False, "latency_ms": round(out.latency_ms, 2),
+                                             "error": out.error_kind}, int(at * 1e9))])
+        self.health.observe(pt.element, out.ok, at, out.error, out.problems)
+        return out
+
+    async def repoll(self, ident: str) -> PollOutcome | None:
+        pt = self.targets.get(ident) or self.switch_targets.get(ident)
+        if pt is None:
+            return None
+        async with self._sem:
+            return await self.poll_and_record(pt)
+
+    # --- wireless controllers ----------------------------------------------------------------
+    async def poll_controller(self, pt: PollTarget) -> int:
+        """Walk a WLC's AP and radio tables once; write hotspot_radio for every joined AP."""
+        spec = pt.profile.controller
+        prof = pt.profile
+        at = time.time()
+        ap_entry = tuple(int(x) for x in spec.ap_table.split("."))
+        name_col = ap_entry + (spec.name_column,)
+        cols = [name_col] + ([ap_entry + (spec.status_column,)] if spec.status_column else [])
+        aps = await self.engine.walk(pt.target, cols, max_repetitions=40, max_rows=20000)
+        names = {idx: _as_text(_label_value(vb)) for idx, vb in aps[name_col]}
+        joined = {idx for idx, vb in aps.get(cols[-1], []) if _typed(vb, "integer") == spec.joined_value} \
+            if spec.status_column else set(names)
+        tables = await self.engine.walk(pt.target, prof.walk_columns, max_repetitions=40, max_rows=20000)
+        n = spec.index_length
+        by_ap: dict[tuple, dict] = {}
+        for oid, rows in tables.items():
+            for index, vb in rows:
+                by_ap.setdefault(index[:n], {}).setdefault(oid, []).append((index, vb))
+        time_ns = int(at * 1e9)
+        written = 0
+        points = []
+        for mac, cols_of_ap in by_ap.items():
+            name = names.get(mac)
+            if name is None or mac not in joined or name not in self.targets:
+                continue
+            ap = self.targets[name]
+            out = PollOutcome(True, 0.0)
+            radio_points = []
+            for plan in prof.tables.values():
+                for labels, fields, _raw in self._rows(ap, plan, cols_of_ap, at, out):
+                    if plan.measurement and fields:
+                        radio_points.append(Point(plan.measurement, {**ap.tags, **labels}, fields, time_ns))
+            merged = _merge_radios(radio_points, prof, time_ns)
+            self.controller_clients[name] = int(sum(p.fields.get("clients", 0) for p in merged))
+            points.extend(merged)
+            written += 1
+        self.sink.write(points)
+        return written
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _poll_measurement(pt: PollTarget) -> str:
+    return "hotspot_poll" if pt.element.startswith("hotspot:") else "switch_poll"
+
+
+def _typed(vb: ber.VarBind, vtype: str):
+    """The varbind's value if its SNMP type fits the profile's declared type, else None."""
+    if vb.tag not in TYPE_TAGS[vtype]:
+        return None
+    try:
+        return ber.decode_value(vb.tag, vb.value_raw)
+    except ber.BERError:
+        return None
+
+
+def _fallback_type(t: str) -> str:
+    return "counter32" if t == "counter64" else t
+
+
+def _label_value(vb: ber.VarBind):
+    if vb.tag == ber.OCTET_STRING:
+        try:
+            return vb.value_raw.decode()
+        except UnicodeDecodeError:
+            return vb.value_raw.hex(":")
+    if vb.tag in NUMERIC_TAGS:
+        return int.from_bytes(vb.value_raw, "big", signed=vb.tag == ber.INTEGER)
+    return None
+
+
+def _as_text(v) -> str:
+    if isinstance(v, tuple):
+        return ".".join(map(str, v))
+    if isinstance(v, bytes):
+        return v.decode(errors="replace")
+    return str(v)
+
+
+def _map(mapping: dict, v):
+    if v in mapping:
+        return mapping[v]
+    s = _as_text(v)
+    for k, out in mapping.items():
+        if str(k) == s:
+            return out
+    return None
+
+
+def _label(lab, v):
+    if v is None:
+        return None
+    if lab.map is not None:
+        return _map(lab.map, v)
+    if lab.ranges is not None:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return None
+        for lo, hi, name in lab.ranges:
+            if lo <= x < hi:
+                return name
+        return None
+    return _as_text(v)
+
+
+def _summarise(s, vals: list[dict]):
+    if s.percent:
+        num = sum(float(v[s.percent[0]]) for v in vals if s.percent[0] in v and s.percent[1] in v)
+        den = sum(float(v[s.percent[1]]) for v in vals if s.percent[0] in v and s.percent[1] in v)
+        return 100.0 * num / den if den > 0 else None
+    name = s.mean or s.sum or s.max
+    xs = [float(v[name]) for v in vals if name in v and isinstance(v[name], (int, float))]
+    if not xs:
+        return None
+    if s.mean:
+        return sum(xs) / len(xs)
+    if s.sum:
+        return sum(xs)
+    return max(xs)
+
+
+def _merge_radios(points: list[Point], prof: Profile, time_ns: int) -> list[Point]:
+    """Rows of several tables (radio + VAP tables) that share tags become one point per radio;
+    duplicated fields combine as the profile's column says (sum of VAP clients, worst noise)."""
+    combine = {}
+    for plan in prof.tables.values():
+        for name, col in plan.columns.items():
+            combine[name] = col.combine
+    merged: dict[tuple, dict] = {}
+    counts: dict[tuple, dict] = {}
+    tagsets: dict[tuple, dict] = {}
+    for p in points:
+        key = tuple(sorted(p.tags.items()))
+        tagsets[key] = dict(p.tags)
+        f = merged.setdefault(key, {})
+        c = counts.setdefault(key, {})
+        for k, v in p.fields.items():
+            if k not in f:
+                f[k] = v
+                c[k] = 1
+                continue
+            how = combine.get(k, "last")
+            if how == "sum":
+                f[k] = f[k] + v
+            elif how == "max":
+                f[k] = max(f[k], v)
+            elif how == "min":
+                f[k] = min(f[k], v)
+            elif how == "mean":
+                f[k] = (f[k] * c[k] + v) / (c[k] + 1)
+            else:
+                f[k] = v
+            c[k] += 1
+    return [Point("hotspot_radio", tagsets[k], f, time_ns) for k, f in merged.items() if f]
