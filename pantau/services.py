@@ -254,3 +254,37 @@ def collector(state_dir: Path, city: str, influx_url: str, database: str = "pant
     svc = _Collector("collector", argv, state_dir, "127.0.0.1", trap_port or 0)
     svc.status_file = status
     return svc
+
+
+class _Snmpsim(_Snmpd):
+    pass
+
+
+def snmpsim(state_dir: Path, recordings: dict[str, Path], port: int, v3_user: str = "pantau-sim",
+            v3_auth: str = "sim-auth-pass", v3_priv: str = "sim-priv-pass") -> _Snmpsim:
+    """snmpsim (Debian package) serving recordings of real devices: community (v2c) or context
+    name (v3) = the recording's name. ``recordings``: name → .snmprec file (may be .gz)."""
+    import gzip
+    import pwd
+
+    state_dir = Path(state_dir)
+    data = state_dir / "data"
+    cache = state_dir / "cache"
+    data.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    for name, src in recordings.items():
+        raw = gzip.decompress(src.read_bytes()) if src.suffix == ".gz" else src.read_bytes()
+        (data / f"{name}.snmprec").write_bytes(raw)
+    binary = require_binary("snmpsimd", "snmpsim")
+    argv = [binary, f"--data-dir={data}", f"--cache-dir={cache}", f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+            f"--v3-user={v3_user}", f"--v3-auth-key={v3_auth}", "--v3-auth-proto=SHA", f"--v3-priv-key={v3_priv}",
+            "--v3-priv-proto=AES", "--logging-method=null"]
+    if os.geteuid() == 0:  # snmpsimd refuses to run as root: it drops to nobody
+        nobody = pwd.getpwnam("nobody")
+        os.chown(cache, nobody.pw_uid, nobody.pw_gid)
+        for p in (state_dir, data):
+            os.chmod(p, 0o755)
+        argv += ["--process-user=nobody", "--process-group=nogroup"]
+    svc = _Snmpsim("snmpsim", argv, state_dir, "127.0.0.1", port)
+    svc.community = next(iter(recordings))
+    return svc

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(mosquitto mosquitto-clients influxdb snmp snmpd wrk python3-venv curl)
+DEB_PACKAGES=(mosquitto mosquitto-clients influxdb snmp snmpd snmpsim prometheus-snmp-exporter wrk python3-venv curl)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -77,6 +77,9 @@ ERROR_STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "
 class V2c:
     community: bytes
 
+    def __repr__(self) -> str:  # never print secrets
+        return "V2c(community=***)"
+
 
 @dataclass(frozen=True)
 class V3:
@@ -85,6 +88,7 @@ class V3:
     auth_password: str
     priv_proto: str | None = None  # AES | AES-256
     priv_password: str | None = None
+    context: str = ""  # contextName (snmpsim selects a recording by it)
 
     def __repr__(self) -> str:  # never print secrets
         return f"V3(user={self.user!r}, auth={self.auth_proto}, priv={self.priv_proto}, passwords=***)"
@@ -266,7 +270,7 @@ class SnmpEngine(asyncio.DatagramProtocol):
             scoped = tlv(SEQUENCE, enc_octets(b"") + enc_octets(b"") + pdu)
             return encode_v3(rid, MAX_MSG, 4, b"", 0, 0, b"", None, scoped, False)
         keys = target.keys
-        scoped = tlv(SEQUENCE, enc_octets(target.engine_id) + enc_octets(b"") + pdu)
+        scoped = tlv(SEQUENCE, enc_octets(target.engine_id) + enc_octets(target.security.context.encode()) + pdu)
         priv = keys.priv_key is not None
         flags = 1 | (2 if priv else 0) | 4
         return encode_v3(rid, MAX_MSG, flags, target.engine_id, target.boots, target.engine_time(),

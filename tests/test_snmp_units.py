@@ -1,0 +1,131 @@
+"""Device profiles (strict data), counters (wrap, reset, absurd deltas), health (hysteresis, traps),
+declared jobs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from collectors.schedule import load_jobs
+from collectors.snmp.counters import CounterTracker
+from collectors.snmp.engine import Target, V2c, V3
+from collectors.snmp.profiles import PROFILES_DIR, load_profiles
+from hotspots.datafile import DataFileError
+from hotspots.health import HealthTracker
+
+
+def test_shipped_profiles_cover_every_vendor_and_the_wlc(semarang):
+    ps = load_profiles()
+    for vendor in {h.vendor for h in semarang.hotspots.values()}:
+        assert ps.for_vendor(vendor).name != "generic", vendor
+    assert ps.controller_profile("cisco").name == "cisco-wlc"
+    unifi = ps.for_vendor("ubiquiti")
+    assert "interfaces" in unifi.tables and "vaps" in unifi.tables  # extends generic
+    cols = unifi.walk_columns
+    assert (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6) in cols and (1, 3, 6, 1, 2, 1, 2, 2, 1, 10) in cols  # HC + 32-bit fallback
+
+
+@pytest.mark.parametrize("mutation,message", [
+    (("tables:", "tabels:"), "tabels"),  # unknown key
+    (("oid: 1.3.6.1.4.1.14988.1.1.1.3.1", "oid: MIKROTIK-MIB::mtxrWlApEntry"), None),
+    (("type: gauge, combine: sum}", "type: gaugee, combine: sum}"), "type"),
+    (("extends: generic", "extends: genric"), "unknown profile 'genric'"),
+])
+def test_profiles_are_loaded_strictly(tmp_path, mutation, message):
+    for f in PROFILES_DIR.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    p = tmp_path / "mikrotik.yaml"
+    text = p.read_text()
+    old, new = mutation
+    if old.startswith("oid: 1.3.6.1.4.1.14988"):
+        old, new = "entry: 1.3.6.1.4.1.14988.1.1.1.3.1", "entry: MIKROTIK-MIB::mtxrWlApEntry"
+    assert old in text
+    p.write_text(text.replace(old, new, 1))
+    with pytest.raises(DataFileError) as e:
+        load_profiles(tmp_path)
+    msg = str(e.value)
+    assert "mikrotik.yaml:" in msg  # file and line
+    if message:
+        assert message in msg
+
+
+def test_a_summary_must_name_a_column(tmp_path):
+    for f in PROFILES_DIR.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    g = tmp_path / "generic.yaml"
+    g.write_text(g.read_text().replace("cpu_pct: {mean: load}", "cpu_pct: {mean: lode}"))
+    with pytest.raises(DataFileError, match="unknown column 'lode'"):
+        load_profiles(tmp_path)
+
+
+def test_credentials_never_print():
+    t = Target("AP-1", "127.0.0.1", 161, V3("noc", "SHA", "very-secret-auth", "AES", "very-secret-priv"))
+    v = Target("AP-2", "127.0.0.1", 161, V2c(b"community-secret"))
+    for text in (repr(t), str(t), repr(v), str(v)):
+        assert "very-secret" not in text and "community-secret" not in text
+
+
+def test_counter32_wrap_counter64_reset_and_absurd_deltas():
+    c = CounterTracker()
+    assert c.rate(("if", 1), 2**32 - 1000, 32, 0.0, 8) is None  # first sample
+    assert c.rate(("if", 1), 1000, 32, 10.0, 8) == pytest.approx(2000 / 10 * 8)  # wrapped once
+    assert c.stats.wraps == 1
+    assert c.rate(("hc", 1), 5 * 10**12, 64, 0.0) is None
+    assert c.rate(("hc", 1), 10, 64, 10.0) is None  # 64-bit going backwards: a reset, not a wrap
+    assert c.stats.resets == 1
+    assert c.rate(("lim", 1), 0, 64, 0.0, 8, limit=1e6) is None
+    assert c.rate(("lim", 1), 10**9, 64, 10.0, 8, limit=1e6) is None  # 800 Mbit/s on a 1 Mbit/s link
+    assert c.stats.absurd == 1
+    assert c.rate(("lim", 1), 10**9 + 1000, 64, 20.0, 8, limit=1e6) == pytest.approx(800.0)
+    assert c.rate(("mix", 1), 100, 32, 0.0) is None
+    assert c.rate(("mix", 1), 200, 64, 10.0) is None  # switched to the 64-bit source: restart
+    c.reset()
+    assert c.rate(("mix", 1), 300, 64, 20.0) is None
+
+
+def test_health_hysteresis_and_traps():
+    h = HealthTracker(fail_threshold=3, recover_threshold=2)
+    events = []
+    h.listeners.append(events.append)
+    e = "hotspot:AP-0001"
+    assert h.observe(e, True, 1.0).new == "up"
+    assert h.observe(e, False, 2.0, "timeout") is None
+    assert h.observe(e, False, 3.0, "timeout") is None
+    assert h.get(e).state == "up" and "failing: 2/3" in h.get(e).reasons[0]
+    ev = h.observe(e, False, 4.0, "timeout")
+    assert ev.new == "down" and ev.old == "up" and ev.at == 4.0 and "3 failed polls" in ev.reason
+    assert h.observe(e, False, 5.0, "timeout") is None  # already down: no new event
+    assert h.observe(e, True, 6.0) is None  # one good poll is not enough
+    assert h.observe(e, True, 7.0).new == "up"
+    assert h.observe(e, True, 8.0, problems=["slow answer (1500 ms)"]).new == "degraded"
+    assert h.observe(e, True, 9.0).new == "up"
+    # traps act at once
+    ev = h.link_down(e, 10.0, "linkDown on SW-BNY-01 port ifIndex 2")
+    assert ev.new == "down" and ev.source == "trap"
+    h.rebooted(e, 11.0, "coldStart trap", source="trap")
+    assert h.get(e).state == "up"
+    kinds = [x.kind for x in events]
+    assert kinds.count("reboot") == 1 and kinds.count("trap") == 1
+    assert [x.new for x in events if x.kind == "state"] == ["up", "down", "up", "degraded", "up", "down", "up"]
+    assert h.counts()["up"] == 1
+
+
+def test_jobs_are_declared_and_checked(tmp_path):
+    jobs = load_jobs(known={"snmp.hotspots", "snmp.switches", "snmp.controllers"}, overrides={"hotspots": 5})
+    assert {j.name for j in jobs} == {"hotspots", "switches", "controllers"}
+    assert next(j for j in jobs if j.name == "hotspots").interval_s == 5
+    bad = tmp_path / "jobs.yaml"
+    bad.write_text("jobs:\n  - {name: x, runs: snmp.switches, interval_s: 10}\n  - {name: hotspots, runs: snmp.hotspot, "
+                   "interval_s: 60}\n")
+    with pytest.raises(DataFileError) as e:
+        load_jobs(bad, known={"snmp.hotspots", "snmp.switches"})
+    assert "jobs.yaml:3" in str(e.value) and "unknown runnable 'snmp.hotspot'" in str(e.value)
+    bad.write_text("jobs:\n  - {name: x, runs: snmp.switches, interval_s: -1, every: 3}\n")
+    with pytest.raises(DataFileError) as e:
+        load_jobs(bad, known={"snmp.switches"})
+    assert "interval_s" in str(e.value) and "every" in str(e.value)
+    with pytest.raises(DataFileError, match="unknown job 'nope'"):
+        load_jobs(known={"snmp.hotspots", "snmp.switches", "snmp.controllers"}, overrides={"nope": 1})
+    assert Path(__file__).parent.parent.joinpath("collectors", "jobs.yaml").exists()
