@@ -47,6 +47,7 @@ class Health:
     goods: int = 0
     reasons: list[str] = field(default_factory=list)
     last_error: str = ""
+    last_reboot: float | None = None
 
 
 class HealthTracker:
@@ -72,7 +73,7 @@ class HealthTracker:
 
     def _emit(self, ev: HealthEvent) -> None:
         if ev.kind == "state":
-            lvl = logging.WARNING if ev.new == DOWN else logging.INFO
+            lvl = logging.WARNING if ev.new == DOWN else logging.DEBUG if ev.old == UNKNOWN else logging.INFO
             log.log(lvl, "%s %s -> %s (%s)", ev.element, ev.old, ev.new, ev.reason)
         elif ev.kind == "reboot":
             log.info("%s rebooted (%s)", ev.element, ev.reason)
@@ -128,9 +129,14 @@ class HealthTracker:
         self._emit(HealthEvent(element, at, "trap", h.state, h.state, detail, "trap"))
         return self._set(element, h, DOWN, at, detail, "trap")
 
-    def rebooted(self, element: str, at: float, detail: str, source: str = "poll") -> HealthEvent:
-        """A reboot is news (an event) and proof of life: a booted device answers again."""
+    def rebooted(self, element: str, at: float, detail: str, source: str = "poll",
+                 dedupe_s: float = 300.0) -> HealthEvent | None:
+        """A reboot is news (an event) and proof of life: a booted device answers again. The
+        coldStart trap and the sysUpTime drop seen by the next poll are one reboot, one event."""
         h = self.get(element)
+        if source == "poll" and h.last_reboot is not None and at - h.last_reboot < dedupe_s:
+            return None
+        h.last_reboot = at
         ev = HealthEvent(element, at, "reboot", h.state, h.state, detail, source)
         self._emit(ev)
         if source == "trap":

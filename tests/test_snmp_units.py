@@ -106,8 +106,10 @@ def test_health_hysteresis_and_traps():
     assert ev.new == "down" and ev.source == "trap"
     h.rebooted(e, 11.0, "coldStart trap", source="trap")
     assert h.get(e).state == "up"
+    assert h.rebooted(e, 12.0, "sysUpTime dropped", source="poll") is None  # the same reboot, seen by the poll
+    assert h.rebooted(e, 1000.0, "sysUpTime dropped", source="poll").kind == "reboot"  # a later one counts
     kinds = [x.kind for x in events]
-    assert kinds.count("reboot") == 1 and kinds.count("trap") == 1
+    assert kinds.count("reboot") == 2 and kinds.count("trap") == 1
     assert [x.new for x in events if x.kind == "state"] == ["up", "down", "up", "degraded", "up", "down", "up"]
     assert h.counts()["up"] == 1
 

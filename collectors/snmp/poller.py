@@ -24,7 +24,7 @@ from collectors.snmp.counters import CounterStats, CounterTracker
 from collectors.snmp.engine import (SnmpEngine, SnmpError, Target, V2c, V3, encode_varbind_list)
 from collectors.snmp.profiles import Profile, ProfileSet, TablePlan
 from hotspots.credentials import V2cCredentials, V3Credentials
-from hotspots.health import HealthEvent, HealthTracker
+from hotspots.health import HealthTracker
 from hotspots.inventory import Inventory
 from snmpwire import ber
 
