@@ -25,7 +25,7 @@ from snmpwire import ber
 
 SYS = (1, 3, 6, 1, 2, 1, 1)
 IF_ENTRY = (1, 3, 6, 1, 2, 1, 2, 2, 1)
-SNMPSIM_DATA = Path("/usr/share/doc/snmpsim/examples/data")
+SNMPSIM_DATA = Path(__file__).parent / "data" / "snmpsim"
 
 
 def run(coro):
