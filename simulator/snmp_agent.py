@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from snmpwire import ber
 from snmpwire.ber import (COUNTER32, ENC_END_OF_MIB, ENC_NO_SUCH_INSTANCE, ENC_NO_SUCH_OBJECT, GET, GETBULK,
-                           GETNEXT, OCTET_STRING, REPORT, RESPONSE, SEQUENCE, SET, TRAP_V2, BERError, enc_octets, enc_oid, enc_pdu, enc_uint, tlv)
+                           GETNEXT, REPORT, RESPONSE, SEQUENCE, SET, TRAP_V2, BERError, enc_octets, enc_oid, enc_pdu, enc_uint, tlv)
 from simulator.devices import Template
 from simulator.state import DeviceState
-from snmpwire.usm import UserKeys, UsmError, encode_v3
+from snmpwire.usm import UserKeys, UsmError, encode_v3, scoped_plaintext
 
 log = logging.getLogger("pantau.simulator.snmp")
 
@@ -192,13 +192,7 @@ class Device:
             return report(WRONG_DIGESTS, False)
         if h.engine_boots != boots or abs(h.engine_time - etime) > TIME_WINDOW:
             return report(NOT_IN_TIME_WINDOWS, True)
-        if priv:
-            tag, s, e = ber.read_tlv(data, h.scoped_start, h.scoped_end)
-            if tag != OCTET_STRING:
-                raise BERError("encrypted PDU must be an OCTET STRING")
-            plain = keys.decrypt(data[s:e], h.engine_boots, h.engine_time, h.priv_params)
-        else:
-            plain = data[h.scoped_start:h.scoped_end]
+        plain = scoped_plaintext(data, h, keys, priv)
         try:
             _ctx_engine, ctx_name, pdu = ber.decode_scoped_pdu(plain, decode_oids=False)
         except BERError:

@@ -168,9 +168,8 @@ def dec_uint(buf: bytes, s: int, e: int) -> int:
     return int.from_bytes(buf[s:e], "big", signed=False)
 
 
-def dec_oid(raw: bytes) -> tuple[int, ...]:
-    if not raw:
-        raise BERError("empty OID")
+def dec_subids(raw: bytes) -> tuple[int, ...]:
+    """Sub-identifiers of OID content octets, without the first-two-arcs packing (an OID's tail)."""
     arcs = []
     v = 0
     for b in raw:
@@ -178,8 +177,15 @@ def dec_oid(raw: bytes) -> tuple[int, ...]:
         if not b & 0x80:
             arcs.append(v)
             v = 0
-    if raw[-1] & 0x80:
+    if raw and raw[-1] & 0x80:
         raise BERError("truncated OID sub-identifier")
+    return tuple(arcs)
+
+
+def dec_oid(raw: bytes) -> tuple[int, ...]:
+    if not raw:
+        raise BERError("empty OID")
+    arcs = dec_subids(raw)
     first = arcs[0]
     head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
     return head + tuple(arcs[1:])

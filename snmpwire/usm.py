@@ -128,3 +128,14 @@ def encode_v3(msg_id: int, max_size: int, flags: int, engine_id: bytes, boots: i
            + (len(usm) - len(usm_content)) + len(prefix) + 2)
     mac = keys.mac(msg)
     return msg[:off] + mac + msg[off + mac_len:]
+
+
+def scoped_plaintext(data: bytes, h, keys: UserKeys | None, priv: bool) -> bytes:
+    """The scoped PDU bytes of a decoded v3 message ``h`` (ber.V3Header), decrypted if ``priv``."""
+    from snmpwire.ber import OCTET_STRING, BERError, read_tlv
+    if not priv:
+        return data[h.scoped_start:h.scoped_end]
+    tag, s, e = read_tlv(data, h.scoped_start, h.scoped_end)
+    if tag != OCTET_STRING:
+        raise BERError("encrypted scoped PDU must be an OCTET STRING")
+    return keys.decrypt(data[s:e], h.engine_boots, h.engine_time, h.priv_params)

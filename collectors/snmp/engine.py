@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass, field
 
 from snmpwire import ber
-from snmpwire.ber import (GET, GETBULK, INTEGER, OCTET_STRING, REPORT, RESPONSE, SEQUENCE, BERError, VarBind,
+from snmpwire.ber import (GET, GETBULK, INTEGER, REPORT, RESPONSE, SEQUENCE, BERError, VarBind,
                           enc_octets, enc_oid, oid_content, tlv)
-from snmpwire.usm import UserKeys, UsmError, encode_v3
+from snmpwire.usm import UserKeys, UsmError, encode_v3, scoped_plaintext
 
 MAX_MSG = 65507
 USM_STATS = (1, 3, 6, 1, 6, 3, 15, 1, 1)
@@ -233,7 +233,7 @@ class SnmpEngine(asyncio.DatagramProtocol):
                 if vb.tag == ber.END_OF_MIB_VIEW or not raw.startswith(raws[i]) or len(raw) == len(raws[i]):
                     done.add(i)
                     continue
-                index = _suffix(raw[len(raws[i]):])
+                index = ber.dec_subids(raw[len(raws[i]):])
                 prev = last_index.get(i)
                 if prev is not None and index <= prev:
                     raise SnmpProtocolError(target.name, f"agent returned OIDs out of order in column "
@@ -384,13 +384,7 @@ class SnmpEngine(asyncio.DatagramProtocol):
         if auth:
             if h.user != keys.user or not keys.verify(data, h.auth_params_offset, h.auth_params):
                 raise UsmError("answer fails authentication (wrong key or tampered)")
-        if priv:
-            tag, s, e = ber.read_tlv(data, h.scoped_start, h.scoped_end)
-            if tag != OCTET_STRING:
-                raise BERError("encrypted scoped PDU must be an OCTET STRING")
-            plain = keys.decrypt(data[s:e], h.engine_boots, h.engine_time, h.priv_params)
-        else:
-            plain = data[h.scoped_start:h.scoped_end]
+        plain = scoped_plaintext(data, h, keys, priv)
         _engine, _ctx, pdu = ber.decode_scoped_pdu(plain, decode_oids=False)
         if pdu.tag == REPORT:
             oid = ber.dec_oid(pdu.varbinds[0].oid_raw) if pdu.varbinds else ()
@@ -427,20 +421,6 @@ class SnmpEngine(asyncio.DatagramProtocol):
         p = self._pending.get(rid) if rid is not None else None
         if p is not None and not p.future.done():
             p.future.set_exception(SnmpProtocolError(p.target.name, message))
-
-
-def _suffix(raw: bytes) -> tuple[int, ...]:
-    """Sub-identifiers of an OID tail (no first-two-arcs packing)."""
-    arcs = []
-    v = 0
-    for byte in raw:
-        v = (v << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(v)
-            v = 0
-    if raw and raw[-1] & 0x80:
-        raise BERError("truncated OID sub-identifier")
-    return tuple(arcs)
 
 
 def value_of(vb: VarBind):
