@@ -82,6 +82,27 @@ def oid_tuple(s: str) -> tuple[int, ...]:
 # ---------------------------------------------------------------------------- Pantau
 
 
+async def sustained(poll_one, n_targets: int, seconds: float, in_flight: int = 256) -> dict:
+    """Keep ``in_flight`` polls going round-robin over the targets for ``seconds``; count them."""
+    n = errs = 0
+    end = time.monotonic() + seconds
+
+    async def worker(i):
+        nonlocal n, errs
+        j = i
+        while time.monotonic() < end:
+            try:
+                await poll_one(j % n_targets)
+                n += 1
+            except Exception:
+                errs += 1
+            j += in_flight
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker(i) for i in range(in_flight)))
+    return {"polls_per_s": n / (time.monotonic() - t0), "errors": errs}
+
+
 def _pantau(addrs, port, seconds, loop_kind, q):
     if loop_kind == "uvloop":
         import uvloop
@@ -108,26 +129,9 @@ def _pantau(addrs, port, seconds, loop_kind, q):
             res = await asyncio.gather(*(one(t) for t in targets), return_exceptions=True)
             cycles.append(time.monotonic() - t0)
             bad = sum(isinstance(r, Exception) for r in res)
-        # sustained rate
-        n = errs = 0
-        end = time.monotonic() + seconds
-
-        async def worker(i):
-            nonlocal n, errs
-            j = i
-            while time.monotonic() < end:
-                try:
-                    await one(targets[j % len(targets)])
-                    n += 1
-                except Exception:
-                    errs += 1
-                j += 256
-
-        t0 = time.monotonic()
-        await asyncio.gather(*(worker(i) for i in range(256)))
-        dt = time.monotonic() - t0
+        r = await sustained(lambda i: one(targets[i]), len(targets), seconds)
         eng.close()
-        return {"polls_per_s": n / dt, "errors": errs, "cycle_s": min(cycles), "cycle_errors": bad}
+        return {**r, "cycle_s": min(cycles), "cycle_errors": bad}
 
     q.put(asyncio.run(main()))
 
@@ -139,26 +143,10 @@ def _gufo(addrs, port, seconds, q):
         sessions = [SnmpSession(addr=a, port=port, community=COMMUNITY, timeout=2.0) for a in addrs]
         for s in sessions:
             await s.__aenter__()
-        n = errs = 0
-        end = time.monotonic() + seconds
-
-        async def worker(i):
-            nonlocal n, errs
-            j = i
-            while time.monotonic() < end:
-                try:
-                    await sessions[j % len(sessions)].get_many(OIDS)
-                    n += 1
-                except Exception:
-                    errs += 1
-                j += 256
-
-        t0 = time.monotonic()
-        await asyncio.gather(*(worker(i) for i in range(256)))
-        dt = time.monotonic() - t0
+        r = await sustained(lambda i: sessions[i].get_many(OIDS), len(sessions), seconds)
         for s in sessions:
             await s.__aexit__(None, None, None)
-        return {"polls_per_s": n / dt, "errors": errs}
+        return r
 
     q.put(asyncio.run(main()))
 

@@ -248,8 +248,6 @@ class SnmpEngine(asyncio.DatagramProtocol):
             for i in order:
                 if i in done:
                     cursors.pop(i, None)
-            if len(vbs) < k:  # the agent truncated the answer below one row: move on with what we have
-                continue
         return result
 
     async def request(self, target: Target, tag: int, varbind_list: bytes, a: int = 0, b: int = 0) -> ber.Pdu:

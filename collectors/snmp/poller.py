@@ -136,7 +136,6 @@ class HotspotPoller:
             pt = PollTarget(f"controller:{c.id}", c.id, tgt(c.id, c.address, c.snmp_port, c.credentials), prof,
                             {"controller": c.id}, offset=0.0)
             self.controllers[c.id] = pt
-        self._ap_by_name = {h.id: h.id for h in inventory.hotspots.values()}
 
     # --- one device --------------------------------------------------------------------------
     async def poll_device(self, pt: PollTarget, now: float | None = None) -> PollOutcome:
