@@ -8,6 +8,7 @@ COPY store store
 COPY outages outages
 COPY api api
 COPY simulator simulator
+COPY snmpwire snmpwire
 COPY config config
 COPY cities cities
 RUN pip install --no-cache-dir .

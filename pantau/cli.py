@@ -24,9 +24,13 @@ scenario_app = typer.Typer(help="Fault scenarios (../shared/spec/scenarios.md)."
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(simulator_app, name="simulator")
 app.add_typer(scenario_app, name="scenario")
+grid_app = typer.Typer(help="The grid as Pantau sees it (from a running `pantau collect`).", no_args_is_help=True)
+app.add_typer(grid_app, name="grid")
+DEFAULT_STATUS = Path(".pantau/collector/collector-status.json")
 
 out = Console()
 err = Console(stderr=True)
+console = Console()
 
 
 def _inventory(city: str):
@@ -194,8 +198,20 @@ def collect(city: str = typer.Option("semarang", help="city name or path to a ci
             interval: list[str] = typer.Option([], help="override a job's interval: NAME=SECONDS (repeatable)"),
             profiles: Optional[Path] = typer.Option(None, help="device profile folder (default: collectors/profiles)"),
             status_file: Optional[Path] = typer.Option(None, help="write collector status JSON here every 2 s"),
+            mqtt: Optional[str] = typer.Option(None, help="HOST:PORT of the MQTT broker: ingest grid telemetry"),
+            mqtt_user: Optional[str] = typer.Option(None, envvar="PANTAU_MQTT_USER"),
+            mqtt_password: Optional[str] = typer.Option(None, envvar="PANTAU_MQTT_PASSWORD", show_default=False),
+            mqtt_tls: bool = typer.Option(False, help="TLS to the broker"),
+            mqtt_ca: Optional[Path] = typer.Option(None, help="CA file for --mqtt-tls"),
+            grid_workers: int = typer.Option(0, help="extra ingest processes sharing the telemetry "
+                                                      "subscription ($share); 0 = in this process"),
+            telemetry_interval: float = typer.Option(10.0, help="seconds between a grid element's readings "
+                                                                 "(telemetry is lost after 3 missed)"),
+            state_dir: Path = typer.Option(Path(".pantau/collector"), help="spools and dead letters live here"),
+            no_snmp: bool = typer.Option(False, "--no-snmp", help="grid only: no SNMP polling or traps"),
             verbose: bool = typer.Option(False, "-v")):
-    """Run Pantau's collectors (SNMP polling, traps, health) into InfluxDB until interrupted."""
+    """Run Pantau's collectors (SNMP polling, traps, health; grid MQTT) into InfluxDB until interrupted."""
+    from collectors.grid.mqtt import BrokerConf
     from pantau.service import run_collect
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -209,11 +225,85 @@ def collect(city: str = typer.Option("semarang", help="city name or path to a ci
             err.print(f"--interval wants NAME=SECONDS, got {item!r}")
             raise typer.Exit(2)
     try:
+        broker = None
+        if mqtt:
+            host, port = _hostport(mqtt)
+            broker = BrokerConf(host, port, mqtt_user, mqtt_password, mqtt_tls, str(mqtt_ca) if mqtt_ca else None)
         asyncio.run(run_collect(inv, influx, database, snmp_port, _hostport(traps) if traps else None, overrides,
-                                status_file, profiles))
+                                status_file, profiles, broker=broker, state_dir=state_dir, grid_workers=grid_workers,
+                                telemetry_interval_s=telemetry_interval, snmp=not no_snmp))
     except DataFileError as exc:
         err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
         raise typer.Exit(2)
+
+
+def _read_status(status_file: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(status_file.read_text())
+    except (OSError, ValueError) as exc:
+        err.print(f"cannot read {status_file} ({exc}); is `pantau collect --mqtt …` (or `make demo`) running?")
+        raise typer.Exit(1)
+
+
+@grid_app.command("state")
+def grid_state(status_file: Path = typer.Option(DEFAULT_STATUS, help="the collector's status file"),
+               all_elements: bool = typer.Option(False, "--all", help="also list energized elements (counts only "
+                                                                      "by default)"),
+               as_json: bool = typer.Option(False, "--json")):
+    """Grid state per substation, feeder and transformer: energized / de-energized / unknown (telemetry lost)."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+
+    st = _read_status(status_file).get("grid")
+    if not st:
+        err.print("this collector does not ingest grid telemetry (start it with --mqtt HOST:PORT)")
+        raise typer.Exit(1)
+    g = st["grid"]
+    if as_json:
+        print(json.dumps(g, indent=1))
+        return
+    wib = timezone(timedelta(hours=7))
+    t = Table(title="Grid / Jaringan listrik")
+    for c in ("kind", "energized / bertegangan", "de-energized / padam", "unknown / tanpa telemetri"):
+        t.add_column(c)
+    for kind, c in g["counts"].items():
+        t.add_row(kind, str(c["energized"]), str(c["de-energized"]), str(c["unknown"]))
+    console.print(t)
+    rows = g["not_energized"]
+    if rows:
+        t = Table(title="Not energized / Tidak bertegangan")
+        for c in ("element", "state", "since (WIB)", "reason"):
+            t.add_column(c)
+        for e, v in sorted(rows.items()):
+            since = datetime.fromtimestamp(v["since"], wib).strftime("%H:%M:%S") if v["since"] else "-"
+            t.add_row(e, v["state"], since, v["reason"])
+        console.print(t)
+    for n in g["notices"]:
+        console.print(f"PLN notice {n['id']} {n['element']}: "
+                      f"{datetime.fromtimestamp(n['start'], wib):%d %b %H:%M} – {datetime.fromtimestamp(n['end'], wib):%H:%M} WIB"
+                      f" {n['reason']}")
+    ing = st["ingest"]
+    console.print(f"ingest: {ing['received']:,} received, {ing['accepted']:,} accepted, {ing['dead']:,} dead letters "
+                  f"{ing['dead_by_reason'] or ''}, {ing['written']:,} written, spool backlog {ing['spool_backlog_bytes']:,} B")
+
+
+@grid_app.command("deadletters")
+def grid_deadletters(directory: Path = typer.Option(Path(".pantau/collector/grid/deadletters")),
+                     reason: Optional[str] = typer.Option(None, help="only this reason code"),
+                     limit: int = typer.Option(20)):
+    """The newest grid messages Pantau refused, with their reasons (docs/grid.md)."""
+    import json
+
+    from collectors.grid.deadletters import read_dead_letters
+
+    if not directory.is_dir():
+        err.print(f"no dead letters in {directory}")
+        raise typer.Exit(1)
+    for rec in read_dead_letters(directory, reason, limit):
+        print(json.dumps(rec, ensure_ascii=False))
 
 
 @app.command("demo")

@@ -61,8 +61,13 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             f"  curl -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
             "\"q=SELECT * FROM hotspot_event ORDER BY time DESC LIMIT 20\"",
             f"  mosquitto_sub -p {mq} -t 'pantau/semarang/grid/#' -v",
+            f"  .venv/bin/pantau grid state --status-file {stack.collector.status_file}     # energized / de-energized / unknown",
+            f"  .venv/bin/pantau grid deadletters --directory {stack.collector.state_dir}/grid/deadletters",
+            f"  curl -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
+            "\"q=SELECT count(voltage_v) FROM grid_telemetry WHERE time > now() - 1m GROUP BY kind\"",
             f"  curl {stack.sim.url}/lapor-hendi/status",
             f"  curl -XPOST {stack.sim.url}/_sim/events -d '{{\"action\":\"feeder_trip\",\"target\":\"feeder:SRD-04\"}}'",
+            f"  curl -XPOST {stack.sim.url}/_sim/events -d '{{\"action\":\"telemetry_loss\",\"target\":\"feeder:PDL-01\"}}'",
             "  .venv/bin/pantau scenario run ../shared/scenarios/feeder-trip.yaml --time-scale 10 --report reports/feeder-trip.json",
             "  .venv/bin/pantau inventory list --kind feeder",
             "",

@@ -1,5 +1,6 @@
 """``pantau collect``: Pantau's collecting process — the SNMP collector (poller, traps, health)
-writing through a BatchingSink into InfluxDB. (Grid MQTT, the explainer and the API join it as
+and the grid MQTT collector (ingest, spool, grid state), writing through a BatchingSink (SNMP,
+events) and durable spools (grid telemetry) into InfluxDB. (The explainer and the API join it as
 their issues land.) Stops cleanly on SIGINT/SIGTERM, flushing what is buffered.
 """
 
@@ -12,6 +13,8 @@ import signal
 import time
 from pathlib import Path
 
+from collectors.grid.collector import GridCollector
+from collectors.grid.mqtt import BrokerConf
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.profiles import load_profiles
 from hotspots.inventory import Inventory
@@ -23,21 +26,35 @@ log = logging.getLogger("pantau.service")
 
 async def run_collect(inv: Inventory, influx_url: str, database: str, snmp_port: int | None,
                       trap_listen: tuple[str, int] | None, intervals: dict[str, float],
-                      status_file: Path | None = None, profiles_dir: Path | None = None) -> None:
+                      status_file: Path | None = None, profiles_dir: Path | None = None,
+                      broker: BrokerConf | None = None, state_dir: Path | None = None, grid_workers: int = 0,
+                      telemetry_interval_s: float = 10.0, snmp: bool = True) -> None:
     db = InfluxV1(influx_url, database)
     sink = BatchingSink(db)
-    profiles = load_profiles(profiles_dir) if profiles_dir else load_profiles()
-    coll = SnmpCollector(inv, sink, profiles=profiles, port=snmp_port, trap_listen=trap_listen, intervals=intervals)
+    coll = None
+    if snmp:
+        profiles = load_profiles(profiles_dir) if profiles_dir else load_profiles()
+        coll = SnmpCollector(inv, sink, profiles=profiles, port=snmp_port, trap_listen=trap_listen, intervals=intervals)
+    grid = None
+    if broker is not None:
+        grid = GridCollector(inv, broker, Path(state_dir or ".pantau/collector") / "grid", influx_url, database, sink,
+                             telemetry_interval_s=telemetry_interval_s, workers=grid_workers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await coll.start()
+    if coll:
+        await coll.start()
+    if grid:
+        await grid.start()
+        await grid.wait_ready()
     print(json.dumps({"ready": True, "hotspots": len(inv.hotspots)}), flush=True)
     try:
         while not stop.is_set():
             if status_file:
-                st = coll.status()
+                st = coll.status() if coll else {}
+                if grid:
+                    st["grid"] = grid.status()
                 st["sink"] = {"written": sink.written, "pending": sink.pending, "dropped": sink.dropped}
                 tmp = status_file.with_suffix(".tmp")
                 tmp.write_text(json.dumps(st, indent=1))
@@ -47,7 +64,10 @@ async def run_collect(inv: Inventory, influx_url: str, database: str, snmp_port:
             except asyncio.TimeoutError:
                 pass
     finally:
-        await coll.stop()
+        if grid:
+            await grid.stop()
+        if coll:
+            await coll.stop()
         t0 = time.monotonic()
         sink.close()
         log.info("stopped; flushed the sink in %.1f s", time.monotonic() - t0)

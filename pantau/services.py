@@ -235,8 +235,10 @@ class _Collector(Service):
 
 
 def collector(state_dir: Path, city: str, influx_url: str, database: str = "pantau", snmp_port: int | None = None,
-              trap_port: int | None = None, intervals: dict[str, float] | None = None) -> _Collector:
-    """``pantau collect`` as a child process (SNMP poller, trap receiver, health → InfluxDB)."""
+              trap_port: int | None = None, intervals: dict[str, float] | None = None,
+              mqtt: tuple[str, int] | None = None, telemetry_interval_s: float = 10.0, grid_workers: int = 0,
+              snmp: bool = True) -> _Collector:
+    """``pantau collect`` as a child process (SNMP poller, trap receiver, health; grid MQTT → InfluxDB)."""
     import sys
 
     state_dir = Path(state_dir)
@@ -244,7 +246,12 @@ def collector(state_dir: Path, city: str, influx_url: str, database: str = "pant
     status = state_dir / "collector-status.json"
     status.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "pantau", "collect", "--city", str(city), "--influx", influx_url,
-            "--database", database, "--status-file", str(status)]
+            "--database", database, "--status-file", str(status), "--state-dir", str(state_dir)]
+    if mqtt:
+        argv += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}", "--telemetry-interval", f"{telemetry_interval_s:g}",
+                 "--grid-workers", str(grid_workers)]
+    if not snmp:
+        argv.append("--no-snmp")
     if snmp_port:
         argv += ["--snmp-port", str(snmp_port)]
     if trap_port:

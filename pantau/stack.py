@@ -74,10 +74,12 @@ class Stack:
                                           trap_target=self.trap_target).start(ready_timeout=120)
             self._started.append(self.sim)
             if self.collect:
-                progress("starting Pantau's collectors (SNMP poller, traps, health)")
+                progress("starting Pantau's collectors (SNMP poller, traps, health; grid MQTT ingest and state)")
                 self.collector = services.collector(self.state_dir / "collector", self.city, self.influx.url,
                                                     snmp_port=self.snmp_port, trap_port=trap_port,
-                                                    intervals=self.intervals).start(ready_timeout=60)
+                                                    intervals=self.intervals, mqtt=("127.0.0.1", self.mosquitto.port),
+                                                    telemetry_interval_s=self.telemetry_interval_s / self.time_scale
+                                                    ).start(ready_timeout=60)
                 self._started.append(self.collector)
         except BaseException:
             self.stop()

@@ -316,14 +316,14 @@ class SimCity:
                     "voltage_v": round(20000 * (1 + r.uniform(-0.02, 0.02)), 1) if on else round(r.uniform(0, 5), 1),
                     "current_a": round(180 * load * r.uniform(0.9, 1.1), 2) if on else 0.0,
                     "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
-                    "breaker": "closed" if self.feeder_on[ident] else "open"}
+                    "breaker": "closed" if self.feeder_on[ident] else "open", "gateway": "simulator"}
         t = self.inv.transformers[ident]
         on = self.transformer_powered(ident)
         return {"element": element, "feeder": t.feeder, "ts": _iso(now),
                 "voltage_v": round(230 * (1 + r.uniform(-0.03, 0.03)), 1) if on else round(r.uniform(0, 2), 1),
                 "current_a": round(t.kva * 1.44 * (0.3 + 0.5 * daily_factor(now)) * r.uniform(0.9, 1.1), 2) if on else 0.0,
                 "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
-                "breaker": "closed" if self.transformer_ok[ident] else "open"}
+                "breaker": "closed" if self.transformer_ok[ident] else "open", "gateway": "simulator"}
 
     def grid_elements(self) -> list[str]:
         return [f"feeder:{f}" for f in self.inv.feeders] + [f"transformer:{t}" for t in self.inv.transformers]

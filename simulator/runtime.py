@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from collectors.grid.mqtt import AsyncioPaho, BrokerConf
 from hotspots.inventory import Inventory
 from simulator.city import SimCity, notice_payload, notice_topic, topic
 
@@ -42,7 +43,7 @@ class GridPublisher:
         self.published = 0
         self._seq: dict[str, int] = {}
         self._notices_sent: set[str] = set()
-        self._io: AsyncioMqtt | None = None
+        self._io: AsyncioPaho | None = None
 
     def _on_connect(self, client, userdata, flags, reason, props):
         client.publish(self.status_topic, "online", qos=1, retain=True)
@@ -74,7 +75,7 @@ class GridPublisher:
         self.published += 1
 
     async def run(self) -> None:
-        self._io = AsyncioMqtt(self.client, self.host, self.port)
+        self._io = AsyncioPaho(self.client, BrokerConf(self.host, self.port), keepalive=15, clean_start=True)
         self._io.start()
         elements = self.city.grid_elements()
         interval = self.city.telemetry_interval_s / self.city.k
@@ -95,53 +96,6 @@ class GridPublisher:
             self.client.disconnect()
         if self._io:
             self._io.stop()
-
-
-class AsyncioMqtt:
-    """Drives a paho client from the asyncio loop (paho's external-loop API).
-
-    paho's own network thread uses select(), which cannot watch file descriptors above 1024; the
-    simulator holds ~2,400 UDP sockets, so the MQTT socket always lands above that limit.
-    Readers/writers on the asyncio loop (epoll) have no such limit. Reconnects with backoff.
-    """
-
-    def __init__(self, client: mqtt.Client, host: str, port: int):
-        self.client, self.host, self.port = client, host, port
-        self.loop = asyncio.get_running_loop()
-        client.on_socket_open = self._open
-        client.on_socket_close = self._close
-        client.on_socket_register_write = lambda c, u, sock: self.loop.add_writer(sock, c.loop_write)
-        client.on_socket_unregister_write = lambda c, u, sock: self.loop.remove_writer(sock)
-        self._task: asyncio.Task | None = None
-
-    def _open(self, client, userdata, sock):
-        self.loop.add_reader(sock, client.loop_read)
-
-    def _close(self, client, userdata, sock):
-        self.loop.remove_reader(sock)
-        self.loop.remove_writer(sock)
-
-    def start(self) -> None:
-        self._task = self.loop.create_task(self._misc())
-
-    def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-
-    async def _misc(self) -> None:
-        backoff = 0.5
-        while True:
-            if not self.client.is_connected():
-                try:
-                    self.client.connect(self.host, self.port, keepalive=15)
-                    backoff = 0.5
-                except OSError as exc:
-                    log.warning("MQTT broker %s:%d unreachable (%s); retrying in %.1fs", self.host, self.port, exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10)
-                    continue
-            self.client.loop_misc()
-            await asyncio.sleep(0.5)
 
 
 def control_app(city: SimCity) -> Starlette:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from store.timeseries import InfluxError, InfluxV1, quote_ident
 
 # Measurements downsampled into the rollup retention (numeric fields averaged per 5 minutes).
-ROLLUP_MEASUREMENTS = ("hotspot_poll", "hotspot_if", "hotspot_radio", "grid", "egov_probe")
+ROLLUP_MEASUREMENTS = ("hotspot_poll", "hotspot_if", "hotspot_radio", "grid_telemetry", "egov_probe")
 
 
 @dataclass(frozen=True)

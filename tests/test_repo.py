@@ -24,3 +24,22 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_dockerfile_copies_every_package_and_compose_runs_a_valid_command():
+    import re
+
+    import typer
+
+    from pantau.cli import app
+
+    include = re.search(r'include = \[(.*?)\]', (ROOT / "pyproject.toml").read_text()).group(1)
+    packages = [p.strip().strip('"').rstrip("*") for p in include.split(",")]
+    docker = (ROOT / "Dockerfile").read_text()
+    for p in packages:
+        assert f"COPY {p} {p}" in docker, f"Dockerfile does not copy {p}/"
+    cmd = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["pantau"]["command"]
+    assert cmd[:2] == ["pantau", "collect"] and "--mqtt" in cmd
+    group = typer.main.get_command(app)
+    sub = group.get_command(None, "collect")
+    sub.make_context("collect", list(cmd[2:]))  # raises on an unknown option or a bad value
