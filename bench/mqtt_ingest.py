@@ -11,9 +11,10 @@ one probe element by polling InfluxDB every 50 ms. A step is *sustained* when no
 Side by side in the same run: ``mosquitto_sub -q 1`` draining a burst of the same messages (the
 broker's own limit on this machine).
 
-Pantau runs as ``pantau collect --no-snmp --grid-workers W`` (shared subscription, W processes).
+Pantau runs as ``pantau collect --no-snmp`` (one process, the default), or with ``--workers W`` as
+``--grid-workers W`` (W more processes on a shared subscription).
 
-Usage: bench/mqtt_ingest.py [--rates 2000,4000,...] [--step-seconds 10] [--workers 2] [--elements 393]
+Usage: bench/mqtt_ingest.py [--rates 2000,4000,...] [--step-seconds 10] [--workers 0] [--elements 393]
 Ends with: RESULT sustained_msgs_per_s=… lost=… p99_s=… mosquitto_sub_msgs_per_s=…
 """
 
@@ -114,7 +115,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rates", default="2000,4000,6000,8000,10000,12000,14000")
     ap.add_argument("--step-seconds", type=float, default=10)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=0, help="extra shared-subscription processes (default: one process)")
     ap.add_argument("--elements", type=int, default=0, help="0 = every feeder and transformer of the city")
     ap.add_argument("--city", default="semarang")
     ap.add_argument("--burst", type=int, default=100000)
