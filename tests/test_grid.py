@@ -172,8 +172,11 @@ def test_influxdb_down_for_a_minute_under_load(semarang, broker, tmp_path):
         assert len(acked) > 25000
         assert backlog[-1] > backlog[0] > 0, "readings spooled to disk while InfluxDB was down"
         assert acked <= got
+        deadline = time.time() + 15  # the status file is rewritten every 2 s
+        while time.time() < deadline and coll.status()["grid"]["ingest"]["spool_backlog_bytes"]:
+            time.sleep(0.5)
         st = coll.status()["grid"]["ingest"]
-        assert st["dead"] == 0 and st["spool_backlog_bytes"] == 0
+        assert st["dead"] == 0 and st["spool_backlog_bytes"] == 0, "the spool drained"
     finally:
         coll.stop()
         influx.stop()
