@@ -6,7 +6,9 @@
 - A good poll with problems (slow answer, radio down, partial data, high CPU) is ``degraded``.
 - Traps act at once: a linkDown on the element's switch port takes it down now; a coldStart or
   warmStart is a reboot (event) and proof of life; linkUp asks for an immediate re-poll.
-- Every transition is an :class:`HealthEvent` (with timestamp, from, to and reason) given to the
+- The first failed poll of an answering element is a ``suspect`` event (state unchanged): one
+  lost packet pages nobody, but many elements turning suspect together is early evidence the
+  explainer uses. Every transition is an :class:`HealthEvent` (with timestamp, from, to and reason) given to the
   listeners — the time-series store and the outage explainer — and logged. Failed polls that
   change nothing are not logged.
 """
@@ -26,7 +28,7 @@ UNKNOWN, UP, DEGRADED, DOWN = "unknown", "up", "degraded", "down"
 class HealthEvent:
     element: str  # "hotspot:AP-0042", "switch:SW-TBL-01"
     at: float  # epoch seconds
-    kind: str  # "state" | "reboot" | "trap"
+    kind: str  # "state" | "reboot" | "trap" | "suspect"
     old: str = ""
     new: str = ""
     reason: str = ""
@@ -119,6 +121,8 @@ class HealthTracker:
             h.reasons = [error]
             return self._set(element, h, DOWN, at, f"{h.fails} failed polls: {error}", "poll")
         h.reasons = [f"failing: {h.fails}/{self.fail_threshold} ({error})"]
+        if h.fails == 1:
+            self._emit(HealthEvent(element, at, "suspect", h.state, h.state, f"failed poll: {error}", "poll"))
         return None
 
     def link_down(self, element: str, at: float, detail: str) -> HealthEvent | None:

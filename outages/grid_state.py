@@ -126,6 +126,7 @@ class GridState:
         self.gateways: dict[str, dict] = {}
         self.events: list[GridEvent] = []          # recent, bounded
         self.listeners: list[Callable[[GridEvent], None]] = []
+        self.notice_listeners: list[Callable[[str, Notice | None], None]] = []
 
     # --- evidence in ----------------------------------------------------------------------------
     def power_of(self, r: Reading) -> tuple[str, str]:
@@ -216,10 +217,20 @@ class GridState:
             self.notices[notice.element] = notice
         if not old or old.id != notice.id:
             log.info("maintenance notice %s for %s: %s .. %s", notice.id, notice.element, notice.start, notice.end)
+            self._emit_notice(notice.element, notice)
 
     def withdraw_notice(self, element: str) -> None:
         with self._lock:
-            self.notices.pop(element, None)
+            old = self.notices.pop(element, None)
+        if old:
+            self._emit_notice(element, None)
+
+    def _emit_notice(self, element: str, notice: Notice | None) -> None:
+        for fn in self.notice_listeners:
+            try:
+                fn(element, notice)
+            except Exception:
+                log.exception("notice listener failed for %s", element)
 
     # --- queries (the explainer, the API) -------------------------------------------------------
     def state(self, element: str) -> ElementState:

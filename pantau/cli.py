@@ -209,6 +209,8 @@ def collect(city: str = typer.Option("semarang", help="city name or path to a ci
                                                                  "(telemetry is lost after 3 missed)"),
             state_dir: Path = typer.Option(Path(".pantau/collector"), help="spools and dead letters live here"),
             no_snmp: bool = typer.Option(False, "--no-snmp", help="grid only: no SNMP polling or traps"),
+            snmp_timeout: float = typer.Option(1.0, help="seconds to wait for an SNMP answer (before retrying)"),
+            time_scale: float = typer.Option(1.0, help="divide the explainer's fixed timings (scenario runs)"),
             verbose: bool = typer.Option(False, "-v")):
     """Run Pantau's collectors (SNMP polling, traps, health; grid MQTT) into InfluxDB until interrupted."""
     from collectors.grid.mqtt import BrokerConf
@@ -231,7 +233,8 @@ def collect(city: str = typer.Option("semarang", help="city name or path to a ci
             broker = BrokerConf(host, port, mqtt_user, mqtt_password, mqtt_tls, str(mqtt_ca) if mqtt_ca else None)
         asyncio.run(run_collect(inv, influx, database, snmp_port, _hostport(traps) if traps else None, overrides,
                                 status_file, profiles, broker=broker, state_dir=state_dir, grid_workers=grid_workers,
-                                telemetry_interval_s=telemetry_interval, snmp=not no_snmp))
+                                telemetry_interval_s=telemetry_interval, snmp=not no_snmp, snmp_timeout=snmp_timeout,
+                                time_scale=time_scale))
     except DataFileError as exc:
         err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
         raise typer.Exit(2)

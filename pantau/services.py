@@ -237,7 +237,7 @@ class _Collector(Service):
 def collector(state_dir: Path, city: str, influx_url: str, database: str = "pantau", snmp_port: int | None = None,
               trap_port: int | None = None, intervals: dict[str, float] | None = None,
               mqtt: tuple[str, int] | None = None, telemetry_interval_s: float = 10.0, grid_workers: int = 0,
-              snmp: bool = True) -> _Collector:
+              snmp: bool = True, time_scale: float = 1.0) -> _Collector:
     """``pantau collect`` as a child process (SNMP poller, trap receiver, health; grid MQTT → InfluxDB)."""
     import sys
 
@@ -252,6 +252,8 @@ def collector(state_dir: Path, city: str, influx_url: str, database: str = "pant
                  "--grid-workers", str(grid_workers)]
     if not snmp:
         argv.append("--no-snmp")
+    if time_scale != 1.0:
+        argv += ["--time-scale", f"{time_scale:g}", "--snmp-timeout", f"{max(0.25, 1.0 / time_scale):g}"]
     if snmp_port:
         argv += ["--snmp-port", str(snmp_port)]
     if trap_port:

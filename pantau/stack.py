@@ -25,7 +25,9 @@ def port_free(port: int, kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1"
 
 def pick_snmp_port(preferred: int = 161) -> int:
     """161 when we may bind it (root) and it is free; otherwise a free high port."""
-    if (preferred >= 1024 or os.geteuid() == 0) and port_free(preferred, socket.SOCK_DGRAM):
+    # The simulator binds 127.20.x.y / 127.30.x.y, not 127.0.0.1: ask one of those (another run may hold them).
+    if (preferred >= 1024 or os.geteuid() == 0) and port_free(preferred, socket.SOCK_DGRAM, "127.20.0.1") \
+            and port_free(preferred, socket.SOCK_DGRAM, "127.0.0.1"):
         return preferred
     return services.free_port(kind=socket.SOCK_DGRAM)
 
@@ -78,8 +80,8 @@ class Stack:
                 self.collector = services.collector(self.state_dir / "collector", self.city, self.influx.url,
                                                     snmp_port=self.snmp_port, trap_port=trap_port,
                                                     intervals=self.intervals, mqtt=("127.0.0.1", self.mosquitto.port),
-                                                    telemetry_interval_s=self.telemetry_interval_s / self.time_scale
-                                                    ).start(ready_timeout=60)
+                                                    telemetry_interval_s=self.telemetry_interval_s / self.time_scale,
+                                                    time_scale=self.time_scale).start(ready_timeout=60)
                 self._started.append(self.collector)
         except BaseException:
             self.stop()

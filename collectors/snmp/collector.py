@@ -97,6 +97,8 @@ class SnmpCollector:
                 self.traps.learn_engine(pt.target.engine_id, pt.target.security)
 
     def _store_event(self, ev: HealthEvent) -> None:
+        if ev.kind == "suspect":
+            return  # evidence for the explainer, not history
         self.events.append(ev)
         if len(self.events) > 10000:
             del self.events[:5000]

@@ -1,0 +1,252 @@
+"""Outage explainer on synthetic evidence: every cause, merging, windows, lifecycle, persistence, replay."""
+
+from __future__ import annotations
+
+import pytest
+
+from outages.explainer import Explainer, Settings, replay
+from outages.store import IncidentStore
+
+T0 = 1_800_000_000.0
+
+
+class City:
+    """Feeds a settled city (everything up and energized) to an explainer and records its evidence."""
+
+    def __init__(self, inv, **settings):
+        self.inv = inv
+        self.log: list[tuple] = []
+        self.ex = Explainer(inv, Settings(poll_interval_s=30, telemetry_interval_s=10, **settings))
+        for h in inv.hotspots:
+            self.health(T0, f"hotspot:{h}", "state", "up")
+        for s in inv.switches:
+            self.health(T0, f"switch:{s}", "state", "up")
+        for kind in ("feeder", "transformer"):
+            for ident in inv.of_kind(kind):
+                self.grid(T0, f"{kind}:{ident}", "energized")
+        self.tick(T0 + 1)
+
+    def feed(self, at, kind, element, data):
+        self.ex.feed(at, kind, element, data)
+        self.log.append((at, kind, element, data))
+
+    def health(self, at, element, kind="state", new="down"):
+        self.feed(at, "health", element, {"kind": kind, "old": "", "new": new if kind == "state" else ""})
+
+    def grid(self, at, element, new):
+        self.feed(at, "grid", element, {"new": new})
+
+    def notice(self, at, element, start, end, reason="Pemeliharaan"):
+        self.feed(at, "notice", element, {"id": "PLN-1", "element": element, "start": start, "end": end, "reason": reason})
+
+    def tick(self, at):
+        if self.ex.tick(at):
+            self.log.append((at, "tick", "", {}))
+
+    def run(self, t_from, t_to, step=1.0):
+        t = t_from
+        while t <= t_to:
+            self.tick(t)
+            t += step
+
+    def incidents(self):
+        return sorted(self.ex.incidents.values(), key=lambda i: i.opened_at)
+
+    def shown(self):
+        return [i for i in self.incidents() if not i.merged_into]
+
+
+@pytest.fixture(scope="module")
+def inv(semarang):
+    return semarang
+
+
+def _dark(c, at, element, fails_only=False):
+    for h in c.inv.hotspots_below(element):
+        if c.inv.hotspots[h].ups_minutes == 0:
+            c.health(at, f"hotspot:{h}", "suspect" if fails_only else "state")
+
+
+def test_feeder_trip_one_incident_even_when_transformers_report_first(inv):
+    c = City(inv)
+    f = "feeder:SRD-04"
+    ts = [f"transformer:{t}" for t in inv.transformers_of_feeder["SRD-04"]]
+    c.grid(T0 + 61, ts[0], "de-energized")
+    c.tick(T0 + 61.2)
+    first = c.incidents()
+    assert [(i.cause, i.root) for i in first] == [("power_grid", ts[0])], "≤ 3 s after the first dark reading"
+    c.grid(T0 + 63, ts[1], "de-energized")
+    c.tick(T0 + 63.2)
+    c.grid(T0 + 66, f, "de-energized")
+    c.tick(T0 + 66.2)
+    for t in ts[2:]:
+        c.grid(T0 + 67, t, "de-energized")
+    _dark(c, T0 + 70, f)
+    c.run(T0 + 70, T0 + 200)
+    shown = c.shown()
+    assert [(i.cause, i.root, i.status) for i in shown] == [("power_grid", f, "open")]
+    inc = shown[0]
+    assert inc.opened_at == pytest.approx(T0 + 61.2) and inc.confidence >= 0.9
+    assert len(inc.affected) == sum(1 for h in inv.hotspots_below(f) if inv.hotspots[h].ups_minutes == 0)
+    assert inc.explanation_id.startswith("Penyulang SRD-04 padam sejak") and "titik wifi" in inc.explanation_id
+    assert inc.explanation_en.startswith("Feeder SRD-04 has been without power since")
+    assert not [i for i in c.incidents() if i.cause == "device"], "symptom hotspots raise no incident"
+    # Restore: the feeder comes back first, its transformers' stale readings do not re-open anything.
+    c.grid(T0 + 300, f, "energized")
+    c.run(T0 + 300, T0 + 305)
+    for t in ts:
+        c.grid(T0 + 306, t, "energized")
+    c.run(T0 + 306, T0 + 330)
+    assert inc.status == "closed" and inc.closed_at == pytest.approx(T0 + 300, abs=1)
+    # Hotspots boot and are polled back up within the grace period: no device incidents.
+    c.run(T0 + 330, T0 + 400)
+    for h in inc.affected:
+        c.health(T0 + 400, h, "state", "up")
+    c.run(T0 + 400, T0 + 500, 5)
+    assert len(c.shown()) == 1
+
+
+def test_switch_fail_is_network_and_power_stays(inv):
+    c = City(inv)
+    sw = "switch:SW-TBL-01"
+    c.health(T0 + 70, sw, "suspect")
+    for h in inv.hotspots_of_switch["SW-TBL-01"][:3]:
+        c.health(T0 + 75, f"hotspot:{h}", "suspect")
+    c.run(T0 + 75, T0 + 80)
+    assert c.shown() == [], "one failed switch poll and 3 of many hotspots: not enough yet"
+    c.health(T0 + 85, sw, "state", "down")
+    for h in inv.hotspots_of_switch["SW-TBL-01"]:
+        c.health(T0 + 90, f"hotspot:{h}", "state", "down")
+    c.run(T0 + 85, T0 + 200)
+    shown = c.shown()
+    assert [(i.cause, i.root) for i in shown] == [("network_uplink", sw)]
+    assert len(shown[0].affected) == len(inv.hotspots_of_switch["SW-TBL-01"])
+    assert "Listrik di lokasi normal" in shown[0].explanation_id
+
+
+def test_device_waits_for_bigger_causes_then_blames_the_device(inv):
+    c = City(inv)
+    h = "hotspot:AP-0042"
+    c.health(T0 + 60, h, "state", "down")
+    c.run(T0 + 60, T0 + 80)
+    assert c.shown() == [], "not before a poll interval and two telemetry intervals"
+    c.run(T0 + 80, T0 + 95)
+    shown = c.shown()
+    assert [(i.cause, i.root) for i in shown] == [("device", h)]
+    assert shown[0].opened_at <= T0 + 91
+    c.health(T0 + 200, h, "state", "up")
+    c.tick(T0 + 201)
+    assert shown[0].status == "closed"
+    # Flapping: it fails again soon after: the same incident reopens, no second one.
+    c.health(T0 + 260, h, "state", "down")
+    c.run(T0 + 260, T0 + 300)
+    assert len(c.shown()) == 1 and c.shown()[0].status == "open"
+
+
+def test_hotspots_as_power_sensors_without_telemetry(inv):
+    c = City(inv)
+    f = "feeder:PDL-02"
+    for el in [f] + [f"transformer:{t}" for t in inv.transformers_of_feeder["PDL-02"]]:
+        c.grid(T0 + 20, el, "unknown")
+    _dark(c, T0 + 70, f, fails_only=True)
+    c.run(T0 + 70, T0 + 75)
+    shown = c.shown()
+    assert [(i.cause, i.root, i.inferred) for i in shown] == [("power_grid", f, True)]
+    assert shown[0].confidence < 0.9 and "Disimpulkan" in shown[0].explanation_id
+
+
+def test_one_transformer_inferred_but_not_when_its_telemetry_says_energized(inv):
+    c = City(inv)
+    t = "transformer:SRD-02-T05"
+    c.grid(T0 + 20, t, "unknown")
+    c.grid(T0 + 20, "feeder:SRD-02", "unknown")
+    _dark(c, T0 + 70, t, fails_only=True)
+    c.run(T0 + 70, T0 + 75)
+    assert [(i.cause, i.root) for i in c.shown()] == [("power_grid", t)]
+    c2 = City(inv)
+    _dark(c2, T0 + 70, t, fails_only=True)
+    c2.run(T0 + 70, T0 + 75)
+    assert c2.shown() == [], "telemetry says the transformer is energized: not a power cut"
+
+
+def test_maintenance_inside_and_outside_its_window(inv):
+    c = City(inv)
+    f = "feeder:KLS-02"
+    c.notice(T0 + 10, f, T0 + 60, T0 + 240)
+    c.grid(T0 + 65, f, "de-energized")
+    c.run(T0 + 65, T0 + 200, 5)
+    inc = c.shown()[0]
+    assert (inc.cause, inc.root) == ("planned_maintenance", f)
+    assert "Pemeliharaan terencana PLN" in inc.explanation_id and "dijadwalkan selesai" in inc.explanation_id
+    c.run(T0 + 200, T0 + 300, 5)
+    assert (inc.cause, inc.status) == ("power_grid", "open"), "still dark after the window: no longer planned"
+    assert len(c.shown()) == 1
+    c2 = City(inv)
+    c2.notice(T0 + 10, f, T0 + 300, T0 + 400)
+    c2.grid(T0 + 65, f, "de-energized")
+    c2.run(T0 + 65, T0 + 100, 5)
+    assert [(i.cause, i.root) for i in c2.shown()] == [("power_grid", f)], "before the window: not planned"
+
+
+def test_ups_hotspots_join_the_same_incident_when_batteries_run_out(inv):
+    c = City(inv)
+    f = "feeder:RDG-05"
+    c.grid(T0 + 61, f, "de-energized")
+    _dark(c, T0 + 70, f)
+    c.run(T0 + 61, T0 + 100, 5)
+    inc = c.shown()[0]
+    ups = [h for h in inv.hotspots_below(f) if inv.hotspots[h].ups_minutes > 0]
+    assert ups and not set(f"hotspot:{h}" for h in ups) & set(inc.affected)
+    assert "baterai" in inc.explanation_id
+    for h in ups:
+        c.health(T0 + 960, f"hotspot:{h}", "state", "down")
+    c.run(T0 + 960, T0 + 1000, 5)
+    assert set(f"hotspot:{h}" for h in ups) <= set(inc.affected) and len(c.shown()) == 1
+
+
+def test_compound_faults_stay_separate(inv):
+    c = City(inv)
+    c.grid(T0 + 61, "feeder:PDL-02", "de-energized")
+    c.grid(T0 + 62, "feeder:KLS-03", "de-energized")
+    c.health(T0 + 70, "switch:SW-BNY-01", "state", "down")
+    for h in inv.hotspots_of_switch["SW-BNY-01"]:
+        c.health(T0 + 75, f"hotspot:{h}", "state", "down")
+    _dark(c, T0 + 75, "feeder:PDL-02")
+    _dark(c, T0 + 75, "feeder:KLS-03")
+    c.run(T0 + 61, T0 + 200, 2)
+    assert sorted((i.cause, i.root) for i in c.shown()) == [
+        ("network_uplink", "switch:SW-BNY-01"), ("power_grid", "feeder:KLS-03"), ("power_grid", "feeder:PDL-02")]
+
+
+def test_substation_trip_is_one_incident(inv):
+    c = City(inv)
+    feeders = inv.feeders_of_substation["PDL"]
+    for k, f in enumerate(feeders):
+        c.grid(T0 + 61 + k, f"feeder:{f}", "de-energized")
+        c.tick(T0 + 61.5 + k)
+    c.grid(T0 + 61 + len(feeders), "substation:PDL", "de-energized")
+    c.run(T0 + 70, T0 + 100, 5)
+    assert [(i.cause, i.root) for i in c.shown()] == [("power_grid", "substation:PDL")]
+    assert c.shown()[0].explanation_id.startswith("Gardu induk")
+
+
+def test_incidents_persist_and_replay_reproduces_every_decision(inv, tmp_path):
+    c = City(inv)
+    c.grid(T0 + 61, "feeder:SRD-04", "de-energized")
+    _dark(c, T0 + 70, "feeder:SRD-04")
+    c.health(T0 + 60, "hotspot:AP-0042", "state", "down")
+    c.run(T0 + 61, T0 + 150, 3)
+    c.grid(T0 + 300, "feeder:SRD-04", "energized")
+    c.run(T0 + 300, T0 + 310)
+    store = IncidentStore(tmp_path / "incidents.sqlite")
+    store.write(c.log, [i.row() for i in c.incidents()], [])
+    store.close()
+    store = IncidentStore(tmp_path / "incidents.sqlite")  # "after a restart"
+    rows = store.incidents()
+    assert [(r["cause"], r["root"], r["status"]) for r in rows] == \
+        [(i.cause, i.root, i.status) for i in c.incidents()]
+    assert rows[0]["explanation_id"] and isinstance(rows[0]["affected"], list)
+    again = replay(inv, store.evidence(), Settings(poll_interval_s=30, telemetry_interval_s=10))
+    assert [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in
+            sorted(again.incidents.values(), key=lambda i: i.opened_at)] == \
+        [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in c.incidents()]
