@@ -282,8 +282,14 @@ class Explainer:
             st = self.hs[h]
             back = [since for el in (t, self.parent_power[t]) for state, since in [self.grid.get(el, (UNKNOWN_G, 0.0))]
                     if state == ENERGIZED and since > st["since"]]
+            cur = sw
+            while cur:  # its uplink came back after it went dark
+                s_st = self.hs.get(cur)
+                if s_st and s_st["state"] in ("up", "degraded") and s_st["since"] > st["since"]:
+                    back.append(s_st["since"])
+                cur = self.parent_net.get(cur)
             if back and now - max(back) < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s:
-                continue  # power came back after it went dark: it is booting, give it time
+                continue  # power or uplink came back after it went dark: give it time to boot and be polled
             siblings_up = [x for x in self.below[t] if x != h and not self.failing(x)
                            and self.inv.hotspots[x[8:]].ups_minutes == 0 and x in self.hs]
             power_on = self.gstate(t) == ENERGIZED or self.gstate(self.parent_power[t]) == ENERGIZED or siblings_up

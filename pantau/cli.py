@@ -293,6 +293,37 @@ def grid_state(status_file: Path = typer.Option(DEFAULT_STATUS, help="the collec
                   f"{ing['dead_by_reason'] or ''}, {ing['written']:,} written, spool backlog {ing['spool_backlog_bytes']:,} B")
 
 
+@app.command("incidents")
+def incidents(db: Path = typer.Option(Path(".pantau/collector/incidents.sqlite"), help="the collector's incident store"),
+              all_: bool = typer.Option(False, "--all", help="closed ones too"),
+              lang: str = typer.Option("id", help="explanation language: id or en"),
+              as_json: bool = typer.Option(False, "--json")):
+    """Incidents the outage explainer opened: cause, root, affected hotspots, explanation."""
+    import json
+    from datetime import datetime
+
+    from outages.store import IncidentStore
+    from outages.texts import WIB
+
+    if not db.exists():
+        err.print(f"no incident store at {db}; is `pantau collect` (or `make demo`) running?")
+        raise typer.Exit(1)
+    store = IncidentStore(db)
+    rows = [r for r in store.incidents(None if all_ else "open") if not r["merged_into"]]
+    store.close()
+    if as_json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        return
+    t = Table(title="Insiden / Incidents")
+    for c in ("id", "cause", "root", "opened (WIB)", "closed", "hotspots", "conf.", "explanation"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["id"], r["cause"], r["root"], datetime.fromtimestamp(r["opened_at"], WIB).strftime("%d %b %H:%M:%S"),
+                  datetime.fromtimestamp(r["closed_at"], WIB).strftime("%H:%M:%S") if r["closed_at"] else "-",
+                  str(len(r["affected"])), f"{r['confidence']:.2f}", r["explanation_" + ("en" if lang == "en" else "id")])
+    console.print(t)
+
+
 @grid_app.command("deadletters")
 def grid_deadletters(directory: Path = typer.Option(Path(".pantau/collector/grid/deadletters")),
                      reason: Optional[str] = typer.Option(None, help="only this reason code"),

@@ -122,6 +122,15 @@ def test_switch_fail_is_network_and_power_stays(inv):
     assert [(i.cause, i.root) for i in shown] == [("network_uplink", sw)]
     assert len(shown[0].affected) == len(inv.hotspots_of_switch["SW-TBL-01"])
     assert "Listrik di lokasi normal" in shown[0].explanation_id
+    # The switch comes back; its hotspots need two good polls to be up again: the incident closes,
+    # no device incidents in the meantime.
+    c.health(T0 + 300, sw, "state", "up")
+    c.run(T0 + 300, T0 + 340)
+    assert shown[0].status == "closed" and shown[0].root == sw and shown[0].cause == "network_uplink"
+    for h in inv.hotspots_of_switch["SW-TBL-01"]:
+        c.health(T0 + 345, f"hotspot:{h}", "state", "up")
+    c.run(T0 + 345, T0 + 400, 5)
+    assert len(c.shown()) == 1
 
 
 def test_device_waits_for_bigger_causes_then_blames_the_device(inv):

@@ -77,13 +77,15 @@ def test_evaluate_expectations():
 
 
 @pytest.mark.integration
-def test_scenario_run_replays_a_shared_file(tmp_path):
+def test_scenario_run_replays_a_shared_file_and_the_explainer_passes(tmp_path):
     report = tmp_path / "r.json"
     r = subprocess.run(PANTAU + ["scenario", "run", str(SHARED / "switch-fail.yaml"), "--time-scale", "20",
                                  "--report", str(report), "-q"], capture_output=True, text=True, timeout=240, cwd=ROOT)
     data = json.loads(report.read_text())
-    # Until the outage explainer exists the run reports and the expectations cannot hold.
-    assert r.returncode == (0 if data["passed"] else 1)
+    assert r.returncode == 0 and data["passed"], data["checks"]
+    inc = data["incidents"][0]
+    assert (inc["cause"], inc["root"]) == ("network_uplink", "switch:SW-TBL-01") and inc["affected_hotspots"] >= 10
+    assert inc["explanation"]["id"].startswith("Gangguan jaringan: switch SW-TBL-01") and inc["explanation"]["en"]
     assert data["scenario"] == "switch-fail" and data["time_scale"] == 20
     assert [e["action"] for e in data["events"]] == ["switch_fail", "switch_restore"]
     for e in data["events"]:
