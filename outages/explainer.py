@@ -144,8 +144,12 @@ class Explainer:
             if k == "state":
                 st["state"] = data["new"]
                 st["since"] = at
+                if data["new"] == "down" and not st["failing"]:
+                    st["fail_at"] = at
                 st["failing"] = data["new"] == "down"
             elif k == "suspect":
+                if not st["failing"]:
+                    st["fail_at"] = at
                 st["failing"] = True
             elif k == "reboot":
                 st["reboot_at"] = at
@@ -237,8 +241,12 @@ class Explainer:
         for h in pending:
             by_t.setdefault(self.parent_power[h], []).append(h)
         for t, dark in by_t.items():
-            if self.gstate(t) == ENERGIZED or self.gstate(self.parent_power[t]) == ENERGIZED:
-                continue
+            if self.gstate(t) != UNKNOWN_G:
+                continue  # its own telemetry decides (step 1); an energized feeder says nothing of it
+            f_state, f_since = self.grid.get(self.parent_power[t], (UNKNOWN_G, 0.0))
+            if f_state == ENERGIZED and f_since > min(self.hs[h].get("fail_at", 0.0) for h in dark) \
+                    and now - f_since < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s:
+                continue  # the feeder came back after they went dark: they are booting
             hs = self.below[t]
             non_ups = [h for h in hs if self.inv.hotspots[h[8:]].ups_minutes == 0]
             if len(dark) < 2 or not all(self.failing(h) for h in non_ups):
@@ -250,7 +258,7 @@ class Explainer:
                 continue
             ev = [f"{len(dark)} of {len(hs)} hotspots on {t} failed together across {len(switches)} switch(es) "
                   f"that still answer", f"{t} telemetry: {self.gstate(t)}"]
-            since = min(self.hs[h]["since"] for h in dark)
+            since = min(self.hs[h].get("fail_at", self.hs[h]["since"]) for h in dark)
             inferred_t[t] = Finding("power_grid", t, set(dark), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
         by_f: dict[str, list[str]] = {}
         for t in inferred_t:
@@ -292,7 +300,7 @@ class Explainer:
                 continue  # power or uplink came back after it went dark: give it time to boot and be polled
             siblings_up = [x for x in self.below[t] if x != h and not self.failing(x)
                            and self.inv.hotspots[x[8:]].ups_minutes == 0 and x in self.hs]
-            power_on = self.gstate(t) == ENERGIZED or self.gstate(self.parent_power[t]) == ENERGIZED or siblings_up
+            power_on = self.gstate(t) == ENERGIZED or siblings_up
             if power_on:
                 why = []
                 if self.gstate(t) == ENERGIZED:
@@ -312,7 +320,7 @@ class Explainer:
         cur = el
         while cur:
             n = self.notices.get(cur)
-            if n and n["start"] - 60 <= since <= n["end"]:
+            if n and n["start"] - 2 * self.s.telemetry_interval_s <= since <= n["end"]:
                 return n
             cur = self.parent_power.get(cur)
         return None

@@ -259,3 +259,29 @@ def test_incidents_persist_and_replay_reproduces_every_decision(inv, tmp_path):
     assert [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in
             sorted(again.incidents.values(), key=lambda i: i.opened_at)] == \
         [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in c.incidents()]
+
+
+def test_pantau_incidents_lists_open_ones_with_their_explanation(inv, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from pantau.cli import app
+
+    c = City(inv)
+    c.grid(T0 + 61, "feeder:SRD-04", "de-energized")
+    c.health(T0 + 60, "hotspot:AP-0042", "state", "down")
+    c.run(T0 + 61, T0 + 100, 5)
+    c.health(T0 + 120, "hotspot:AP-0042", "state", "up")
+    c.run(T0 + 120, T0 + 125)
+    store = IncidentStore(tmp_path / "i.sqlite")
+    store.write(c.log, [i.row() for i in c.incidents()], [])
+    store.close()
+    r = CliRunner().invoke(app, ["incidents", "--db", str(tmp_path / "i.sqlite"), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert [(x["cause"], x["root"]) for x in rows] == [("power_grid", "feeder:SRD-04")], "closed ones only with --all"
+    r = CliRunner().invoke(app, ["incidents", "--db", str(tmp_path / "i.sqlite"), "--json", "--all"])
+    assert {x["root"] for x in json.loads(r.output)} == {"feeder:SRD-04", "hotspot:AP-0042"}
+    r = CliRunner().invoke(app, ["incidents", "--db", str(tmp_path / "nope.sqlite")])
+    assert r.exit_code == 1
