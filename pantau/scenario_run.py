@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from hotspots.datafile import DataFileError
 from hotspots.inventory import load_inventory, resolve_city
 from outages.store import IncidentStore
+from pantau import services
 from pantau.stack import Stack
 from simulator.scenario import evaluate, load_scenario, replay
 
@@ -66,8 +68,10 @@ def run_scenario(file: Path, time_scale: float, report_path: Path | None, quiet:
     interval = sc.settings.telemetry_interval_s or 10.0
     with tempfile.TemporaryDirectory(prefix=f"pantau-{sc.name}-") as tmp:
         with console.status("starting InfluxDB, Mosquitto and the simulated city…"):
+            # A free high port of its own: runs never share agents with another run or a demo on 161.
             stack = Stack(Path(tmp), city=sc.city, time_scale=time_scale, seed=sc.seed, telemetry_interval_s=interval,
-                          collect=True, intervals=scaled_intervals(sc, time_scale))
+                          collect=True, intervals=scaled_intervals(sc, time_scale),
+                          snmp_port=services.free_port(kind=socket.SOCK_DGRAM))
             stack.start()
             _wait_all_up(stack, inv, 60 * 3 / time_scale + 30)
         try:
