@@ -12,8 +12,8 @@ On every tick it walks both trees with the inventory's topology:
    (its feeder not) is a root. A maintenance notice covering that element (or an ancestor) whose
    window contains the moment power was lost makes it ``planned_maintenance`` — only inside the
    window: still dark after it ends, the cause becomes ``power_grid``.
-2. **Network**: the topmost failing switch whose parent chain answers, when it is down, has failed
-   twice, or failed once with at least half of its hotspots failing, is a ``network_uplink`` root.
+2. **Network**: the topmost failing switch whose parent chain answers, when it is down (3 failed
+   polls) or failed once with at least half of its hotspots failing, is a ``network_uplink`` root.
 3. **Hotspots as power sensors**: where telemetry is missing or stale, a transformer whose every
    non-UPS hotspot is failing — at least two, on switches that still answer — is an inferred
    power cut (two or more such transformers on one feeder: the feeder). Hotspots on UPS that stay
@@ -223,9 +223,18 @@ class Explainer:
                 p = self.parent_net.get(p)
             if not chain_ok:
                 continue
+            st = self.hs[el]
+            cur, recovering = self.parent_net.get(el), False
+            while cur:  # an upstream switch came back after this one failed: it is being polled back up
+                p_st = self.hs.get(cur)
+                if p_st and p_st["since"] > st.get("fail_at", st["since"]) and \
+                        now - p_st["since"] < self.s.grace_polls * self.s.poll_interval_s:
+                    recovering = True
+                cur = self.parent_net.get(cur)
+            if recovering:
+                continue
             below = self.below[el]
             dark = {h for h in below if self.failing(h)}
-            st = self.hs[el]
             if not (st["state"] == "down" or len(dark) >= max(1, len(below) / 2)):
                 continue
             ev = [f"{el} not answering" + (" (down)" if st["state"] == "down" else " (failed polls)"),

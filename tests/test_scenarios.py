@@ -79,17 +79,17 @@ def test_evaluate_expectations():
 @pytest.mark.integration
 def test_scenario_run_replays_a_shared_file_and_the_explainer_passes(tmp_path):
     report = tmp_path / "r.json"
-    r = subprocess.run(PANTAU + ["scenario", "run", str(SHARED / "switch-fail.yaml"), "--time-scale", "20",
+    r = subprocess.run(PANTAU + ["scenario", "run", str(SHARED / "switch-fail.yaml"), "--time-scale", "10",
                                  "--report", str(report), "-q"], capture_output=True, text=True, timeout=240, cwd=ROOT)
     data = json.loads(report.read_text())
     assert r.returncode == 0 and data["passed"], data["checks"]
     inc = data["incidents"][0]
     assert (inc["cause"], inc["root"]) == ("network_uplink", "switch:SW-TBL-01") and inc["affected_hotspots"] >= 10
     assert inc["explanation"]["id"].startswith("Gangguan jaringan: switch SW-TBL-01") and inc["explanation"]["en"]
-    assert data["scenario"] == "switch-fail" and data["time_scale"] == 20
+    assert data["scenario"] == "switch-fail" and data["time_scale"] == 10
     assert [e["action"] for e in data["events"]] == ["switch_fail", "switch_restore"]
     for e in data["events"]:
-        assert abs(e["applied_s"] - e["at_s"]) < 20  # scenario seconds, i.e. < 1 s of real time
+        assert abs(e["applied_s"] - e["at_s"]) < 10  # scenario seconds, i.e. < 1 s of real time
     assert data["simulator"]["switches_failed"] == [] and data["simulator"]["hotspots_answering"] == 2300
     assert data["checks"] and {c["expect"] for c in data["checks"]} >= {"at most 1 incident(s)"}
 
