@@ -59,6 +59,10 @@ def report_incidents(rows: list[dict], t0: float, k: float) -> list[dict]:
 
 
 def run_scenario(file: Path, time_scale: float, report_path: Path | None, quiet: bool = False) -> int:
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C, so the stack (its own process group) is always stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     console = Console(stderr=True, quiet=quiet)
     try:
         sc, inv = load_scenario(file, inventory_loader=lambda c: load_inventory(resolve_city(c)))

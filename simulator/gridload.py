@@ -161,18 +161,36 @@ def _acked_publisher(port: int, city_path: str, elements: list[str], rate: float
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     c.max_inflight_messages_set(200)
     c.max_queued_messages_set(0)
+    import threading
+
     inflight: dict[int, tuple[str, int]] = {}
+    early: set[int] = set()   # PUBACKs that beat the bookkeeping of their publish (paho's thread is quick)
     acked: list[tuple[str, int]] = []
     bad_acked = [0]
+    lock = threading.Lock()
 
     def on_publish(client, userdata, mid, reason, props):
-        item = inflight.pop(mid, None)
-        if item is None:
-            return
+        with lock:
+            item = inflight.pop(mid, None)
+            if item is None:
+                early.add(mid)
+                return
+        _count(item)
+
+    def _count(item):
         if item[0] == "bad":
             bad_acked[0] += 1
         else:
             acked.append(item)
+
+    def track(mid: int, item) -> None:
+        with lock:
+            if mid in early:
+                early.discard(mid)
+            else:
+                inflight[mid] = item
+                return
+        _count(item)
 
     c.on_publish = on_publish
     c.reconnect_delay_set(0.1, 1.0)
@@ -198,13 +216,13 @@ def _acked_publisher(port: int, city_path: str, elements: list[str], rate: float
                 el = elements[sent % len(elements)]
                 _, b = bad_payload(inv, el, sent // bad_every)
                 info = c.publish(topic(inv.city, el), b, qos=1)
-                inflight[info.mid] = ("bad", 0)
+                track(info.mid, ("bad", 0))
                 continue
             el = elements[sent % len(elements)]
             seq += 1
             ms = stamp(el)
             info = c.publish(topic(inv.city, el), payload(inv, el, ms, seq), qos=1)
-            inflight[info.mid] = (el, ms)
+            track(info.mid, (el, ms))
     deadline = time.time() + 60
     while inflight and time.time() < deadline:
         time.sleep(0.05)
