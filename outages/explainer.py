@@ -144,6 +144,7 @@ class Explainer:
             if k == "state":
                 st["state"] = data["new"]
                 st["since"] = at
+                st["reason"] = data.get("reason", "")
                 if data["new"] == "down" and not st["failing"]:
                     st["fail_at"] = at
                 st["failing"] = data["new"] == "down"
@@ -177,6 +178,14 @@ class Explainer:
         inv = self.inv
         out: dict[str, Finding] = {}
         explained: set[str] = set()
+
+        # 0. e-government services failing their probes: a cause of their own, nothing below them
+        for el in sorted(self.hs):
+            if el.startswith("egov:") and self.hs[el]["state"] == "down" and el[5:] in inv.egov:
+                st = self.hs[el]
+                out[el] = Finding("service", el, set(), [f"{el} failing its checks since {st['since']:.0f}: "
+                                                         f"{st.get('reason', '')}".rstrip(": ")],
+                                  0.99, since=st["since"], detail=st.get("reason", ""))
 
         # 1. power from telemetry
         for kind in POWER_KINDS:
@@ -423,6 +432,8 @@ class Explainer:
             name = self.inv.substations[ident].name
         elif kind == "hotspot":
             name = self.inv.hotspots[ident].name
+        elif kind == "egov":
+            name = self.inv.egov[ident].name
         text = explain(f.cause, f.root, name, inc.since or now, len(affected), [a.split("/")[1] for a in areas],
                        f.inferred, (f.notice or {}).get("reason", ""), (f.notice or {}).get("end"), f.on_battery, f.detail)
         inc.explanation_id, inc.explanation_en = text["id"], text["en"]

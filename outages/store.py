@@ -103,6 +103,18 @@ class IncidentStore:
             rows = self._db.execute("SELECT at, kind, element, data FROM evidence ORDER BY seq").fetchall()
         return [(at, k, el, json.loads(d)) for at, k, el, d in rows]
 
+    def log_since(self, after_id: int, limit: int = 500) -> list[dict]:
+        """Incident changes after ``after_id`` (the incident_log row id), oldest first: live streams."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, incident_id, at, change, detail FROM incident_log WHERE id > ? "
+                                    "ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+        return [{"seq": i, "incident_id": inc, "at": at, "change": ch, "detail": json.loads(d)}
+                for i, inc, at, ch, d in rows]
+
+    def last_log_id(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(MAX(id), 0) FROM incident_log").fetchone()[0]
+
     def log(self, incident_id: str | None = None) -> list[dict]:
         q = "SELECT incident_id, at, change, detail FROM incident_log"
         args = []

@@ -64,6 +64,12 @@ def explain(cause: str, root: str, root_name: str, since: float, affected: int, 
         if detail:
             idt += f" ({detail})"
             ent += f" ({detail})"
+    elif cause == "service":
+        idt = f"Layanan {root_name} sedang gangguan sejak {t_id} WIB; tim TI Pemkot menangani."
+        ent = f"The {root_name} service has been failing since {t_en} WIB; the city's IT team is on it."
+        if detail:
+            idt += f" ({detail})"
+            ent += f" ({detail})"
     else:
         idt = f"Titik wifi{where_id} padam sejak {t_id} WIB; penyebab belum dapat dipastikan{': ' + detail if detail else ''}."
         ent = f"Wifi{where_en} down since {t_en} WIB; cause not yet determined{': ' + detail if detail else ''}."

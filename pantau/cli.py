@@ -211,6 +211,11 @@ def collect(city: str = typer.Option("semarang", help="city name or path to a ci
             no_snmp: bool = typer.Option(False, "--no-snmp", help="grid only: no SNMP polling or traps"),
             snmp_timeout: float = typer.Option(1.0, help="seconds to wait for an SNMP answer (before retrying)"),
             time_scale: float = typer.Option(1.0, help="divide the explainer's fixed timings (scenario runs)"),
+            no_egov: bool = typer.Option(False, "--no-egov", help="do not probe the e-government services"),
+            egov_base_url: Optional[str] = typer.Option(None, help="probe the e-gov services at this scheme://host:port "
+                                                                   "instead of their URLs' (the simulator)"),
+            receivers: Optional[Path] = typer.Option(None, envvar="PANTAU_RECEIVERS",
+                                                     help="alert receivers file (webhooks); none: no alerts"),
             verbose: bool = typer.Option(False, "-v")):
     """Run Pantau's collectors (SNMP polling, traps, health; grid MQTT) into InfluxDB until interrupted."""
     from collectors.grid.mqtt import BrokerConf
@@ -234,7 +239,8 @@ def collect(city: str = typer.Option("semarang", help="city name or path to a ci
         asyncio.run(run_collect(inv, influx, database, snmp_port, _hostport(traps) if traps else None, overrides,
                                 status_file, profiles, broker=broker, state_dir=state_dir, grid_workers=grid_workers,
                                 telemetry_interval_s=telemetry_interval, snmp=not no_snmp, snmp_timeout=snmp_timeout,
-                                time_scale=time_scale))
+                                time_scale=time_scale, egov=not no_egov, egov_base_url=egov_base_url,
+                                receivers=receivers, egov_timeout=max(2.0, 5.0 / time_scale) if time_scale != 1 else None))
     except DataFileError as exc:
         err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
         raise typer.Exit(2)
@@ -322,6 +328,88 @@ def incidents(db: Path = typer.Option(Path(".pantau/collector/incidents.sqlite")
                   datetime.fromtimestamp(r["closed_at"], WIB).strftime("%H:%M:%S") if r["closed_at"] else "-",
                   str(len(r["affected"])), f"{r['confidence']:.2f}", r["explanation_" + ("en" if lang == "en" else "id")])
     console.print(t)
+
+
+keys_app = typer.Typer(help="API keys (stored hashed; a key is shown once, at creation).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _statedb(state_dir: Path):
+    from store.state import StateDB
+    return StateDB(Path(state_dir) / "state.sqlite")
+
+
+@keys_app.command("create")
+def keys_create(name: str = typer.Argument(..., help="who or what uses the key, e.g. noc-shift-a, grafana"),
+                role: str = typer.Option("viewer", help="viewer | operator | admin"),
+                state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR")):
+    """Create an API key; prints it once (only its hash is kept)."""
+    db = _statedb(state_dir)
+    try:
+        key_id, key = db.create_key(name, role)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2)
+    finally:
+        db.close()
+    err.print(f"key {key_id} ({name}, {role}) created; store it now, it cannot be shown again:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR")):
+    """API keys: id, name, role, created, revoked, last used (never the keys)."""
+    from datetime import datetime
+
+    from outages.texts import WIB
+    db = _statedb(state_dir)
+    rows = db.keys()
+    db.close()
+    t = Table(title="API keys")
+    for c in ("key_id", "name", "role", "created (WIB)", "revoked", "last used"):
+        t.add_column(c)
+    fmt = lambda x: datetime.fromtimestamp(x, WIB).strftime("%Y-%m-%d %H:%M") if x else "-"  # noqa: E731
+    for r in rows:
+        t.add_row(r["key_id"], r["name"], r["role"], fmt(r["created_at"]), fmt(r["revoked_at"]), fmt(r["last_used_at"]))
+    console.print(t)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR")):
+    """Revoke an API key by its id."""
+    db = _statedb(state_dir)
+    ok = db.revoke_key(key_id)
+    db.close()
+    if not ok:
+        err.print(f"no active key {key_id!r}")
+        raise typer.Exit(1)
+    err.print(f"key {key_id} revoked")
+
+
+@app.command("api")
+def api_cmd(city: str = typer.Option("semarang", help="city name or path to a city folder"),
+            state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR",
+                                           help="the collecting process's state folder (live.json, *.sqlite)"),
+            influx: Optional[str] = typer.Option("http://127.0.0.1:8086", help="InfluxDB URL for history and uptime"),
+            database: str = typer.Option("pantau"),
+            host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
+            rate: float = typer.Option(5.0, envvar="PANTAU_PUBLIC_RATE", help="public requests per second per client"),
+            burst: int = typer.Option(30, envvar="PANTAU_PUBLIC_BURST", help="public request burst per client"),
+            trusted_proxy: list[str] = typer.Option(["127.0.0.1", "::1"], help="addresses whose X-Forwarded-For "
+                                                                                 "is believed (repeatable)"),
+            access_log: bool = typer.Option(False, help="log every request (paths only; keys are headers, never logged)"),
+            verbose: bool = typer.Option(False, "-v")):
+    """Serve the API (NOC with keys, public for citizens, /metrics) with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    inv = _inventory(city)
+    app_ = create_app(inv, state_dir, influx, database, rate_per_s=rate, burst=burst,
+                      trusted_proxies=set(trusted_proxy), background_refresh=True)
+    uvicorn.run(app_, host=host, port=port, loop="uvloop", http="httptools", access_log=access_log,
+                log_level="debug" if verbose else "info", proxy_headers=False)
 
 
 @grid_app.command("deadletters")

@@ -33,7 +33,7 @@ EXPLAINER_AVAILABLE = True
 def scaled_intervals(sc, k: float) -> dict[str, float]:
     """Every declared job's interval divided by the time scale (the scenario's poll interval for hotspots)."""
     from collectors.schedule import load_jobs
-    from collectors.snmp.collector import RUNS
+    from collectors.snmp.collector import ALL_RUNS as RUNS
 
     out = {j.name: j.interval_s / k for j in load_jobs(known=set(RUNS))}
     if sc.settings.poll_interval_s:

@@ -237,7 +237,8 @@ class _Collector(Service):
 def collector(state_dir: Path, city: str, influx_url: str, database: str = "pantau", snmp_port: int | None = None,
               trap_port: int | None = None, intervals: dict[str, float] | None = None,
               mqtt: tuple[str, int] | None = None, telemetry_interval_s: float = 10.0, grid_workers: int = 0,
-              snmp: bool = True, time_scale: float = 1.0) -> _Collector:
+              snmp: bool = True, time_scale: float = 1.0, egov_base_url: str | None = None,
+              receivers: Path | None = None) -> _Collector:
     """``pantau collect`` as a child process (SNMP poller, trap receiver, health; grid MQTT → InfluxDB)."""
     import sys
 
@@ -252,6 +253,12 @@ def collector(state_dir: Path, city: str, influx_url: str, database: str = "pant
                  "--grid-workers", str(grid_workers)]
     if not snmp:
         argv.append("--no-snmp")
+    if egov_base_url:
+        argv += ["--egov-base-url", egov_base_url]
+    else:
+        argv.append("--no-egov")
+    if receivers:
+        argv += ["--receivers", str(receivers)]
     if time_scale != 1.0:
         argv += ["--time-scale", f"{time_scale:g}", "--snmp-timeout", f"{max(0.25, 1.0 / time_scale):g}"]
     if snmp_port:
@@ -296,4 +303,23 @@ def snmpsim(state_dir: Path, recordings: dict[str, Path], port: int, v3_user: st
         argv += ["--process-user=nobody", "--process-group=nogroup"]
     svc = _Snmpsim("snmpsim", argv, state_dir, "127.0.0.1", port)
     svc.community = next(iter(recordings))
+    return svc
+
+
+def api(state_dir: Path, city: str, influx_url: str | None, port: int | None = None, host: str = "127.0.0.1",
+        rate_per_s: float | None = None, burst: int | None = None) -> Service:
+    """``pantau api`` as a child process (uvicorn, one worker) reading the collector's state folder."""
+    import sys
+
+    port = port or free_port()
+    argv = [sys.executable, "-m", "pantau", "api", "--city", str(city), "--state-dir", str(state_dir),
+            "--host", host, "--port", str(port)]
+    if influx_url:
+        argv += ["--influx", influx_url]
+    if rate_per_s is not None:
+        argv += ["--rate", f"{rate_per_s:g}"]
+    if burst is not None:
+        argv += ["--burst", str(burst)]
+    svc = Service("api", argv, Path(state_dir) / "api", host, port)
+    svc.url = f"http://{host}:{port}"
     return svc

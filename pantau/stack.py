@@ -45,11 +45,17 @@ class Stack:
     http_port: int | None = None
     trap_target: tuple[str, int] | None = None
     collect: bool = False  # also run Pantau's collectors (pantau collect) against the city
+    egov: bool = True      # the collectors probe the simulated e-gov services
+    receivers: Path | None = None  # alert receivers file for the collectors
+    api: bool = False      # also serve the API (pantau api) on the collectors' state
+    api_port: int | None = None
+    api_rate: float | None = None
     intervals: dict[str, float] | None = None
     influx: services.Service | None = None
     mosquitto: services.Service | None = None
     sim: services.Service | None = None
     collector: services.Service | None = None
+    api_svc: services.Service | None = None
     db: InfluxV1 | None = None
     _started: list = field(default_factory=list)
 
@@ -81,8 +87,15 @@ class Stack:
                                                     snmp_port=self.snmp_port, trap_port=trap_port,
                                                     intervals=self.intervals, mqtt=("127.0.0.1", self.mosquitto.port),
                                                     telemetry_interval_s=self.telemetry_interval_s / self.time_scale,
-                                                    time_scale=self.time_scale).start(ready_timeout=60)
+                                                    time_scale=self.time_scale,
+                                                    egov_base_url=self.sim.url if self.egov else None,
+                                                    receivers=self.receivers).start(ready_timeout=60)
                 self._started.append(self.collector)
+                if self.api:
+                    progress("starting the API")
+                    self.api_svc = services.api(self.state_dir / "collector", self.city, self.influx.url,
+                                                port=self.api_port, rate_per_s=self.api_rate).start(ready_timeout=60)
+                    self._started.append(self.api_svc)
         except BaseException:
             self.stop()
             raise

@@ -22,6 +22,7 @@ from hotspots.inventory import Inventory
 log = logging.getLogger("pantau.collectors.snmp")
 
 RUNS = {"snmp.hotspots": "hotspots", "snmp.switches": "switches", "snmp.controllers": "controllers"}
+ALL_RUNS = set(RUNS) | {"egov.probe"}  # every runnable jobs.yaml may name (egov: collectors/egov)
 
 
 class SnmpCollector:
@@ -37,7 +38,7 @@ class SnmpCollector:
         self.health.listeners.append(self._store_event)
         self.port = port
         self.trap_listen = trap_listen
-        self.jobs = jobs or load_jobs(known=set(RUNS), overrides=intervals)
+        self.jobs = jobs or [j for j in load_jobs(known=ALL_RUNS, overrides=intervals) if j.runs in RUNS]
         self.timeout, self.retries, self.concurrency = timeout, retries, concurrency
         self.engine: SnmpEngine | None = None
         self.poller: HotspotPoller | None = None

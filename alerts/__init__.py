@@ -1,0 +1,1 @@
+"""Alert delivery: receivers (data), routing, grouping, silences, payload formats, durable outbox."""

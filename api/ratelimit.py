@@ -1,0 +1,55 @@
+"""Per-client token buckets for the public endpoints (in memory, one process).
+
+A client is its address, or — behind a trusted reverse proxy — the first address of
+``X-Forwarded-For``. ``rate`` tokens per second refill a bucket of ``burst``; an empty bucket is
+HTTP 429 with ``Retry-After``. The table is pruned of idle clients so it stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class RateLimiter:
+    def __init__(self, rate_per_s: float, burst: int, trusted_proxies: set[str] | None = None,
+                 max_clients: int = 200_000):
+        self.rate, self.burst = float(rate_per_s), float(burst)
+        self.trusted = set(trusted_proxies or ())
+        self.max_clients = max_clients
+        self.buckets: dict[str, list[float]] = {}
+        self.limited = 0
+
+    def client_of(self, peer: str | None, forwarded: str | None) -> str:
+        if forwarded and peer in self.trusted:
+            first = forwarded.split(",", 1)[0].strip()
+            if first:
+                return first[:64]
+        return peer or "?"
+
+    def take(self, client: str, now: float | None = None) -> float:
+        """0 when allowed, else seconds until a token is back."""
+        if self.rate <= 0:
+            return 0.0
+        now = now or time.monotonic()
+        b = self.buckets.get(client)
+        if b is None:
+            if len(self.buckets) >= self.max_clients:
+                self._prune(now)
+            self.buckets[client] = [self.burst - 1.0, now]
+            return 0.0
+        tokens = min(self.burst, b[0] + (now - b[1]) * self.rate)
+        b[1] = now
+        if tokens >= 1.0:
+            b[0] = tokens - 1.0
+            return 0.0
+        b[0] = tokens
+        self.limited += 1
+        return (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        full_after = self.burst / self.rate
+        for k in [k for k, b in self.buckets.items() if now - b[1] > full_after]:
+            del self.buckets[k]
+        if len(self.buckets) >= self.max_clients:  # all active: drop the oldest half
+            for k, _ in sorted(self.buckets.items(), key=lambda kv: kv[1][1])[: self.max_clients // 2]:
+                del self.buckets[k]

@@ -1,0 +1,287 @@
+"""Response and request schemas of ``/api/v1`` (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+CAUSE = Literal["power_grid", "planned_maintenance", "network_uplink", "device", "service", "unknown"]
+HEALTH = Literal["unknown", "up", "degraded", "down"]
+POWER = Literal["energized", "de-energized", "unknown"]
+
+
+def ex(*examples):
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class Problem(BaseModel):
+    model_config = ex({"detail": "API key missing: send it in the X-API-Key header"})
+    detail: str | list | dict
+
+
+class Page(BaseModel, Generic[T]):
+    total: int
+    limit: int
+    offset: int
+    items: list[T]
+
+
+# --- hotspots -----------------------------------------------------------------------------------
+class HotspotOut(BaseModel):
+    model_config = ex({"id": "AP-0001", "name": "Wifi Publik Banyumanik 0001", "kecamatan": "BNY",
+                       "kecamatan_name": "Banyumanik", "kelurahan": "Banyumanik", "lat": -7.069, "lon": 110.4237,
+                       "vendor": "ruckus", "model": "T310d", "address": "127.20.0.1", "switch": "SW-BNY-01",
+                       "transformer": "SRD-02-T05", "feeder": "SRD-02", "ups_minutes": 0, "state": "up",
+                       "since": 1795000000.0, "last_seen": 1795000030.0, "reason": ""})
+    id: str
+    name: str
+    kecamatan: str
+    kecamatan_name: str
+    kelurahan: str
+    lat: float
+    lon: float
+    vendor: str
+    model: str
+    address: str
+    switch: str
+    transformer: str
+    feeder: str
+    ups_minutes: int
+    state: HEALTH
+    since: float | None
+    last_seen: float | None
+    reason: str
+
+
+class StateChange(BaseModel):
+    at: float
+    kind: str
+    value: str
+    previous: str | None = None
+    detail: str | None = None
+    source: str | None = None
+
+
+class HotspotDetail(HotspotOut):
+    incidents: list[str] = Field(description="open incidents this hotspot belongs to")
+    metrics: list[dict] = Field(description="recent polls (newest first): hotspot_poll fields from InfluxDB")
+    history: list[StateChange] = Field(description="state changes, reboots and traps (newest first)")
+    history_available: bool = Field(description="false when InfluxDB could not be asked")
+
+
+# --- incidents ----------------------------------------------------------------------------------
+class Note(BaseModel):
+    model_config = ex({"id": 1, "incident_id": "INC-20261123-120100-3f2a", "at": 1795000000.0, "kind": "ack",
+                       "author": "noc-shift-a", "text": "PLN dihubungi"})
+    id: int
+    incident_id: str
+    at: float
+    kind: Literal["ack", "note"]
+    author: str
+    text: str
+
+
+class IncidentOut(BaseModel):
+    model_config = ex({"id": "INC-20261123-120100-3f2a", "city": "semarang", "cause": "power_grid",
+                       "root": "feeder:SRD-04", "status": "open", "severity": "critical", "confidence": 0.95,
+                       "inferred": False, "opened_at": 1795000000.0, "updated_at": 1795000060.0,
+                       "closed_at": None, "affected_hotspots": 57, "areas": ["TBL/Sendangmulyo"],
+                       "explanation": {"id": "Penyulang SRD-04 padam sejak 12.01 WIB; 57 titik wifi di Sendangmulyo "
+                                             "terdampak.",
+                                       "en": "Feeder SRD-04 has been without power since 12:01 WIB; 57 wifi hotspots "
+                                             "in Sendangmulyo affected."},
+                       "merged_into": None, "acknowledged": True})
+    id: str
+    city: str
+    cause: CAUSE
+    root: str
+    status: Literal["open", "closed"]
+    severity: Literal["info", "warning", "critical"]
+    confidence: float
+    inferred: bool
+    opened_at: float
+    updated_at: float
+    closed_at: float | None
+    affected_hotspots: int
+    areas: list[str]
+    explanation: dict[str, str]
+    merged_into: str | None
+    acknowledged: bool
+
+
+class IncidentLog(BaseModel):
+    at: float
+    change: str
+    detail: dict | list | str | None
+
+
+class IncidentDetail(IncidentOut):
+    affected: list[str]
+    evidence: list[str]
+    log: list[IncidentLog]
+    notes: list[Note]
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"comment": "PLN UP3 dihubungi"}]})
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Teknisi menuju lokasi"}]})
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+# --- grid, notices, services ----------------------------------------------------------------------
+class GridElement(BaseModel):
+    model_config = ex({"element": "feeder:SRD-04", "kind": "feeder", "state": "de-energized", "since": 1795000000.0,
+                       "reason": "breaker open", "voltage_v": 0.0, "breaker_closed": False,
+                       "last_seen": 1795000010.0, "parent": "substation:SRD"})
+    element: str
+    kind: Literal["substation", "feeder", "transformer"]
+    state: POWER
+    since: float | None
+    reason: str
+    voltage_v: float | None
+    breaker_closed: bool | None
+    last_seen: float | None
+    parent: str | None
+
+
+class NoticeOut(BaseModel):
+    model_config = ex({"id": "PLN-2026-1123-01", "element": "feeder:PDL-03", "start": 1795000000.0,
+                       "end": 1795010000.0, "reason": "Pemeliharaan jaringan", "issuer": "PLN UP3 Semarang",
+                       "active": False})
+    id: str
+    element: str
+    start: float
+    end: float
+    reason: str
+    issuer: str
+    active: bool
+
+
+class ServiceOut(BaseModel):
+    model_config = ex({"id": "lapor-hendi", "name": "Lapor Hendi (aduan warga)", "state": "up",
+                       "since": 1795000000.0, "status_code": 200, "latency_ms": 12.5, "cert_days_left": None,
+                       "error": "", "sla_days": 5, "uptime": {"24h": 1.0, "7d": 0.998, "30d": 0.999}})
+    id: str
+    name: str
+    state: HEALTH
+    since: float | None
+    status_code: int | None
+    latency_ms: float | None
+    cert_days_left: float | None
+    error: str
+    sla_days: int | None
+    uptime: dict[str, float | None]
+
+
+# --- silences, keys ---------------------------------------------------------------------------------
+class Matcher(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["cause", "root", "severity", "kecamatan", "city", "incident_id", "alertname"]
+    value: Annotated[str, Field(min_length=1, max_length=200)]
+    is_regex: bool = False
+    is_equal: bool = True
+
+
+class SilenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "matchers": [{"name": "root", "value": "feeder:PDL-03"}], "starts_at": 1795000000.0,
+        "ends_at": 1795014400.0, "comment": "Pemeliharaan PLN terjadwal"}]})
+    matchers: Annotated[list[Matcher], Field(min_length=1, max_length=20)]
+    starts_at: Annotated[float, Field(ge=0, le=1e11)] | None = None
+    ends_at: Annotated[float, Field(ge=0, le=1e11)]
+    comment: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class SilenceOut(BaseModel):
+    id: str
+    matchers: list[Matcher]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+    created_at: float
+    status: Literal["pending", "active", "expired"]
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "grafana", "role": "viewer"}]})
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9 ._-]+$")]
+    role: Literal["viewer", "operator", "admin"]
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    created_at: float
+    revoked_at: float | None
+    last_used_at: float | None
+
+
+class KeyCreated(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    key: str = Field(description="shown once; only its hash is stored")
+
+
+# --- public -------------------------------------------------------------------------------------------
+class PublicOutage(BaseModel):
+    incident: str
+    cause: CAUSE
+    cause_text: str
+    since: str = Field(description="ISO 8601, WIB (+07:00)")
+    affected_hotspots: int
+    explanation: str
+    handling: Literal["acknowledged", "detected", "planned"]
+    handling_text: str
+
+
+class PublicMaintenance(BaseModel):
+    start: str
+    end: str
+    reason: str
+    active: bool
+
+
+class PublicArea(BaseModel):
+    model_config = ex({"kelurahan": "Sendangmulyo", "kecamatan": "Tembalang", "status": "outage",
+                       "status_text": "Ada gangguan", "hotspots": {"total": 14, "up": 2, "down": 12},
+                       "outages": [{"incident": "INC-20261123-120100-3f2a", "cause": "power_grid",
+                                    "cause_text": "Listrik padam", "since": "2026-11-23T12:01:00+07:00",
+                                    "affected_hotspots": 57, "explanation": "Penyulang SRD-04 padam sejak 12.01 WIB; "
+                                    "57 titik wifi di Sendangmulyo terdampak.", "handling": "acknowledged",
+                                    "handling_text": "Sedang ditangani petugas"}],
+                       "maintenance": [], "updated_at": "2026-11-23T12:03:10+07:00", "lang": "id"})
+    kelurahan: str
+    kecamatan: str
+    status: Literal["normal", "outage", "maintenance"]
+    status_text: str
+    hotspots: dict[str, int]
+    outages: list[PublicOutage]
+    maintenance: list[PublicMaintenance]
+    updated_at: str
+    lang: Literal["id", "en"]
+
+
+class PublicAreaRef(BaseModel):
+    kelurahan: str
+    kecamatan: str
+
+
+class PublicSummary(BaseModel):
+    city: str
+    status_text: str
+    hotspots: dict[str, int]
+    outages: dict[str, int] = Field(description="open outages by cause")
+    areas_affected: int
+    services: list[dict[str, str]]
+    maintenance_upcoming: int
+    updated_at: str
+    lang: Literal["id", "en"]

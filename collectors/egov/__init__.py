@@ -1,0 +1,1 @@
+"""E-government service probes (HTTP status, latency, TLS certificate expiry, content check)."""

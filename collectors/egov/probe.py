@@ -1,0 +1,224 @@
+"""Probes of the city's e-government services, on the declared ``egov`` schedule (APScheduler).
+
+Each probe is one HTTP GET of the service URL (city data) and checks: the status code, the
+latency, the TLS certificate's expiry (https), and the content (a keyword in the body, or a JSON
+field holding an expected value). Results go to the sink as ``egov_probe`` points (InfluxDB: uptime
+over 24 h / 7 d / 30 d is ``mean(up)``); the service's health (up / degraded / down, with failure
+and success thresholds) is a :class:`~hotspots.health.HealthTracker` whose events the outage
+explainer turns into incidents with cause ``service`` (root ``egov:<slug>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from pydantic import BaseModel, ConfigDict, Field
+
+from collectors.schedule import Job, load_jobs, schedule
+from collectors.sink import Point, Sink
+from hotspots.datafile import DataFileError, read_yaml, validate
+from hotspots.health import HealthEvent, HealthTracker
+
+log = logging.getLogger("pantau.egov")
+CONFIG_FILE = Path(__file__).resolve().parent.parent / "egov.yaml"
+RUNS = {"egov.probe"}
+
+
+class ProbeDefaults(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    fail_threshold: Annotated[int, Field(ge=1)] = 3
+    success_threshold: Annotated[int, Field(ge=1)] = 2
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = [200]
+    slow_ms: Annotated[float, Field(gt=0)] = 2000.0
+    cert_warn_days: Annotated[float, Field(ge=0)] = 14.0
+
+
+class ServiceProbe(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    timeout_s: Annotated[float, Field(gt=0)] | None = None
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
+    slow_ms: Annotated[float, Field(gt=0)] | None = None
+    cert_warn_days: Annotated[float, Field(ge=0)] | None = None
+    keyword: str | None = None
+    json_field: str | None = None
+    json_equals: str | int | float | bool | None = None
+    ca_file: str | None = None
+
+
+class ProbeFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    defaults: ProbeDefaults = ProbeDefaults()
+    services: dict[str, ServiceProbe] = {}
+
+
+def load_probe_config(path: str | Path = CONFIG_FILE, known: set[str] | None = None) -> ProbeFile:
+    data, lines = read_yaml(path)
+    pf = validate(ProbeFile, data, lines)
+    if known is not None:
+        bad = [lines.problem(("services", s), f"unknown e-government service {s!r}; the city has: "
+                                              f"{', '.join(sorted(known))}") for s in pf.services if s not in known]
+        if bad:
+            raise DataFileError(bad)
+    return pf
+
+
+def rebase(url: str, base: str | None) -> str:
+    """Point a service URL at another scheme://host:port (scenario runs, tests)."""
+    if not base:
+        return url
+    b, u = urlsplit(base), urlsplit(url)
+    return urlunsplit((b.scheme, b.netloc, u.path, u.query, u.fragment))
+
+
+def json_path(doc, path: str):
+    cur = doc
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            raise KeyError(path)
+    return cur
+
+
+class EgovProber:
+    def __init__(self, inv, sink: Sink, *, config: ProbeFile | None = None, base_url: str | None = None,
+                 intervals: dict[str, float] | None = None, timeout_s: float | None = None):
+        self.inv = inv
+        self.sink = sink
+        self.conf = config or load_probe_config(known=set(inv.egov))
+        d = self.conf.defaults
+        self.health = HealthTracker(d.fail_threshold, d.success_threshold)
+        self.health.listeners.append(self._store_event)
+        from collectors.snmp.collector import ALL_RUNS
+        self.jobs = [j for j in load_jobs(known=ALL_RUNS, overrides=intervals) if j.runs in RUNS]
+        self.base_url = base_url
+        self.timeout_override = timeout_s
+        self.last: dict[str, dict] = {}
+        self.scheduler: AsyncIOScheduler | None = None
+        self.probes = 0
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.scheduler = AsyncIOScheduler()
+        schedule(self.scheduler, self.jobs, {"egov.probe": self._run_job})
+        self.scheduler.start()
+        log.info("e-gov probes: %d services every %s", len(self.inv.egov),
+                 ", ".join(f"{j.interval_s:g}s" for j in self.jobs))
+
+    async def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.shutdown(wait=False)
+        for c in self._clients.values():
+            await c.aclose()
+
+    async def _run_job(self, job: Job) -> None:
+        await self.gather()
+
+    async def gather(self) -> list[dict]:
+        results = await asyncio.gather(*(self.probe(s) for s in self.inv.egov), return_exceptions=True)
+        out = []
+        for slug, r in zip(self.inv.egov, results):
+            if isinstance(r, Exception):  # a bug in one probe must not stop the others
+                log.exception("probe of %s failed", slug, exc_info=r)
+                continue
+            out.append(r)
+        return out
+
+    # --- one probe ------------------------------------------------------------------------------
+    def _client(self, ca_file: str | None) -> httpx.AsyncClient:
+        c = self._clients.get(ca_file)
+        if c is None:
+            verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+            c = self._clients[ca_file] = httpx.AsyncClient(verify=verify, follow_redirects=True,
+                                                           headers={"User-Agent": "Pantau-probe/1"})
+        return c
+
+    async def probe(self, slug: str) -> dict:
+        svc = self.inv.egov[slug]
+        d, o = self.conf.defaults, self.conf.services.get(slug) or ServiceProbe()
+        timeout = self.timeout_override or o.timeout_s or d.timeout_s
+        expect = o.expect_status or d.expect_status
+        slow_ms = o.slow_ms or d.slow_ms
+        warn_days = d.cert_warn_days if o.cert_warn_days is None else o.cert_warn_days
+        keyword = o.keyword or svc.keyword
+        url = rebase(svc.url, self.base_url)
+        el = f"egov:{slug}"
+        t0 = time.perf_counter()
+        at = time.time()
+        res = {"service": slug, "at": at, "url": url, "ok": False, "status_code": None, "latency_ms": None,
+               "cert_days_left": None, "error": "", "problems": []}
+        try:
+            r = await self._client(o.ca_file).get(url, timeout=timeout)
+            res["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            res["status_code"] = r.status_code
+            stream = r.extensions.get("network_stream")
+            sslobj = stream.get_extra_info("ssl_object") if stream is not None else None
+            if sslobj is not None:
+                cert = sslobj.getpeercert()
+                if cert and cert.get("notAfter"):
+                    res["cert_days_left"] = round((ssl.cert_time_to_seconds(cert["notAfter"]) - at) / 86400, 2)
+            if r.status_code not in expect:
+                res["error"] = f"HTTP {r.status_code}"
+            elif keyword and keyword not in r.text:
+                res["error"] = f"keyword {keyword!r} missing from the answer"
+            elif o.json_field:
+                try:
+                    val = json_path(r.json(), o.json_field)
+                except (ValueError, KeyError):
+                    res["error"] = f"JSON field {o.json_field!r} missing"
+                else:
+                    if o.json_equals is not None and val != o.json_equals:
+                        res["error"] = f"JSON field {o.json_field!r} is {val!r}, expected {o.json_equals!r}"
+            if not res["error"]:
+                res["ok"] = True
+                if res["latency_ms"] > slow_ms:
+                    res["problems"].append(f"slow answer {res['latency_ms']:.0f} ms")
+                if res["cert_days_left"] is not None and res["cert_days_left"] < warn_days:
+                    res["problems"].append(f"TLS certificate expires in {res['cert_days_left']:.1f} days")
+        except httpx.TimeoutException:
+            res["error"] = f"timeout after {timeout:g} s"
+        except httpx.HTTPError as exc:
+            res["error"] = f"{type(exc).__name__}: {exc}"[:200]
+        except ssl.SSLError as exc:
+            res["error"] = f"TLS: {exc}"[:200]
+        if res["latency_ms"] is None:
+            res["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        self.probes += 1
+        self.last[slug] = res
+        self.health.observe(el, res["ok"], at, res["error"], res["problems"])
+        fields = {"up": int(res["ok"]), "latency_ms": float(res["latency_ms"])}
+        if res["status_code"] is not None:
+            fields["status_code"] = int(res["status_code"])
+        if res["cert_days_left"] is not None:
+            fields["cert_days_left"] = float(res["cert_days_left"])
+        self.sink.write([Point("egov_probe", {"service": slug, "city": self.inv.city}, fields, int(at * 1e9))])
+        return res
+
+    def _store_event(self, ev: HealthEvent) -> None:
+        if ev.kind != "state":
+            return
+        self.sink.write([Point("egov_event", {"service": ev.element.partition(":")[2], "city": self.inv.city},
+                               {"old": ev.old, "new": ev.new, "reason": ev.reason}, int(ev.at * 1e9))])
+
+    def status(self) -> dict:
+        out = {}
+        for slug, svc in self.inv.egov.items():
+            h = self.health.get(f"egov:{slug}")
+            last = self.last.get(slug, {})
+            out[slug] = {"name": svc.name, "state": h.state, "since": h.since or None,
+                         "last_probe": last.get("at"), "status_code": last.get("status_code"),
+                         "latency_ms": last.get("latency_ms"), "cert_days_left": last.get("cert_days_left"),
+                         "error": last.get("error", ""), "problems": list(h.reasons), "sla_days": svc.sla_days}
+        return out
