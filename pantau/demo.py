@@ -20,7 +20,8 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
     stack = Stack(state_dir.resolve(), time_scale=time_scale,
                   influx_port=8086 if port_free(8086) else None,
                   mqtt_port=1883 if port_free(1883) else None,
-                  http_port=18080 if port_free(18080) else None, collect=True)
+                  http_port=18080 if port_free(18080) else None, collect=True, api=True,
+                  api_port=8000 if port_free(8000) else None, alerts_to_sim=True)
     stopping = False
 
     def _stop(*_):
@@ -72,11 +73,22 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             "  .venv/bin/pantau scenario run ../shared/scenarios/feeder-trip.yaml --time-scale 10 --report reports/feeder-trip.json",
             "  .venv/bin/pantau inventory list --kind feeder",
             "",
+            f"[b]API[/b]        {stack.api_svc.url}/api/v1/docs   (OpenAPI: /api/v1/openapi.json; metrics: /metrics)",
+            f"  curl {stack.api_svc.url}/api/v1/public/summary",
+            f"  curl {stack.api_svc.url}/api/v1/public/kelurahan/Sendangmulyo        # citizens: no key, Bahasa Indonesia",
+            f"  curl '{stack.api_svc.url}/api/v1/public/kelurahan/Sendangmulyo?lang=en'",
+            f"  KEY=$(.venv/bin/pantau keys create noc-demo --role operator --state-dir {stack.collector.state_dir})",
+            f"  curl -H \"X-API-Key: $KEY\" '{stack.api_svc.url}/api/v1/incidents?status=all'",
+            f"  curl -H \"X-API-Key: $KEY\" '{stack.api_svc.url}/api/v1/hotspots?kecamatan=Tembalang&state=down'",
+            f"  curl -H \"X-API-Key: $KEY\" {stack.api_svc.url}/api/v1/services     # e-gov probes and uptime",
+            f"  curl -N -H \"X-API-Key: $KEY\" {stack.api_svc.url}/api/v1/events     # live (SSE)",
+            f"  curl {stack.sim.url}/_sim/webhooks        # alerts delivered (Alertmanager v4, HMAC-signed)",
+            "",
             "Ctrl-C stops everything.",
         ]
         console.print(Panel("\n".join(lines), title="Pantau", expand=False))
         while not stopping:
-            for svc in (stack.influx, stack.mosquitto, stack.sim, stack.collector):
+            for svc in (stack.influx, stack.mosquitto, stack.sim, stack.collector, stack.api_svc):
                 if not svc.running():
                     console.print(f"[red]{svc.name} stopped unexpectedly[/red]; see {svc.log_path}")
                     return 1

@@ -50,6 +50,7 @@ class Stack:
     api: bool = False      # also serve the API (pantau api) on the collectors' state
     api_port: int | None = None
     api_rate: float | None = None
+    alerts_to_sim: bool = False  # demo: alerts go to the simulator's webhook sink (/_sim/webhooks)
     intervals: dict[str, float] | None = None
     influx: services.Service | None = None
     mosquitto: services.Service | None = None
@@ -81,6 +82,15 @@ class Stack:
                                           seed=self.seed, telemetry_interval_s=self.telemetry_interval_s,
                                           trap_target=self.trap_target).start(ready_timeout=120)
             self._started.append(self.sim)
+            if self.collect and self.receivers is None and self.alerts_to_sim:
+                self.receivers = self.state_dir / "receivers.yaml"
+                self.receivers.write_text(
+                    "# Demo receivers: the simulator's webhook sink (see alerts/config.py, docs/alerts.md)\n"
+                    f"external_url: http://127.0.0.1:{self.api_port or 8000}\n"
+                    "receivers:\n"
+                    f"  - {{name: demo-noc, url: '{self.sim.url}/_sim/webhook', format: alertmanager,\n"
+                    "     hmac_secret: demo-hmac, group_wait_s: 2, group_interval_s: 10}\n"
+                    "secrets:\n  demo-hmac: demo-only-not-a-secret\n")
             if self.collect:
                 progress("starting Pantau's collectors (SNMP poller, traps, health; grid MQTT ingest and state)")
                 self.collector = services.collector(self.state_dir / "collector", self.city, self.influx.url,

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import signal
+import time
 
 import paho.mqtt.client as mqtt
 import uvicorn
@@ -128,6 +129,19 @@ def control_app(city: SimCity) -> Starlette:
     async def state(request: Request):
         return JSONResponse(city.snapshot())
 
+    received: list[dict] = []
+
+    async def webhook(request: Request):
+        """A stand-in for a NOC's chat/pager: keeps what Pantau's alerts deliver (demo, tests)."""
+        body = await request.body()
+        received.append({"at": time.time(), "headers": {k: v for k, v in request.headers.items()
+                                                         if k.startswith("x-pantau")}, "body": body.decode(errors="replace")})
+        del received[:-1000]
+        return JSONResponse({"ok": True})
+
+    async def webhooks(request: Request):
+        return JSONResponse(received)
+
     async def health(request: Request):
         return JSONResponse({"ok": True, "city": city.inv.city, "time_scale": city.k})
 
@@ -135,6 +149,8 @@ def control_app(city: SimCity) -> Starlette:
         Route("/_sim/events", events, methods=["POST"]),
         Route("/_sim/state", state),
         Route("/_sim/health", health),
+        Route("/_sim/webhook", webhook, methods=["POST"]),
+        Route("/_sim/webhooks", webhooks),
         Route("/{slug}/status", egov_status),
     ])
 
