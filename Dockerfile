@@ -7,9 +7,11 @@ COPY collectors collectors
 COPY store store
 COPY outages outages
 COPY api api
+COPY alerts alerts
 COPY simulator simulator
 COPY snmpwire snmpwire
 COPY config config
+COPY dashboards dashboards
 COPY cities cities
 RUN pip install --no-cache-dir .
 CMD ["pantau", "--help"]

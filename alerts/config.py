@@ -71,6 +71,11 @@ def load_receivers(path: str | Path) -> ReceiverFile:
             if ref not in secrets:
                 problems.append(lines.problem(("receivers", i), f"secret {ref!r} is not defined (secrets: or "
                                                                  f"PANTAU_SECRET_{ref.upper().replace('-', '_')})"))
+        if os.environ.get("PANTAU_ENV") == "production":
+            for ref in refs:
+                if ref in secrets and "change-me" in secrets[ref].get_secret_value().lower():
+                    problems.append(lines.problem(("secrets", ref), f"secret {ref!r} is a placeholder; refusing it in "
+                                                                    f"production (set PANTAU_SECRET_{ref.upper().replace('-', '_')})"))
         if r.format == "telegram" and not r.chat_id:
             problems.append(lines.problem(("receivers", i), "a telegram receiver needs chat_id"))
     if problems:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from api.data import DataSource
 from api.fastpath import PublicFastPath
@@ -63,6 +63,17 @@ def create_app(inv, state_dir: Path, influx_url: str | None = None, database: st
     app.include_router(system.router)
 
     app.add_middleware(PublicFastPath, state=app.state)
+
+    pages = next((p for p in (Path(__file__).resolve().parent.parent / "dashboards", Path.cwd() / "dashboards")
+                  if p.is_dir()), Path("dashboards"))
+
+    @app.get("/", include_in_schema=False)
+    def citizen_page():
+        return FileResponse(pages / "citizen.html", headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/noc", include_in_schema=False)
+    def noc_page():
+        return FileResponse(pages / "noc.html")
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):

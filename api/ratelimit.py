@@ -14,13 +14,39 @@ class RateLimiter:
     def __init__(self, rate_per_s: float, burst: int, trusted_proxies: set[str] | None = None,
                  max_clients: int = 200_000):
         self.rate, self.burst = float(rate_per_s), float(burst)
-        self.trusted = set(trusted_proxies or ())
+        import ipaddress
+        self.trusted: set[str] = set()
+        self.trusted_nets = []
+        for t in trusted_proxies or ():
+            if "/" in t:
+                self.trusted_nets.append(ipaddress.ip_network(t, strict=False))
+            else:
+                self.trusted.add(t)
+        self._peer_trusted: dict[str, bool] = {}
         self.max_clients = max_clients
         self.buckets: dict[str, list[float]] = {}
         self.limited = 0
 
+    def _trusted(self, peer: str | None) -> bool:
+        if peer in self.trusted:
+            return True
+        if not self.trusted_nets or not peer:
+            return False
+        hit = self._peer_trusted.get(peer)
+        if hit is None:
+            import ipaddress
+            try:
+                ip = ipaddress.ip_address(peer)
+                hit = any(ip in n for n in self.trusted_nets)
+            except ValueError:
+                hit = False
+            if len(self._peer_trusted) > 10_000:
+                self._peer_trusted.clear()
+            self._peer_trusted[peer] = hit
+        return hit
+
     def client_of(self, peer: str | None, forwarded: str | None) -> str:
-        if forwarded and peer in self.trusted:
+        if forwarded and self._trusted(peer):
             first = forwarded.split(",", 1)[0].strip()
             if first:
                 return first[:64]

@@ -248,3 +248,20 @@ def test_unsigned_or_tampered_requests_are_refused_by_the_receiver(tmp_path):
         assert r.status_code == 200
     finally:
         recv.stop()
+
+
+def test_example_receivers_load_and_placeholders_are_refused_in_production(monkeypatch):
+    from pathlib import Path
+    ex = Path(__file__).resolve().parent.parent / "config" / "receivers.example.yaml"
+    conf = load_receivers(ex)
+    assert {r.format for r in conf.receivers} == {"alertmanager", "json", "telegram", "slack"}
+    from alerts.config import expand_url, redact_url
+    tg = next(r for r in conf.receivers if r.format == "telegram")
+    assert "123456:ABC" in expand_url(conf, tg.url) and "123456" not in redact_url(tg.url)
+    monkeypatch.setenv("PANTAU_ENV", "production")
+    with pytest.raises(DataFileError) as e:
+        load_receivers(ex)
+    assert "placeholder" in str(e.value)
+    for name in ("NOC_HMAC", "LAPOR_HMAC", "TELEGRAM_TOKEN", "SLACK_PATH"):
+        monkeypatch.setenv(f"PANTAU_SECRET_{name}", f"real-{name.lower()}")
+    assert load_receivers(ex).secrets["noc-hmac"].get_secret_value() == "real-noc_hmac"

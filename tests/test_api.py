@@ -295,3 +295,21 @@ def test_fast_path_answers_exactly_like_the_route(world):
         assert fast.content == route.content and fast.headers["etag"] == route.headers["etag"]
         assert fast.headers["cache-control"] == route.headers["cache-control"]
     assert c.get("/api/v1/public/kelurahan/Tugurejo?lang=fr", headers={"X-Forwarded-For": "10.5.0.3"}).status_code == 422
+
+
+def test_rate_limiter_trusts_forwarded_only_from_trusted_proxies():
+    from api.ratelimit import RateLimiter
+    rl = RateLimiter(1, 2, {"127.0.0.1", "172.16.0.0/12"})
+    assert rl.client_of("127.0.0.1", "10.0.0.9, 172.18.0.2") == "10.0.0.9"
+    assert rl.client_of("172.18.0.5", "10.0.0.8") == "10.0.0.8"
+    assert rl.client_of("192.0.2.1", "10.0.0.7") == "192.0.2.1", "a client cannot pick its own identity"
+    assert [rl.take("a", now=100.0) for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]
+    assert rl.take("a", now=101.01) == 0.0
+
+
+def test_pages_are_served(world):
+    c = world["client"]
+    r = c.get("/")
+    assert r.status_code == 200 and "Ada gangguan listrik atau wifi" in r.text and "/api/v1/public/kelurahan" in r.text
+    n = c.get("/noc")
+    assert n.status_code == 200 and "X-API-Key" in n.text and "/api/v1/events" in n.text

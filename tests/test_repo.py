@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_docker_compose_is_valid_and_refers_to_existing_files():
     d = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert set(d["services"]) == {"influxdb", "mosquitto", "pantau"}
+    assert set(d["services"]) == {"influxdb", "mosquitto", "pantau", "api"}
     for svc in d["services"].values():
         for vol in svc.get("volumes", []):
             src = vol.split(":")[0]
@@ -43,3 +43,6 @@ def test_dockerfile_copies_every_package_and_compose_runs_a_valid_command():
     group = typer.main.get_command(app)
     sub = group.get_command(None, "collect")
     sub.make_context("collect", list(cmd[2:]))  # raises on an unknown option or a bad value
+    api = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["api"]["command"]
+    assert api[:2] == ["pantau", "api"]
+    group.get_command(None, "api").make_context("api", list(api[2:]))
