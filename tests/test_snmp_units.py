@@ -115,8 +115,9 @@ def test_health_hysteresis_and_traps():
 
 
 def test_jobs_are_declared_and_checked(tmp_path):
-    jobs = load_jobs(known={"snmp.hotspots", "snmp.switches", "snmp.controllers"}, overrides={"hotspots": 5})
-    assert {j.name for j in jobs} == {"hotspots", "switches", "controllers"}
+    from collectors.snmp.collector import ALL_RUNS
+    jobs = load_jobs(known=ALL_RUNS, overrides={"hotspots": 5})
+    assert {j.name for j in jobs} == {"hotspots", "switches", "controllers", "egov"}
     assert next(j for j in jobs if j.name == "hotspots").interval_s == 5
     bad = tmp_path / "jobs.yaml"
     bad.write_text("jobs:\n  - {name: x, runs: snmp.switches, interval_s: 10}\n  - {name: hotspots, runs: snmp.hotspot, "
@@ -129,5 +130,5 @@ def test_jobs_are_declared_and_checked(tmp_path):
         load_jobs(bad, known={"snmp.switches"})
     assert "interval_s" in str(e.value) and "every" in str(e.value)
     with pytest.raises(DataFileError, match="unknown job 'nope'"):
-        load_jobs(known={"snmp.hotspots", "snmp.switches", "snmp.controllers"}, overrides={"nope": 1})
+        load_jobs(known=ALL_RUNS, overrides={"nope": 1})
     assert Path(__file__).parent.parent.joinpath("collectors", "jobs.yaml").exists()
