@@ -37,7 +37,7 @@ class Receiver(BaseModel):
     hmac_secret: str | None = None              # name of a secret: X-Pantau-Signature on every request
     chat_id: str | None = None                  # telegram
     route: Route = Route()
-    group_by: list[Literal[LABELS]] = ["cause", "root"]
+    group_by: list[Literal[LABELS]] = ["incident_id"]  # one group per incident: a re-rooted incident stays in it
     group_wait_s: Annotated[float, Field(ge=0)] = 10.0
     group_interval_s: Annotated[float, Field(gt=0)] = 60.0
     repeat_interval_s: Annotated[float, Field(gt=0)] = 4 * 3600.0

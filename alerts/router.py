@@ -111,6 +111,7 @@ class AlertRouter:
         self._silences_at = 0.0
         self.suppressed = 0
         self.enqueued = 0
+        self.where: dict[tuple[str, str], str] = {}  # (receiver, fingerprint) -> group key it is in
         self._restore()
 
     def _restore(self) -> None:
@@ -143,6 +144,16 @@ class AlertRouter:
                     continue
                 glabels = {k: alert["labels"][k] for k in r.group_by}
                 gkey = json.dumps(glabels, sort_keys=True)
+                fp = alert["fingerprint"]
+                before = self.where.get((r.name, fp))
+                if before is not None and before != gkey:
+                    # Its labels moved it (a re-rooted incident): it continues in its new group under the
+                    # same fingerprint; the old group forgets it without a resolve.
+                    old_g = self.groups.get((r.name, before))
+                    if old_g is not None:
+                        old_g.alerts.pop(fp, None)
+                        old_g.notified_firing.discard(fp)
+                self.where[(r.name, fp)] = gkey
                 g = self.groups.get((r.name, gkey))
                 if g is None:
                     g = self.groups[(r.name, gkey)] = Group(gkey, glabels)
@@ -201,6 +212,7 @@ class AlertRouter:
             for fp in resolved:
                 g.alerts.pop(fp, None)
                 g.notified_firing.discard(fp)
+                self.where.pop((rname, fp), None)
             if not g.alerts and (g.last_sent is None or now - g.last_sent > r.repeat_interval_s):
                 self.groups.pop((rname, gkey), None)
         return n

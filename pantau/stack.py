@@ -89,7 +89,7 @@ class Stack:
                     f"external_url: http://127.0.0.1:{self.api_port or 8000}\n"
                     "receivers:\n"
                     f"  - {{name: demo-noc, url: '{self.sim.url}/_sim/webhook', format: alertmanager,\n"
-                    "     hmac_secret: demo-hmac, group_wait_s: 2, group_interval_s: 10}\n"
+                    "     hmac_secret: demo-hmac, group_wait_s: 10, group_interval_s: 30}\n"
                     "secrets:\n  demo-hmac: demo-only-not-a-secret\n")
             if self.collect:
                 progress("starting Pantau's collectors (SNMP poller, traps, health; grid MQTT ingest and state)")

@@ -265,3 +265,21 @@ def test_example_receivers_load_and_placeholders_are_refused_in_production(monke
     for name in ("NOC_HMAC", "LAPOR_HMAC", "TELEGRAM_TOKEN", "SLACK_PATH"):
         monkeypatch.setenv(f"PANTAU_SECRET_{name}", f"real-{name.lower()}")
     assert load_receivers(ex).secrets["noc-hmac"].get_secret_value() == "real-noc_hmac"
+
+
+def test_a_rerooted_incident_moves_group_without_a_stale_firing_left_behind(tmp_path):
+    st = StateDB(tmp_path / "state.sqlite")
+    conf = receivers_file(tmp_path, 9, group_by=["cause", "root"], repeat_interval_s=100)
+    r = AlertRouter(conf, st)
+    t = 1000.0
+    r.on_incidents([incident("A", root="transformer:SRD-04-T03", affected=8)], now=t)
+    assert r.flush(now=t + 1) == 1
+    r.on_incidents([incident("A", root="feeder:SRD-04")], now=t + 5)
+    assert r.flush(now=t + 6) == 1
+    body = json.loads(st.undelivered()[-1]["body"])
+    assert body["groupLabels"]["root"] == "feeder:SRD-04" and body["alerts"][0]["status"] == "firing"
+    r.on_incidents([incident("A", root="feeder:SRD-04", status="closed")], now=t + 50)
+    assert r.flush(now=t + 51) == 1
+    assert json.loads(st.undelivered()[-1]["body"])["status"] == "resolved"
+    assert r.flush(now=t + 500) == 0, "nothing left firing anywhere: no repeats"
+    st.close()

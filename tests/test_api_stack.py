@@ -87,7 +87,7 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
                     out.append(a["labels"]["incident_id"])
         return out
 
-    wait(lambda: inc["id"] in alerts("firing"), 20, "the firing alert")
+    wait(lambda: inc["id"] in alerts("firing"), 40, "the firing alert")
     assert alerts("firing").count(inc["id"]) == 1, "one page per cause"
 
     # An e-government service fails its probes: an incident of its own.
@@ -99,10 +99,11 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
                            if x["id"] == "lapor-hendi" and x["state"] == "down"), 5, "the service down in the live view")
     assert lh["state"] == "down" and lh["status_code"] == 503
 
+    wait(lambda: svc["id"] in alerts("firing"), 40, "the service's firing alert")  # paged before it clears
     # Both come back: incidents close, resolve notifications go out.
     httpx.post(f"{sim}/_sim/events", json={"action": "feeder_restore", "target": "feeder:SRD-04"}).raise_for_status()
     httpx.post(f"{sim}/_sim/events", json={"action": "egov_restore", "target": "egov:lapor-hendi"}).raise_for_status()
-    wait(lambda: inc["id"] in alerts("resolved") and svc["id"] in alerts("resolved"), 60, "resolve notifications")
+    wait(lambda: inc["id"] in alerts("resolved") and svc["id"] in alerts("resolved"), 90, "resolve notifications")
     closed = httpx.get(f"{api}/api/v1/incidents/{inc['id']}", headers=h).json()
     assert closed["status"] == "closed" and closed["acknowledged"] and closed["notes"][0]["text"] == "PLN"
 
