@@ -231,8 +231,7 @@ class PublicCache:
                 hotspots={"total": len(inv.hotspots), "up": city_up, "down": city_down}, outages=by_cause,
                 areas_affected=len(by_area), services=svc, maintenance_upcoming=len(upcoming),
                 updated_at=iso(d.live.get("at") or now), lang=lang).model_dump_json().encode()
-            import json as _json
-            maintenance[lang] = _json.dumps([{"start": iso(n["start"]), "end": iso(n["end"]),
+            maintenance[lang] = json.dumps([{"start": iso(n["start"]), "end": iso(n["end"]),
                                               "reason": n.get("reason", ""), "active": n["start"] <= now <= n["end"],
                                               "kelurahan": sorted({k for _, k in self.areas_of_element.get(n["element"], ())})}
                                              for n in sorted(upcoming, key=lambda n: n["start"])],

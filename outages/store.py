@@ -15,9 +15,10 @@ an identity column); one process per city must own the explainer.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
+
+from store.sqlite import open_db
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS evidence (
@@ -41,14 +42,8 @@ COLUMNS = ("id", "city", "cause", "root", "status", "confidence", "inferred", "o
 class IncidentStore:
     def __init__(self, path: Path | str):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_db(self.path, DDL)
         self._lock = threading.Lock()
-        for stmt in DDL:
-            self._db.execute(stmt)
 
     def close(self) -> None:
         self._db.close()

@@ -17,11 +17,12 @@ import hmac
 import json
 import re
 import secrets
-import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
+
+from store.sqlite import open_db
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -53,14 +54,8 @@ def _hash(secret: str) -> str:
 class StateDB:
     def __init__(self, path: Path | str):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_db(self.path, DDL)
         self._lock = threading.Lock()
-        for stmt in DDL:
-            self._db.execute(stmt)
 
     def close(self) -> None:
         self._db.close()
