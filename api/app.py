@@ -18,6 +18,7 @@ from api.fastpath import PublicFastPath
 from api.public import PublicCache
 from api.ratelimit import RateLimiter
 from api.schemas import Problem
+from store.timeseries import InfluxConf
 from api.routes import events, grid, hotspots, incidents, public, services, silences, system
 
 log = logging.getLogger("pantau.api")
@@ -33,7 +34,7 @@ DESCRIPTION = """Pantau — Semarang's network and IoT operations monitor.
 """
 
 
-def create_app(inv, state_dir: Path, influx_url: str | None = None, database: str = "pantau",
+def create_app(inv, state_dir: Path, influx: InfluxConf | None = None,
                rate_per_s: float = 5.0, burst: int = 30, trusted_proxies: set[str] | None = None,
                background_refresh: bool = False) -> FastAPI:
     """``background_refresh``: a thread keeps the citizens' answers current (``pantau api``); without
@@ -41,7 +42,7 @@ def create_app(inv, state_dir: Path, influx_url: str | None = None, database: st
     app = FastAPI(title="Pantau API", version="1.0.0", description=DESCRIPTION,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
                   responses={400: {"model": Problem, "description": "malformed request (e.g. a body that is not JSON)"}})
-    data = DataSource(inv, state_dir, influx_url, database)
+    data = DataSource(inv, state_dir, influx)
     app.state.data = data
     app.state.public = PublicCache(data)
     if background_refresh:

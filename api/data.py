@@ -18,13 +18,13 @@ from pathlib import Path
 
 from outages.store import IncidentStore
 from store.state import StateDB
-from store.timeseries import InfluxV1
+from store.timeseries import InfluxConf
 
 log = logging.getLogger("pantau.api")
 
 
 class DataSource:
-    def __init__(self, inv, state_dir: Path, influx_url: str | None = None, database: str = "pantau",
+    def __init__(self, inv, state_dir: Path, influx: InfluxConf | None = None,
                  refresh_s: float = 0.5):
         self.inv = inv
         self.state_dir = Path(state_dir)
@@ -32,7 +32,7 @@ class DataSource:
         self.live_path = self.state_dir / "live.json"
         self.incidents_db = IncidentStore(self.state_dir / "incidents.sqlite")
         self.state = StateDB(self.state_dir / "state.sqlite")
-        self.influx = InfluxV1(influx_url, database) if influx_url else None
+        self.influx = influx.client() if influx else None
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
         self._checked = 0.0

@@ -26,7 +26,6 @@ app.add_typer(simulator_app, name="simulator")
 app.add_typer(scenario_app, name="scenario")
 grid_app = typer.Typer(help="The grid as Pantau sees it (from a running `pantau collect`).", no_args_is_help=True)
 app.add_typer(grid_app, name="grid")
-DEFAULT_STATUS = Path(".pantau/collector/collector-status.json")
 
 out = Console()
 err = Console(stderr=True)
@@ -188,41 +187,54 @@ def scenario_run(file: Path, time_scale: float = typer.Option(1.0, "--time-scale
     raise typer.Exit(run_scenario(file, time_scale, report, quiet=quiet))
 
 
+def _settings(**flags):
+    """The one settings object (env ``PANTAU_*``, ``--config`` file, flags); exit 2 naming the variable."""
+    from pantau.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(**flags)
+    except SettingsError as exc:
+        print(f"configuration refused: {exc}", file=sys.stderr)  # plain: one line a log can grep
+        raise typer.Exit(2)
+
+
+CONFIG_OPT = typer.Option(None, "--config", help="YAML settings file (also PANTAU_CONFIG_FILE)")
+
+
 @app.command("collect")
-def collect(city: str = typer.Option("semarang", help="city name or path to a city folder"),
-            influx: str = typer.Option("http://127.0.0.1:8086", help="InfluxDB URL (v1 /write and /query API)"),
-            database: str = typer.Option("pantau"),
+def collect(config: Optional[Path] = CONFIG_OPT,
+            city: Optional[str] = typer.Option(None, help="city name or path to a city folder [PANTAU_CITY]"),
+            influx: Optional[str] = typer.Option(None, help="InfluxDB URL, v1 /write and /query [PANTAU_INFLUX_URL]"),
+            database: Optional[str] = typer.Option(None, help="[PANTAU_INFLUX_DATABASE]"),
             snmp_port: Optional[int] = typer.Option(None, help="poll every agent on this UDP port instead of the "
                                                                "inventory's (the simulator on a high port)"),
-            traps: Optional[str] = typer.Option(None, help="HOST:PORT to receive SNMP traps on"),
+            traps: Optional[str] = typer.Option(None, help="HOST:PORT to receive SNMP traps on [PANTAU_TRAPS_LISTEN]"),
             interval: list[str] = typer.Option([], help="override a job's interval: NAME=SECONDS (repeatable)"),
             profiles: Optional[Path] = typer.Option(None, help="device profile folder (default: collectors/profiles)"),
-            status_file: Optional[Path] = typer.Option(None, help="write collector status JSON here every 2 s"),
-            mqtt: Optional[str] = typer.Option(None, help="HOST:PORT of the MQTT broker: ingest grid telemetry"),
-            mqtt_user: Optional[str] = typer.Option(None, envvar="PANTAU_MQTT_USER"),
-            mqtt_password: Optional[str] = typer.Option(None, envvar="PANTAU_MQTT_PASSWORD", show_default=False),
-            mqtt_tls: bool = typer.Option(False, help="TLS to the broker"),
-            mqtt_ca: Optional[Path] = typer.Option(None, help="CA file for --mqtt-tls"),
-            grid_workers: int = typer.Option(0, help="extra ingest processes sharing the telemetry "
-                                                      "subscription ($share); 0 = in this process"),
-            telemetry_interval: float = typer.Option(10.0, help="seconds between a grid element's readings "
-                                                                 "(telemetry is lost after 3 missed)"),
-            state_dir: Path = typer.Option(Path(".pantau/collector"), help="spools and dead letters live here"),
+            status_file: Optional[Path] = typer.Option(None, help="also write collector status JSON here every "
+                                                                  "second (always: STATE_DIR/collector-status.json)"),
+            mqtt: Optional[str] = typer.Option(None, help="HOST:PORT of the MQTT broker: ingest grid telemetry "
+                                                          "[PANTAU_MQTT_HOST, PANTAU_MQTT_PORT]"),
+            mqtt_user: Optional[str] = typer.Option(None, help="[PANTAU_MQTT_USERNAME]; the password only from "
+                                                               "PANTAU_MQTT_PASSWORD(_FILE) or the config file"),
+            mqtt_tls: Optional[bool] = typer.Option(None, "--mqtt-tls", help="TLS to the broker [PANTAU_MQTT_TLS]"),
+            mqtt_ca: Optional[Path] = typer.Option(None, help="CA file for --mqtt-tls [PANTAU_MQTT_CA_FILE]"),
+            grid_workers: Optional[int] = typer.Option(None, help="extra ingest processes sharing the telemetry "
+                                                                   "subscription ($share); 0 = in this process"),
+            telemetry_interval: Optional[float] = typer.Option(None, help="seconds between a grid element's "
+                                                                           "readings (lost after 3 missed)"),
+            state_dir: Optional[Path] = typer.Option(None, help="spools, SQLite files, live.json [PANTAU_STATE_DIR]"),
             no_snmp: bool = typer.Option(False, "--no-snmp", help="grid only: no SNMP polling or traps"),
-            snmp_timeout: float = typer.Option(1.0, help="seconds to wait for an SNMP answer (before retrying)"),
-            time_scale: float = typer.Option(1.0, help="divide the explainer's fixed timings (scenario runs)"),
+            snmp_timeout: Optional[float] = typer.Option(None, help="seconds to wait for an SNMP answer"),
+            time_scale: Optional[float] = typer.Option(None, help="divide the explainer's fixed timings (scenario runs)"),
             no_egov: bool = typer.Option(False, "--no-egov", help="do not probe the e-government services"),
             egov_base_url: Optional[str] = typer.Option(None, help="probe the e-gov services at this scheme://host:port "
                                                                    "instead of their URLs' (the simulator)"),
-            receivers: Optional[Path] = typer.Option(None, envvar="PANTAU_RECEIVERS",
-                                                     help="alert receivers file (webhooks); none: no alerts"),
+            receivers: Optional[Path] = typer.Option(None, help="alert receivers file [PANTAU_RECEIVERS_FILE]"),
             verbose: bool = typer.Option(False, "-v")):
-    """Run Pantau's collectors (SNMP polling, traps, health; grid MQTT) into InfluxDB until interrupted."""
-    from collectors.grid.mqtt import BrokerConf
+    """Run Pantau's collectors (SNMP polling, traps, health; grid MQTT; explainer; alerts) until interrupted."""
     from pantau.service import run_collect
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    inv = _inventory(city)
+
     overrides = {}
     for item in interval:
         name, _, secs = item.partition("=")
@@ -231,19 +243,47 @@ def collect(city: str = typer.Option("semarang", help="city name or path to a ci
         except ValueError:
             err.print(f"--interval wants NAME=SECONDS, got {item!r}")
             raise typer.Exit(2)
+    mh, mp = _hostport(mqtt) if mqtt else (None, None)
+    st = _settings(config_file=config, city=city, influx_url=influx, influx_database=database, snmp_port=snmp_port,
+                   traps_listen=traps, intervals=overrides or None, profiles_dir=profiles, mqtt_host=mh, mqtt_port=mp,
+                   mqtt_username=mqtt_user, mqtt_tls=mqtt_tls, mqtt_ca_file=mqtt_ca, grid_workers=grid_workers,
+                   telemetry_interval_s=telemetry_interval, state_dir=state_dir, snmp=False if no_snmp else None,
+                   snmp_timeout_s=snmp_timeout, time_scale=time_scale, egov=False if no_egov else None,
+                   egov_base_url=egov_base_url, receivers_file=receivers, log_level="DEBUG" if verbose else None)
+    logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    inv = _inventory(st.city)
     try:
-        broker = None
-        if mqtt:
-            host, port = _hostport(mqtt)
-            broker = BrokerConf(host, port, mqtt_user, mqtt_password, mqtt_tls, str(mqtt_ca) if mqtt_ca else None)
-        asyncio.run(run_collect(inv, influx, database, snmp_port, _hostport(traps) if traps else None, overrides,
-                                status_file, profiles, broker=broker, state_dir=state_dir, grid_workers=grid_workers,
-                                telemetry_interval_s=telemetry_interval, snmp=not no_snmp, snmp_timeout=snmp_timeout,
-                                time_scale=time_scale, egov=not no_egov, egov_base_url=egov_base_url,
-                                receivers=receivers, egov_timeout=max(2.0, 5.0 / time_scale) if time_scale != 1 else None))
+        asyncio.run(run_collect(inv, st, status_file=status_file))
     except DataFileError as exc:
         err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
         raise typer.Exit(2)
+
+
+config_app = typer.Typer(help="Pantau's settings (env PANTAU_*, config file, flags).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config: Optional[Path] = CONFIG_OPT, as_json: bool = typer.Option(False, "--json")):
+    """The effective configuration, secrets redacted, and where each value came from."""
+    from pantau.settings import env_name, origins, redacted
+
+    st = _settings(config_file=config)
+    vals, src = redacted(st), origins(st, config_file=config)
+    if as_json:
+        print(json.dumps({k: {"value": v, "source": src[k]} for k, v in vals.items()}, indent=1, default=str))
+        return
+    if not sys.stdout.isatty():
+        for k, v in vals.items():
+            print(f"{k} = {json.dumps(v, default=str)}    # {src[k]}")
+        return
+    t = Table(title=f"Pantau settings ({st.env})")
+    for c in ("setting", "variable", "value", "from"):
+        t.add_column(c)
+    for k, v in vals.items():
+        t.add_row(k, env_name(k), "-" if v is None else json.dumps(v, default=str) if not isinstance(v, str) else v,
+                  src[k])
+    out.print(t)
 
 
 def _read_status(status_file: Path) -> dict:
@@ -257,7 +297,8 @@ def _read_status(status_file: Path) -> dict:
 
 
 @grid_app.command("state")
-def grid_state(status_file: Path = typer.Option(DEFAULT_STATUS, help="the collector's status file"),
+def grid_state(status_file: Optional[Path] = typer.Option(None, help="the collector's status file "
+                                                                   "(default: STATE_DIR/collector-status.json)"),
                all_elements: bool = typer.Option(False, "--all", help="also list energized elements (counts only "
                                                                       "by default)"),
                as_json: bool = typer.Option(False, "--json")):
@@ -266,7 +307,7 @@ def grid_state(status_file: Path = typer.Option(DEFAULT_STATUS, help="the collec
     from datetime import datetime, timedelta, timezone
 
 
-    st = _read_status(status_file).get("grid")
+    st = _read_status(status_file or _settings().status_file).get("grid")
     if not st:
         err.print("this collector does not ingest grid telemetry (start it with --mqtt HOST:PORT)")
         raise typer.Exit(1)
@@ -300,7 +341,8 @@ def grid_state(status_file: Path = typer.Option(DEFAULT_STATUS, help="the collec
 
 
 @app.command("incidents")
-def incidents(db: Path = typer.Option(Path(".pantau/collector/incidents.sqlite"), help="the collector's incident store"),
+def incidents(db: Optional[Path] = typer.Option(None, help="the collector's incident store "
+                                                          "(default: STATE_DIR/incidents.sqlite)"),
               all_: bool = typer.Option(False, "--all", help="closed ones too"),
               lang: str = typer.Option("id", help="explanation language: id or en"),
               as_json: bool = typer.Option(False, "--json")):
@@ -311,6 +353,7 @@ def incidents(db: Path = typer.Option(Path(".pantau/collector/incidents.sqlite")
     from outages.store import IncidentStore
     from outages.texts import WIB
 
+    db = db or _settings().incidents_db
     if not db.exists():
         err.print(f"no incident store at {db}; is `pantau collect` (or `make demo`) running?")
         raise typer.Exit(1)
@@ -334,15 +377,15 @@ keys_app = typer.Typer(help="API keys (stored hashed; a key is shown once, at cr
 app.add_typer(keys_app, name="keys")
 
 
-def _statedb(state_dir: Path):
+def _statedb(state_dir: Optional[Path]):
     from store.state import StateDB
-    return StateDB(Path(state_dir) / "state.sqlite")
+    return StateDB(_settings(state_dir=state_dir).state_db)
 
 
 @keys_app.command("create")
 def keys_create(name: str = typer.Argument(..., help="who or what uses the key, e.g. noc-shift-a, grafana"),
                 role: str = typer.Option("viewer", help="viewer | operator | admin"),
-                state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR")):
+                state_dir: Optional[Path] = typer.Option(None, help="[PANTAU_STATE_DIR]")):
     """Create an API key; prints it once (only its hash is kept)."""
     db = _statedb(state_dir)
     try:
@@ -357,7 +400,7 @@ def keys_create(name: str = typer.Argument(..., help="who or what uses the key, 
 
 
 @keys_app.command("list")
-def keys_list(state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR")):
+def keys_list(state_dir: Optional[Path] = typer.Option(None, help="[PANTAU_STATE_DIR]")):
     """API keys: id, name, role, created, revoked, last used (never the keys)."""
     from datetime import datetime
 
@@ -375,7 +418,7 @@ def keys_list(state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR")):
+def keys_revoke(key_id: str, state_dir: Optional[Path] = typer.Option(None, help="[PANTAU_STATE_DIR]")):
     """Revoke an API key by its id."""
     db = _statedb(state_dir)
     ok = db.revoke_key(key_id)
@@ -387,33 +430,37 @@ def keys_revoke(key_id: str, state_dir: Path = typer.Option(Path(".pantau/collec
 
 
 @app.command("api")
-def api_cmd(city: str = typer.Option("semarang", help="city name or path to a city folder"),
-            state_dir: Path = typer.Option(Path(".pantau/collector"), envvar="PANTAU_STATE_DIR",
-                                           help="the collecting process's state folder (live.json, *.sqlite)"),
-            influx: Optional[str] = typer.Option("http://127.0.0.1:8086", help="InfluxDB URL for history and uptime"),
-            database: str = typer.Option("pantau"),
-            host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
-            rate: float = typer.Option(5.0, envvar="PANTAU_PUBLIC_RATE", help="public requests per second per client"),
-            burst: int = typer.Option(30, envvar="PANTAU_PUBLIC_BURST", help="public request burst per client"),
-            trusted_proxy: list[str] = typer.Option(["127.0.0.1", "::1"], help="addresses whose X-Forwarded-For "
-                                                                                 "is believed (repeatable)"),
+def api_cmd(config: Optional[Path] = CONFIG_OPT,
+            city: Optional[str] = typer.Option(None, help="city name or path to a city folder [PANTAU_CITY]"),
+            state_dir: Optional[Path] = typer.Option(None, help="the collecting process's state folder "
+                                                                "(live.json, *.sqlite) [PANTAU_STATE_DIR]"),
+            influx: Optional[str] = typer.Option(None, help="InfluxDB URL for history and uptime [PANTAU_INFLUX_URL]"),
+            database: Optional[str] = typer.Option(None, help="[PANTAU_INFLUX_DATABASE]"),
+            host: Optional[str] = typer.Option(None, help="[PANTAU_API_HOST]"),
+            port: Optional[int] = typer.Option(None, help="[PANTAU_API_PORT]"),
+            rate: Optional[float] = typer.Option(None, help="public requests per second per client [PANTAU_PUBLIC_RATE]"),
+            burst: Optional[int] = typer.Option(None, help="public request burst per client [PANTAU_PUBLIC_BURST]"),
+            trusted_proxy: Optional[list[str]] = typer.Option(None, help="addresses/CIDRs whose X-Forwarded-For is "
+                                                                         "believed (repeatable) [PANTAU_TRUSTED_PROXIES]"),
             access_log: bool = typer.Option(False, help="log every request (paths only; keys are headers, never logged)"),
             verbose: bool = typer.Option(False, "-v")):
     """Serve the API (NOC with keys, public for citizens, /metrics) with uvicorn."""
     import uvicorn
 
     from api.app import create_app
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    inv = _inventory(city)
-    app_ = create_app(inv, state_dir, influx, database, rate_per_s=rate, burst=burst,
-                      trusted_proxies=set(trusted_proxy), background_refresh=True)
-    uvicorn.run(app_, host=host, port=port, loop="uvloop", http="httptools", access_log=access_log,
-                log_level="debug" if verbose else "info", proxy_headers=False)
+    st = _settings(config_file=config, city=city, state_dir=state_dir, influx_url=influx, influx_database=database,
+                   api_host=host, api_port=port, public_rate=rate, public_burst=burst,
+                   trusted_proxies=trusted_proxy or None, log_level="DEBUG" if verbose else None)
+    logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    inv = _inventory(st.city)
+    app_ = create_app(inv, st.state_dir, st.influx(), rate_per_s=st.public_rate, burst=st.public_burst,
+                      trusted_proxies=set(st.trusted_proxies), background_refresh=True)
+    uvicorn.run(app_, host=st.api_host, port=st.api_port, loop="uvloop", http="httptools", access_log=access_log,
+                log_level=st.log_level.lower(), proxy_headers=False)
 
 
 @grid_app.command("deadletters")
-def grid_deadletters(directory: Path = typer.Option(Path(".pantau/collector/grid/deadletters")),
+def grid_deadletters(directory: Optional[Path] = typer.Option(None, help="default: STATE_DIR/grid/deadletters"),
                      reason: Optional[str] = typer.Option(None, help="only this reason code"),
                      limit: int = typer.Option(20)):
     """The newest grid messages Pantau refused, with their reasons (docs/grid.md)."""
@@ -421,6 +468,7 @@ def grid_deadletters(directory: Path = typer.Option(Path(".pantau/collector/grid
 
     from collectors.grid.deadletters import read_dead_letters
 
+    directory = directory or _settings().deadletters_dir
     if not directory.is_dir():
         err.print(f"no dead letters in {directory}")
         raise typer.Exit(1)

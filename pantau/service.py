@@ -14,20 +14,21 @@ import time
 from pathlib import Path
 
 from collectors.grid.collector import GridCollector
-from collectors.grid.mqtt import BrokerConf
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.profiles import load_profiles
 from alerts.config import load_receivers
 from alerts.delivery import AlertDelivery
 from alerts.router import AlertRouter
 from collectors.egov.probe import EgovProber
+from hotspots.datafile import DataFileError, Problem
 from hotspots.inventory import Inventory
 from outages.explainer import Settings as ExplainerSettings
 from outages.service import ExplainerService
 from outages.store import IncidentStore
 from store.sink import BatchingSink
 from store.state import StateDB
-from store.timeseries import InfluxV1
+from pantau.settings import Settings
+from store.timeseries import REFUSED_CREDENTIALS, InfluxConf, InfluxState
 
 log = logging.getLogger("pantau.service")
 
@@ -58,36 +59,60 @@ class LiveWriter:
         tmp.replace(self.path)
 
 
-async def run_collect(inv: Inventory, influx_url: str, database: str, snmp_port: int | None,
-                      trap_listen: tuple[str, int] | None, intervals: dict[str, float],
-                      status_file: Path | None = None, profiles_dir: Path | None = None,
-                      broker: BrokerConf | None = None, state_dir: Path | None = None, grid_workers: int = 0,
-                      telemetry_interval_s: float = 10.0, snmp: bool = True, snmp_timeout: float = 1.0,
-                      time_scale: float = 1.0, egov: bool = True, egov_base_url: str | None = None,
-                      receivers: Path | None = None, egov_timeout: float | None = None) -> None:
-    db = InfluxV1(influx_url, database)
+def _hostport(s: str) -> tuple[str, int]:
+    host, _, port = s.rpartition(":")
+    if not host or not port.isdigit():
+        raise DataFileError([Problem("PANTAU_TRAPS_LISTEN", None, "traps_listen", f"{s!r} is not HOST:PORT")])
+    return host, int(port)
+
+
+def influx_status(sink, grid) -> dict:
+    """What the writers of this process last saw of InfluxDB (the worst of them): ``state`` is
+    ``ok``, ``unavailable`` or ``credentials_refused`` (then ``message`` says so in words)."""
+    states = [sink.influx.as_dict()] + ([grid.influx_state()] if grid else [])
+    order = {InfluxState.REFUSED: 0, InfluxState.UNAVAILABLE: 1, InfluxState.OK: 2}
+    worst = dict(min(states, key=lambda s: order.get(s["state"], 1)))
+    worst["message"] = {InfluxState.REFUSED: REFUSED_CREDENTIALS, InfluxState.UNAVAILABLE: "InfluxDB unavailable",
+                        InfluxState.OK: "InfluxDB accepts Pantau's writes"}.get(worst["state"], worst["state"])
+    return worst
+
+
+async def run_collect(inv: Inventory, settings: Settings, status_file: Path | None = None) -> None:
+    """Everything ``pantau collect`` runs, configured by the one settings object."""
+    st_ = settings
+    influx = st_.influx()
+    intervals = dict(st_.intervals)
+    time_scale = st_.time_scale
+    telemetry_interval_s = st_.telemetry_interval_s
+    egov_timeout = max(2.0, 5.0 / time_scale) if time_scale != 1 else None
+    db = influx.client()
     sink = BatchingSink(db)
-    state_dir = Path(state_dir or ".pantau/collector")
+    state_dir = Path(st_.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    broker = st_.broker()
+    trap_listen = _hostport(st_.traps_listen) if st_.traps_listen else None
+    log.info("starting: city %s, %s, state in %s, broker %s", inv.city, influx, state_dir,
+             f"{broker.host}:{broker.port}{' (TLS)' if broker.tls else ''}" if broker else "none")
     coll = None
     poll_interval = 30.0
-    if snmp:
-        profiles = load_profiles(profiles_dir) if profiles_dir else load_profiles()
-        coll = SnmpCollector(inv, sink, profiles=profiles, port=snmp_port, trap_listen=trap_listen, intervals=intervals,
-                             timeout=snmp_timeout)
+    if st_.snmp:
+        profiles = load_profiles(st_.profiles_dir) if st_.profiles_dir else load_profiles()
+        coll = SnmpCollector(inv, sink, profiles=profiles, port=st_.snmp_port, trap_listen=trap_listen,
+                             intervals=intervals, timeout=st_.snmp_timeout_s)
         poll_interval = next((j.interval_s for j in coll.jobs if j.runs == "snmp.hotspots"), poll_interval)
     grid = None
     if broker is not None:
-        grid = GridCollector(inv, broker, state_dir / "grid", influx_url, database, sink,
-                             telemetry_interval_s=telemetry_interval_s, workers=grid_workers)
+        grid = GridCollector(inv, broker, state_dir / "grid", influx, sink,
+                             telemetry_interval_s=telemetry_interval_s, workers=st_.grid_workers)
     prober = None
-    if egov and inv.egov:
-        prober = EgovProber(inv, sink, base_url=egov_base_url, intervals=intervals,
+    if st_.egov and inv.egov:
+        prober = EgovProber(inv, sink, base_url=st_.egov_base_url, intervals=intervals,
                             timeout_s=egov_timeout)
     store = IncidentStore(state_dir / "incidents.sqlite")
     state = StateDB(state_dir / "state.sqlite")
     delivery = None
-    if receivers:
-        conf = load_receivers(receivers)
+    if st_.receivers_file:
+        conf = load_receivers(st_.receivers_file)
         router = AlertRouter(conf, state)
         delivery = AlertDelivery(conf, state, router)
     explainer = ExplainerService(inv, store, ExplainerSettings(poll_interval_s=poll_interval,
@@ -125,14 +150,15 @@ async def run_collect(inv: Inventory, influx_url: str, database: str, snmp_port:
                 st["grid"] = grid.status()
             st["incidents"] = explainer.status()
             st["sink"] = {"written": sink.written, "pending": sink.pending, "dropped": sink.dropped}
+            st["influx"] = influx_status(sink, grid)
             if prober:
                 st["egov"] = prober.status()
             if delivery:
                 st["alerts"] = delivery.status()
-            if status_file:
-                tmp = status_file.with_suffix(".tmp")
+            for path in {st_.status_file, *([Path(status_file)] if status_file else [])}:
+                tmp = path.with_suffix(".tmp")
                 tmp.write_text(json.dumps(st, indent=1))
-                tmp.replace(status_file)
+                tmp.replace(path)
             live.write(st)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)

@@ -63,6 +63,7 @@ class Service:
     host: str
     port: int
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    env: dict[str, str] | None = field(default=None, repr=False)  # added to os.environ (secrets: never argv)
 
     @property
     def log_path(self) -> Path:
@@ -71,8 +72,9 @@ class Service:
     def start(self, ready_timeout: float = 30.0) -> "Service":
         self.state_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab")
+        env = {**os.environ, **self.env} if self.env else None
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         out.close()
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
@@ -140,13 +142,15 @@ class _Influx(Service):
         return f"http://{self.host}:{self.port}"
 
 
-def influxdb(state_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> _Influx:
+def influxdb(state_dir: Path, port: int | None = None, host: str = "127.0.0.1", auth: bool = False) -> _Influx:
+    """InfluxDB 1.x; ``auth``: ``auth-enabled = true`` (create the admin user first: 1.x allows
+    that one unauthenticated ``CREATE USER … WITH ALL PRIVILEGES``)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
     rpc_port = free_port(host)
     conf = render("influxdb.conf.tmpl", state_dir / "influxdb.conf", port=port, rpc_port=rpc_port, host=host,
-                  state_dir=state_dir)
+                  state_dir=state_dir, auth_enabled="true" if auth else "false")
     binary = require_binary("influxd", "influxdb")
     return _Influx("influxdb", [binary, "-config", str(conf)], state_dir, host, port)
 
@@ -238,7 +242,7 @@ def collector(state_dir: Path, city: str, influx_url: str, database: str = "pant
               trap_port: int | None = None, intervals: dict[str, float] | None = None,
               mqtt: tuple[str, int] | None = None, telemetry_interval_s: float = 10.0, grid_workers: int = 0,
               snmp: bool = True, time_scale: float = 1.0, egov_base_url: str | None = None,
-              receivers: Path | None = None) -> _Collector:
+              receivers: Path | None = None, env: dict[str, str] | None = None) -> _Collector:
     """``pantau collect`` as a child process (SNMP poller, trap receiver, health; grid MQTT → InfluxDB)."""
     import sys
 
@@ -267,7 +271,7 @@ def collector(state_dir: Path, city: str, influx_url: str, database: str = "pant
         argv += ["--traps", f"127.0.0.1:{trap_port}"]
     for name, secs in (intervals or {}).items():
         argv += ["--interval", f"{name}={secs:g}"]
-    svc = _Collector("collector", argv, state_dir, "127.0.0.1", trap_port or 0)
+    svc = _Collector("collector", argv, state_dir, "127.0.0.1", trap_port or 0, env=env)
     svc.status_file = status
     return svc
 
@@ -307,7 +311,7 @@ def snmpsim(state_dir: Path, recordings: dict[str, Path], port: int, v3_user: st
 
 
 def api(state_dir: Path, city: str, influx_url: str | None, port: int | None = None, host: str = "127.0.0.1",
-        rate_per_s: float | None = None, burst: int | None = None) -> Service:
+        rate_per_s: float | None = None, burst: int | None = None, env: dict[str, str] | None = None) -> Service:
     """``pantau api`` as a child process (uvicorn, one worker) reading the collector's state folder."""
     import sys
 
@@ -320,6 +324,6 @@ def api(state_dir: Path, city: str, influx_url: str | None, port: int | None = N
         argv += ["--rate", f"{rate_per_s:g}"]
     if burst is not None:
         argv += ["--burst", str(burst)]
-    svc = Service("api", argv, Path(state_dir) / "api", host, port)
+    svc = Service("api", argv, Path(state_dir) / "api", host, port, env=env)
     svc.url = f"http://{host}:{port}"
     return svc

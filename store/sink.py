@@ -16,7 +16,7 @@ import time
 from typing import Iterable
 
 from store.lineprotocol import Point
-from store.timeseries import InfluxError, InfluxUnavailable, InfluxV1
+from store.timeseries import InfluxError, InfluxState, InfluxUnavailable, InfluxV1
 
 log = logging.getLogger("pantau.store")
 
@@ -38,6 +38,7 @@ class BatchingSink:
         self.rejected_batches = 0
         self.write_errors = 0
         self.available = True
+        self.influx = InfluxState()
         self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
         self._thread.start()
 
@@ -91,16 +92,16 @@ class BatchingSink:
             try:
                 self.db.write_lines(batch)
                 self.written += len(batch)
-                if not self.available:
-                    log.info("InfluxDB reachable again; writing the backlog")
+                if self.influx.set(InfluxState.OK):
+                    log.info("InfluxDB accepts Pantau's writes again; writing the backlog")
                 self.available = True
                 backoff = 0.5
             except InfluxUnavailable as exc:
                 with self._cond:
                     self._buf.extendleft(reversed(batch))
                     self._inflight = 0
-                if self.available:
-                    log.warning("InfluxDB unavailable, keeping %d lines: %s", len(self._buf), exc)
+                if self.influx.set(InfluxState.of(exc), str(exc)):
+                    log.warning("%s; keeping %d lines until it accepts them", exc, len(self._buf))
                 self.available = False
                 self.write_errors += 1
                 time.sleep(backoff)

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from store.timeseries import InfluxError, InfluxUnavailable
+from store.timeseries import InfluxError, InfluxState, InfluxUnavailable
 
 log = logging.getLogger("pantau.spool")
 
@@ -189,6 +189,7 @@ class SpoolWriter:
         self.write_errors = 0
         self.available = True
         self.last_write_at = 0.0
+        self.influx = InfluxState()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
 
@@ -217,9 +218,9 @@ class SpoolWriter:
                 self.db.write_lines(lines)
             except InfluxUnavailable as exc:
                 self.write_errors += 1
-                if self.available:
-                    log.warning("InfluxDB unavailable; spooling to %s (%d bytes waiting): %s",
-                                self.spool.dir, self.spool.backlog_bytes, exc)
+                if self.influx.set(InfluxState.of(exc), str(exc)):
+                    log.warning("%s; spooling to %s (%d bytes waiting)", exc, self.spool.dir,
+                                self.spool.backlog_bytes)
                 self.available = False
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -232,8 +233,8 @@ class SpoolWriter:
             else:
                 self.written += len(lines)
                 self.last_write_at = time.time()
-                if not self.available:
-                    log.info("InfluxDB reachable again; replaying the spool (%d bytes)", self.spool.backlog_bytes)
+                if self.influx.set(InfluxState.OK):
+                    log.info("InfluxDB accepts Pantau's writes again; replaying the spool (%d bytes)", self.spool.backlog_bytes)
                 self.available = True
                 backoff = 0.25
             self.spool.advance(nxt)

@@ -13,7 +13,7 @@ a sink (:mod:`store.sink`), and the runtime connects the sink to an :class:`Infl
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import httpx
@@ -27,6 +27,69 @@ class InfluxError(RuntimeError):
 
 class InfluxUnavailable(InfluxError):
     """InfluxDB could not be reached or answered 5xx: retry later."""
+
+
+class InfluxAuthRefused(InfluxUnavailable):
+    """InfluxDB refuses Pantau's credentials (401/403).
+
+    An outage, not bad data: writers keep what they hold (spool / buffer) and retry, so everything
+    arrives once the credential is fixed. It is a kind of :class:`InfluxUnavailable` so that every
+    retry loop treats it as one; status reports tell it apart (``InfluxState``)."""
+
+
+REFUSED_CREDENTIALS = "InfluxDB refuses Pantau's credentials"
+
+
+@dataclass(frozen=True)
+class InfluxConf:
+    """Where InfluxDB is and who Pantau is to it: 1.x user/password (Basic auth), or a 2.x/3.x token
+    sent as ``Authorization: Token …`` on the v1-compatible ``/write`` and ``/query`` endpoints."""
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = "pantau"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    retention_policy: str | None = None
+
+    def __repr__(self) -> str:  # never print the secrets
+        return (f"InfluxConf(url={self.url!r}, database={self.database!r}, username={self.username!r}, "
+                f"password={'***' if self.password else None}, token={'***' if self.token else None})")
+
+    def client(self, timeout: float = 10.0) -> "InfluxV1":
+        return InfluxV1(self.url, self.database, self.username, self.password, self.retention_policy,
+                        timeout=timeout, token=self.token)
+
+    def as_dict(self) -> dict:
+        """For handing to a child process (secrets included: pass it over a pipe, never argv)."""
+        return {"url": self.url, "database": self.database, "username": self.username, "password": self.password,
+                "token": self.token, "retention_policy": self.retention_policy}
+
+
+class InfluxState:
+    """What a writer last saw of InfluxDB: ``ok``, ``unavailable`` or ``credentials_refused``.
+    ``set`` returns True when the state changed (log once per change, not once per retry)."""
+
+    OK, UNAVAILABLE, REFUSED = "ok", "unavailable", "credentials_refused"
+
+    def __init__(self) -> None:
+        self.state = self.OK
+        self.detail = ""
+        self.since = time.time()
+
+    def set(self, state: str, detail: str = "") -> bool:
+        changed = state != self.state
+        if changed:
+            self.state, self.since = state, time.time()
+        self.detail = detail
+        return changed
+
+    @classmethod
+    def of(cls, exc: BaseException) -> str:
+        return cls.REFUSED if isinstance(exc, InfluxAuthRefused) else cls.UNAVAILABLE
+
+    def as_dict(self) -> dict:
+        return {"state": self.state, "since": self.since, "detail": self.detail[:300]}
 
 
 @dataclass
@@ -49,12 +112,13 @@ class InfluxV1:
     """Minimal, correct client for the v1 HTTP API (thread-safe; one connection pool)."""
 
     def __init__(self, url: str, database: str, username: str | None = None, password: str | None = None,
-                 retention_policy: str | None = None, timeout: float = 10.0):
+                 retention_policy: str | None = None, timeout: float = 10.0, token: str | None = None):
         self.url = url.rstrip("/")
         self.database = database
         self.retention_policy = retention_policy
-        auth = (username, password) if username else None
-        self._client = httpx.Client(base_url=self.url, auth=auth, timeout=timeout)
+        auth = (username, password or "") if username else None
+        headers = {"Authorization": f"Token {token}"} if token else None
+        self._client = httpx.Client(base_url=self.url, auth=auth, headers=headers, timeout=timeout)
 
     def close(self) -> None:
         self._client.close()
@@ -72,6 +136,11 @@ class InfluxV1:
             raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
         if r.status_code >= 500:
             raise InfluxUnavailable(f"InfluxDB {path} answered {r.status_code}: {r.text[:300]}")
+        if r.status_code in (401, 403):
+            raise InfluxAuthRefused(f"{REFUSED_CREDENTIALS} ({r.status_code} on {path}): {r.text[:200]}")
+        if r.status_code == 404 and "database not found" in r.text:
+            # Not bad data either: the database is missing (provisioning, a typo in the setting).
+            raise InfluxUnavailable(f"InfluxDB {path}: {r.text[:200]} (PANTAU_INFLUX_DATABASE={self.database!r})")
         if r.status_code >= 400:
             raise InfluxError(f"InfluxDB {path} refused the request ({r.status_code}): {r.text[:500]}")
         return r

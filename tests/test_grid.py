@@ -22,7 +22,7 @@ from outages.grid_state import DEENERGIZED, ENERGIZED, UNKNOWN
 from pantau import services
 from simulator.gridload import AckedPublisher, elements_of
 from store.sink import BatchingSink
-from store.timeseries import InfluxV1
+from store.timeseries import InfluxConf, InfluxV1
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,8 @@ def test_grid_state_follows_the_simulator(semarang, sim, mosquitto_service, infl
 
     async def story():
         sink = BatchingSink(influx, flush_interval=0.2)
-        gc = GridCollector(semarang, BrokerConf("127.0.0.1", mosquitto_service.port), tmp_path, influx.url,
-                           influx.database, sink, telemetry_interval_s=1.0)
+        gc = GridCollector(semarang, BrokerConf("127.0.0.1", mosquitto_service.port), tmp_path,
+                           InfluxConf(influx.url, influx.database), sink, telemetry_interval_s=1.0)
         await gc.start()
         g = gc.grid
         try:

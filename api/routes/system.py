@@ -28,7 +28,9 @@ def healthz(data: Data) -> dict:
     data.refresh()
     at = data.live.get("at")
     age = round(time.time() - at, 1) if at else None
-    return {"ok": True, "collector_fresh": age is not None and age < 30, "live_age_s": age}
+    influx = data.live.get("status", {}).get("influx") or {"state": "unknown", "message": "collector not seen yet"}
+    return {"ok": True, "collector_fresh": age is not None and age < 30, "live_age_s": age,
+            "influx": {"state": influx.get("state"), "message": influx.get("message"), "since": influx.get("since")}}
 
 
 class LiveCollector:
@@ -74,6 +76,16 @@ class LiveCollector:
         for k in ("received", "accepted", "dead"):
             c.add_metric([k], float(ing.get(k, 0)))
         yield c
+        influx = st.get("influx") or {}
+        g = GaugeMetricFamily("pantau_influx_write_state", "What Pantau's writers last saw of InfluxDB (1 = current "
+                              "state): ok, unavailable, credentials_refused (InfluxDB refuses Pantau's credentials)",
+                              labels=["state"])
+        for s_ in ("ok", "unavailable", "credentials_refused"):
+            g.add_metric([s_], 1.0 if influx.get("state") == s_ else 0.0)
+        yield g
+        g = GaugeMetricFamily("pantau_influx_credentials_refused", "1 while InfluxDB refuses Pantau's credentials")
+        g.add_metric([], 1.0 if influx.get("state") == "credentials_refused" else 0.0)
+        yield g
         sink = st.get("sink") or {}
         g = GaugeMetricFamily("pantau_queue_depth", "Points waiting to be written", labels=["queue"])
         g.add_metric(["sink"], float(sink.get("pending", 0)))

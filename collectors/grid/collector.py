@@ -28,19 +28,19 @@ from collectors.grid.sparkplug import SparkplugHost
 from outages.grid_state import GridEvent, GridState, Reading
 from store.lineprotocol import Point
 from store.spool import Spool, SpoolWriter
-from store.timeseries import InfluxV1
+from store.timeseries import InfluxConf, InfluxState
 
 log = logging.getLogger("pantau.grid")
 
 
 class GridCollector:
-    def __init__(self, inv, broker: BrokerConf, state_dir: Path, influx_url: str, database: str, sink,
+    def __init__(self, inv, broker: BrokerConf, state_dir: Path, influx: InfluxConf, sink,
                  telemetry_interval_s: float = 10.0, workers: int = 0, grid_file: Path = GRID_FILE,
                  city_path: str | None = None, spool_max_bytes: int = 1 << 30, cfg: GridConfig | None = None):
         self.inv = inv
         self.broker = broker
         self.state_dir = Path(state_dir)
-        self.influx_url, self.database = influx_url, database
+        self.influx = influx
         self.sink = sink
         self.cfg = cfg or load_grid_config(inv.city, grid_file)
         self.grid_file = Path(grid_file)
@@ -66,7 +66,7 @@ class GridCollector:
         cfg, s = self.cfg, self.cfg.session
         self.spool = Spool(self.state_dir / "spool" / "main", max_bytes=self.spool_max_bytes)
         self.dead = DeadLetters(self.state_dir / "deadletters", "main")
-        self.db = InfluxV1(self.influx_url, self.database)
+        self.db = self.influx.client()
         self.writer = SpoolWriter(self.spool, self.db).start()
         if self.sparkplug:
             self.sparkplug.validator = None
@@ -141,7 +141,7 @@ class GridCollector:
         ctx = multiprocessing.get_context("spawn")
         r, w = ctx.Pipe(duplex=False)
         params = {"index": i, "city_path": str(self.city_path), "grid_file": str(self.grid_file),
-                  "state_dir": str(self.state_dir), "influx_url": self.influx_url, "database": self.database,
+                  "state_dir": str(self.state_dir), "influx": self.influx.as_dict(),
                   "broker": asdict(self.broker), "spool_max_bytes": self.spool_max_bytes,
                   "log_level": logging.getLogger().level or logging.INFO}
         p = ctx.Process(target=worker_main, args=(params, w), name=f"pantau-grid-w{i}", daemon=True)
@@ -228,13 +228,19 @@ class GridCollector:
                 "spool_backlog_bytes": sum(p["spool_backlog_bytes"] for p in parts),
                 "written": self.writer.written + sum(p.get("written", 0) for p in self.worker_stats.values())}
 
+    def influx_state(self) -> dict:
+        """The worst InfluxDB state of this process's and the workers' spool writers."""
+        states = [self.writer.influx.as_dict()] + [s["influx"] for s in self.worker_stats.values() if "influx" in s]
+        order = {InfluxState.REFUSED: 0, InfluxState.UNAVAILABLE: 1, InfluxState.OK: 2}
+        return min(states, key=lambda s: order.get(s["state"], 1))
+
     def status(self) -> dict:
         snap = self.grid.snapshot()
         not_energized = {e: {"state": s["state"], "since": s["since"], "reason": s["reason"]}
                          for e, s in snap["elements"].items() if s["state"] != "energized"}
         return {"grid": {"counts": snap["counts"], "not_energized": not_energized, "notices": snap["notices"],
                          "gateways": snap["gateways"]},
-                "ingest": self.totals(), "main": self.ingest.stats(), "session": self.session.stats() if self.session else {},
+                "ingest": self.totals(), "influx": self.influx_state(), "main": self.ingest.stats(), "session": self.session.stats() if self.session else {},
                 "workers": {f"w{i}": s for i, s in self.worker_stats.items()}, "worker_restarts": self.worker_restarts,
                 "sparkplug": {"nodes": len(self.sparkplug.nodes), "sequence_gaps": self.sparkplug.sequence_gaps,
                               "rebirths_requested": self.sparkplug.rebirths_requested} if self.sparkplug else None}

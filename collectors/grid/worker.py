@@ -43,7 +43,7 @@ async def _run(params: dict, conn) -> None:
     from collectors.grid.mqtt import BrokerConf, MqttSession
     from hotspots.inventory import load_inventory
     from store.spool import Spool, SpoolWriter
-    from store.timeseries import InfluxV1
+    from store.timeseries import InfluxConf
 
     inv = load_inventory(params["city_path"])
     cfg = load_grid_config(inv.city, params["grid_file"])
@@ -51,7 +51,7 @@ async def _run(params: dict, conn) -> None:
     name = f"w{params['index']}"
     spool = Spool(state / "spool" / name, max_bytes=params["spool_max_bytes"])
     dead = DeadLetters(state / "deadletters", name)
-    db = InfluxV1(params["influx_url"], params["database"])
+    db = InfluxConf(**params["influx"]).client()
     writer = SpoolWriter(spool, db).start()
     ingest = Ingest(cfg, inv, spool, dead)
     s = cfg.session
@@ -78,7 +78,8 @@ async def _run(params: dict, conn) -> None:
     async def report():
         while True:
             st = ingest.stats()
-            st.update(session=session.stats(), written=writer.written, influx_available=writer.available)
+            st.update(session=session.stats(), written=writer.written, influx_available=writer.available,
+                      influx=writer.influx.as_dict())
             send("s", st)
             if os.getppid() == 1:
                 stop.set()
