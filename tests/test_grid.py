@@ -9,6 +9,7 @@ import os
 import signal
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -345,33 +346,52 @@ def test_tls_and_password_to_the_broker(semarang, influx, tmp_path):
     from collectors.grid.mqtt import MqttSession
 
     ca = _tls_files(tmp_path)
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "pantau", "s3cret-grid"], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "pantau-collector", "s3cret-grid"],
+                   check=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(tmp_path / "passwd"), "gw-srd", "gw-s3cret"], check=True)
+    acl = Path(__file__).resolve().parents[1] / "config" / "mosquitto.acl"
     port = services.free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {tmp_path}/passwd\n"
                     f"cafile {ca}\ncertfile {tmp_path}/server.pem\nkeyfile {tmp_path}/server.key\n"
-                    f"user {getpass.getuser()}\npersistence false\n")
+                    f"acl_file {acl}\nuser {getpass.getuser()}\npersistence false\n")
     os.chmod(tmp_path / "passwd", 0o600)
     svc = services.Service("mosquitto-tls", ["mosquitto", "-c", str(conf)], tmp_path, "127.0.0.1", port).start()
-    good = BrokerConf("127.0.0.1", port, "pantau", "s3cret-grid", tls=True, ca_file=str(ca))
-    bad = BrokerConf("127.0.0.1", port, "pantau", "wrong", tls=True, ca_file=str(ca))
+    good = BrokerConf("127.0.0.1", port, "pantau-collector", "s3cret-grid", tls=True, ca_file=str(ca))
+    bad = BrokerConf("127.0.0.1", port, "pantau-collector", "wrong", tls=True, ca_file=str(ca))
+    gw = BrokerConf("127.0.0.1", port, "gw-srd", "gw-s3cret", tls=True, ca_file=str(ca))
     assert "s3cret" not in repr(good) + str(good)
 
     async def run():
-        ok = MqttSession(good, "tls-ok", [("pantau/semarang/grid/+/+/telemetry", 1)])
+        ok = MqttSession(good, "tls-ok", [("pantau/semarang/grid/#", 1)])
         nope = MqttSession(bad, "tls-bad", [("x", 1)])
+        gateway = MqttSession(gw, "gw-srd", [("pantau/semarang/grid/#", 1)])
         ok.start()
         nope.start()
+        gateway.start()
         try:
             await asyncio.wait_for(ok.subscribed.wait(), 10)
-            ok.publish("pantau/semarang/grid/feeder/SRD-04/telemetry", b"{}", qos=1)
-            batch = await ok.take(timeout=5)
-            assert batch and batch[0].payload == b"{}"
+            await asyncio.wait_for(gateway.subscribed.wait(), 10)
+            # ACL (config/mosquitto.acl): the collector may not publish telemetry, another gateway's
+            # status is not the gateway's to write, a gateway's own topics are.
+            ok.publish("pantau/semarang/grid/feeder/SRD-04/telemetry", b"from-collector", qos=1)
+            gateway.publish("pantau/semarang/grid/gateway/gw-other/status", b"forged", qos=1)
+            gateway.publish("pantau/semarang/grid/gateway/gw-srd/status", b"online", qos=1)
+            gateway.publish("pantau/semarang/grid/feeder/SRD-04/telemetry", b"{}", qos=1)
+            got = []
+            deadline = time.time() + 5
+            while len(got) < 2 and time.time() < deadline:
+                got += [m.payload for m in (await ok.take(timeout=1)) or []]
+            await asyncio.sleep(0.5)
+            got += [m.payload for m in (await ok.take(timeout=0.5)) or []]
+            assert sorted(got) == [b"online", b"{}"], got
+            assert not [m for m in (await gateway.take(timeout=0.5)) or []], "gateways read nothing of the grid"
             await asyncio.sleep(1.0)
             assert not nope.connected.is_set() and "Not authorized" in (nope.last_error or ""), nope.last_error
         finally:
             await ok.stop()
             await nope.stop()
+            await gateway.stop()
 
     try:
         asyncio.run(run())
