@@ -6,12 +6,15 @@ process writes (``live.json``, ``incidents.sqlite``, ``state.sqlite``) and Influ
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.data import DataSource
 from api.fastpath import PublicFastPath
@@ -32,6 +35,24 @@ DESCRIPTION = """Pantau — Semarang's network and IoT operations monitor.
   (`lang=en` for English), rate limited per client.
 * Times are UNIX seconds (UTC) in NOC answers and ISO 8601 in WIB (+07:00) in public answers.
 """
+
+
+_INLINE = re.compile(rb"<(script|style)>(.*?)</\1>", re.S)
+
+
+def page_with_headers(path: Path) -> tuple[bytes, dict[str, str]]:
+    """A page and its security headers: a CSP that allows only the page's own inline script and
+    style (by hash) and requests to Pantau itself — no external assets, no injected script runs."""
+    body = path.read_bytes()
+    hashes: dict[bytes, list[str]] = {b"script": [], b"style": []}
+    for kind, text in _INLINE.findall(body):
+        hashes[kind].append("'sha256-" + base64.b64encode(hashlib.sha256(text).digest()).decode() + "'")
+    csp = ("default-src 'none'; script-src " + " ".join(hashes[b"script"] or ["'none'"])
+           + "; style-src " + " ".join(hashes[b"style"] or ["'none'"])
+           + "; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    return body, {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
+                  "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+                  "Permissions-Policy": "geolocation=(self), camera=(), microphone=()"}
 
 
 def create_app(inv, state_dir: Path, influx: InfluxConf | None = None,
@@ -68,13 +89,18 @@ def create_app(inv, state_dir: Path, influx: InfluxConf | None = None,
     pages = next((p for p in (Path(__file__).resolve().parent.parent / "dashboards", Path.cwd() / "dashboards")
                   if p.is_dir()), Path("dashboards"))
 
+    citizen_html, noc_html = page_with_headers(pages / "citizen.html"), page_with_headers(pages / "noc.html")
+
     @app.get("/", include_in_schema=False)
     def citizen_page():
-        return FileResponse(pages / "citizen.html", headers={"Cache-Control": "public, max-age=300"})
+        body, headers = citizen_html
+        return Response(body, media_type="text/html; charset=utf-8",
+                        headers={**headers, "Cache-Control": "public, max-age=300"})
 
     @app.get("/noc", include_in_schema=False)
     def noc_page():
-        return FileResponse(pages / "noc.html")
+        body, headers = noc_html
+        return Response(body, media_type="text/html; charset=utf-8", headers={**headers, "Cache-Control": "no-store"})
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):
