@@ -33,7 +33,9 @@ class Receiver(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     url: Annotated[str, Field(pattern=r"^https?://")]
-    format: Literal["alertmanager", "json", "telegram", "slack"] = "alertmanager"
+    # alertmanager: webhook v4 payload (what Alertmanager sends); alertmanager_api: push into an
+    # Alertmanager's API v2 (url …/api/v2/alerts), with resolve.
+    format: Literal["alertmanager", "alertmanager_api", "json", "telegram", "slack"] = "alertmanager"
     hmac_secret: str | None = None              # name of a secret: X-Pantau-Signature on every request
     chat_id: str | None = None                  # telegram
     route: Route = Route()

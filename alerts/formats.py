@@ -81,10 +81,29 @@ def slack(receiver, conf, group, alerts: list[dict]) -> dict:
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
 
 
+def alertmanager_api(receiver, conf, group, alerts: list[dict], now: float) -> list[dict]:
+    """Alertmanager API v2 ``POST /api/v2/alerts``: Pantau pushes its incidents into the NOC's own
+    Alertmanager (its routing, silences and inhibitions then apply). A resolved incident is sent
+    with its close time as ``endsAt`` (Alertmanager resolves it); a firing one with ``endsAt`` three
+    repeat intervals ahead, renewed by every repeat, so an alert of a Pantau that died expires
+    instead of firing for ever (Pantau's own health rules page for the dead Pantau)."""
+    out = []
+    for a in alerts:
+        ends = a["endsAt"] if a["status"] == "resolved" and a["endsAt"] else now + 3 * receiver.repeat_interval_s
+        out.append({"labels": {k: str(v) for k, v in a["labels"].items()},
+                    "annotations": {k: str(v) for k, v in a["annotations"].items()},
+                    "startsAt": rfc3339(a["startsAt"]), "endsAt": rfc3339(ends),
+                    "generatorURL": f"{conf.external_url}/api/v1/incidents/{a['labels']['incident_id']}"})
+    return out
+
+
 FORMATS = {"alertmanager": alertmanager, "json": plain, "telegram": telegram, "slack": slack}
 
 
 def render(receiver, conf, group, alerts: list[dict], now: float) -> tuple[bytes, dict]:
-    doc = FORMATS[receiver.format](receiver, conf, group, alerts)
+    if receiver.format == "alertmanager_api":
+        doc: object = alertmanager_api(receiver, conf, group, alerts, now)
+    else:
+        doc = FORMATS[receiver.format](receiver, conf, group, alerts)
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     return body, {"Content-Type": "application/json", "User-Agent": "Pantau-alerts/1"}

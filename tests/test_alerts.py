@@ -283,3 +283,86 @@ def test_a_rerooted_incident_moves_group_without_a_stale_firing_left_behind(tmp_
     assert json.loads(st.undelivered()[-1]["body"])["status"] == "resolved"
     assert r.flush(now=t + 500) == 0, "nothing left firing anywhere: no repeats"
     st.close()
+
+
+class PlainReceiver:
+    """A real HTTP webhook receiver for what Alertmanager itself sends (unsigned, v4 payloads)."""
+
+    def __init__(self, port):
+        self.port, self.got = port, []
+
+    def start(self):
+        rec = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                rec.got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_incidents_pushed_into_a_real_alertmanager_fire_and_resolve(tmp_path):
+    """Pantau → Alertmanager API v2 (/api/v2/alerts) → Alertmanager's own webhook: one firing, one resolved."""
+    import httpx
+
+    hook = PlainReceiver(services.free_port()).start()
+    am_port = services.free_port()
+    am_conf = tmp_path / "alertmanager.yml"
+    am_conf.write_text(json.dumps({
+        "route": {"receiver": "noc-hook", "group_by": ["incident_id"], "group_wait": "1s", "group_interval": "1s",
+                  "repeat_interval": "1h"},
+        "receivers": [{"name": "noc-hook", "webhook_configs": [{"url": f"http://127.0.0.1:{hook.port}/am",
+                                                                 "send_resolved": True}]}]}))
+    am = services.Service("alertmanager", ["prometheus-alertmanager", f"--config.file={am_conf}",
+                                           f"--storage.path={tmp_path}/am", f"--web.listen-address=127.0.0.1:{am_port}",
+                                           "--cluster.listen-address="], tmp_path, "127.0.0.1", am_port)
+    am.start(ready_timeout=60)
+    st = StateDB(tmp_path / "state.sqlite")
+    conf = receivers_file(tmp_path, am_port, name="noc-alertmanager", format="alertmanager_api", hmac_secret=None,
+                          url=f"http://127.0.0.1:{am_port}/api/v2/alerts", group_by=["incident_id"])
+
+    async def until(pred, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not pred():
+            await asyncio.sleep(0.2)
+        return pred()
+
+    async def scenario():
+        router = AlertRouter(conf, st)
+        d = AlertDelivery(conf, st, router, tick_s=0.2)
+        d.start()
+        try:
+            now = time.time()
+            router.on_incidents([incident("INC-AM-1", opened_at=now, updated_at=now)])
+            assert await until(lambda: any(b["status"] == "firing" for b in hook.got), 20), hook.got
+            active = httpx.get(f"http://127.0.0.1:{am_port}/api/v2/alerts").json()
+            assert [a["labels"]["incident_id"] for a in active] == ["INC-AM-1"]
+            assert active[0]["labels"]["alertname"] == "PantauIncident" and active[0]["status"]["state"] == "active"
+            assert active[0]["annotations"]["summary_id"].startswith("Penyulang SRD-04 padam")
+            router.on_incidents([incident("INC-AM-1", status="closed", opened_at=now, updated_at=now + 1,
+                                          closed_at=time.time())])
+            assert await until(lambda: any(b["status"] == "resolved" for b in hook.got), 20), hook.got
+        finally:
+            await d.stop()
+
+    try:
+        asyncio.run(scenario())
+        firing = [a for b in hook.got for a in b["alerts"] if a["status"] == "firing"]
+        resolved = [a for b in hook.got for a in b["alerts"] if a["status"] == "resolved"]
+        assert len(firing) == 1 and len(resolved) == 1, hook.got
+        assert resolved[0]["labels"]["incident_id"] == "INC-AM-1"
+    finally:
+        st.close()
+        am.stop()
+        hook.stop()
