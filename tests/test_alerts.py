@@ -254,7 +254,7 @@ def test_example_receivers_load_and_placeholders_are_refused_in_production(monke
     from pathlib import Path
     ex = Path(__file__).resolve().parent.parent / "config" / "receivers.example.yaml"
     conf = load_receivers(ex)
-    assert {r.format for r in conf.receivers} == {"alertmanager", "json", "telegram", "slack"}
+    assert {r.format for r in conf.receivers} == {"alertmanager", "alertmanager_api", "json", "telegram", "slack"}
     from alerts.config import expand_url, redact_url
     tg = next(r for r in conf.receivers if r.format == "telegram")
     assert "123456:ABC" in expand_url(conf, tg.url) and "123456" not in redact_url(tg.url)
