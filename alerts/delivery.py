@@ -74,7 +74,9 @@ class AlertDelivery:
         blocked: set[str] = set()
         done = 0
         now = time.time()
-        for row in self.state.undelivered():
+        # The outbox is SQLite: its calls run in the thread pool, never on the loop that also runs
+        # the collectors and the explainer (StateDB serialises them with its own lock).
+        for row in await asyncio.to_thread(self.state.undelivered):
             r = receivers.get(row["receiver"])
             if r is None or row["receiver"] in blocked:
                 continue
@@ -101,7 +103,7 @@ class AlertDelivery:
             resp = await self.client.post(expand_url(self.conf, r.url), content=body, headers=headers,
                                           timeout=r.timeout_s)
             if 200 <= resp.status_code < 300:
-                self.state.delivered(row["id"])
+                await asyncio.to_thread(self.state.delivered, row["id"])
                 self.sent += 1
                 if self._down.pop(r.name, False):
                     log.warning("receiver %s accepts notifications again", r.name)
@@ -114,7 +116,7 @@ class AlertDelivery:
         attempts = row["attempts"] + 1
         delay = r.retry_max_s if not retry else min(r.retry_max_s, r.retry_min_s * 2 ** min(attempts - 1, 20))
         delay *= random.uniform(0.8, 1.0)
-        self.state.failed(row["id"], time.time() + delay, err)
+        await asyncio.to_thread(self.state.failed, row["id"], time.time() + delay, err)
         if not self._down.get(r.name):
             self._down[r.name] = True
             log.warning("receiver %s (%s) failed: %s; notification kept, retrying with backoff",

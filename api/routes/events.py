@@ -33,9 +33,10 @@ async def events(request: Request, data: Data, _: Viewer,
     start = after
     if start is None and last_event_id and last_event_id.isdigit():
         start = int(last_event_id)
+    # SQLite reads and live.json reloads run in the thread pool: this loop serves every request.
     if start is None:
-        start = data.incidents_db.last_log_id()
-    data.refresh(force=True)
+        start = await asyncio.to_thread(data.incidents_db.last_log_id)
+    await asyncio.to_thread(data.refresh, True)
     prev = _states(data)
     loop = asyncio.get_running_loop()
     t_end = loop.time() + max_s if max_s else None
@@ -43,16 +44,21 @@ async def events(request: Request, data: Data, _: Viewer,
     while t_end is None or loop.time() < t_end:
         if await request.is_disconnected():
             break
-        for row in data.incidents_db.log_since(start):
+        rows = await asyncio.to_thread(data.incidents_db.log_since, start)
+        current = {}
+        if rows:
+            wanted = {r["incident_id"] for r in rows}
+            current = await asyncio.to_thread(lambda: {i["id"]: i for i in data.incidents_db.incidents()
+                                                       if i["id"] in wanted})
+        for row in rows:
             start = row["seq"]
-            inc = data.incidents_db.incidents()
-            cur = next((i for i in inc if i["id"] == row["incident_id"]), None)
+            cur = current.get(row["incident_id"])
             yield ServerSentEvent(event="incident", id=str(row["seq"]), data={
                 "incident": row["incident_id"], "change": row["change"], "at": row["at"],
                 "cause": cur["cause"] if cur else None, "root": cur["root"] if cur else None,
                 "status": cur["status"] if cur else None,
                 "explanation": {"id": cur["explanation_id"], "en": cur["explanation_en"]} if cur else None})
-        if data.refresh():
+        if await asyncio.to_thread(data.refresh):
             now = _states(data)
             for kind, old, new in (("hotspot", prev[0], now[0]), ("switch", prev[1], now[1]), ("grid", prev[2], now[2])):
                 for k, v in new.items():
