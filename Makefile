@@ -1,7 +1,7 @@
 # Pantau: two commands.
 #   make demo   installs what is missing and runs the whole system on the simulated city
 #   make test   installs what is missing and runs the test suite (unit + integration)
-.PHONY: demo test unit bootstrap inventory bench clean
+.PHONY: demo test unit bootstrap inventory bench clean lock
 
 VENV := .venv/bin
 
@@ -24,6 +24,10 @@ inventory: bootstrap
 
 bench: bootstrap
 	$(VENV)/python bench/simulator_snmp.py
+
+# Regenerate requirements.lock (pinned, hashed) from pyproject.toml.
+lock:
+	scripts/lock.sh
 
 clean:
 	rm -rf .pantau .pytest_cache

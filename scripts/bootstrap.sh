@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(mosquitto mosquitto-clients influxdb snmp snmpd snmpsim prometheus-snmp-exporter wrk python3-venv curl)
+DEB_PACKAGES=(mosquitto mosquitto-clients influxdb snmp snmpd snmpsim prometheus-snmp-exporter wrk python3-venv curl
+             nginx-light prometheus prometheus-alertmanager docker-compose systemd openssl)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -32,9 +33,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.pantau-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> installing Python dependencies into .venv"
+# Dependencies come from requirements.lock (exact versions, sha256 hashes; `make lock` regenerates
+# it from pyproject.toml), then Pantau itself without resolving anything.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  echo "==> installing Python dependencies into .venv from requirements.lock"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
   touch "$stamp"
 fi

@@ -313,30 +313,9 @@ def test_queued_while_away_and_sparkplug_host(semarang, broker, influx_service, 
 
 
 def _tls_files(d):
-    import datetime as dt
+    from pantau.tlsca import make_ca
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Pantau test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
-                           critical=False).sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    (d / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (d / "server.pem").write_bytes(cert.public_bytes(pem))
-    (d / "server.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
-                                                     serialization.NoEncryption()))
-    return d / "ca.pem"
+    return make_ca(d)
 
 
 def test_tls_and_password_to_the_broker(semarang, influx, tmp_path):

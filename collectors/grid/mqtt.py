@@ -66,8 +66,27 @@ class FastProperties(Properties):
             delattr(self, k)
 
 
+# paho-mqtt minor versions whose internals (``_packet.Properties``, ``Client._sock_recv``) the two
+# patches were checked against; pyproject.toml pins paho to these, tests/test_deps.py checks the pin.
+CHECKED_PAHO = ("2.2",)
+
+
+def paho_checked() -> bool:
+    """True if the installed paho-mqtt is a minor version the patches know; logs loudly if not."""
+    from importlib.metadata import version
+
+    v = version("paho-mqtt")
+    if ".".join(v.split(".")[:2]) in CHECKED_PAHO:
+        return True
+    log.error("paho-mqtt %s is not a version FastClient/FastProperties were checked against %s; "
+              "using stock paho", v, CHECKED_PAHO)
+    return False
+
+
 def install_fast_properties() -> bool:
     """Use :class:`FastProperties` for packets paho decodes, if it decodes exactly like paho's own."""
+    if not paho_checked():
+        return False
     from paho.mqtt import _packet
 
     if getattr(_packet, "Properties", None) is FastProperties:
@@ -256,7 +275,8 @@ class MqttSession:
         self.max_pending = max_pending
         self.on_connected = on_connected
         install_fast_properties()
-        c = FastClient(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+        client_cls = FastClient if paho_checked() else mqtt.Client
+        c = client_cls(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                        manual_ack=True, reconnect_on_failure=False)
         c.max_queued_messages_set(0)
         c.max_inflight_messages_set(1000)
