@@ -59,8 +59,8 @@ class PublicFastPath:
     async def _answer(self, scope, send, pub, key, lang) -> None:
         fwd = inm = None
         for k, v in scope["headers"]:
-            if k == b"x-forwarded-for":
-                fwd = v.decode("latin-1")
+            if k == b"x-forwarded-for":  # several headers are one list, in order
+                fwd = v.decode("latin-1") if fwd is None else f"{fwd}, {v.decode('latin-1')}"
             elif k == b"if-none-match":
                 inm = v
         rl = self.state.ratelimit

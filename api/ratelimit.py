@@ -1,7 +1,7 @@
 """Per-client token buckets for the public endpoints (in memory, one process).
 
-A client is its address, or — behind a trusted reverse proxy — the first address of
-``X-Forwarded-For``. ``rate`` tokens per second refill a bucket of ``burst``; an empty bucket is
+A client is its address, or — behind a trusted reverse proxy — the right-most address of
+``X-Forwarded-For`` that is not a trusted proxy (a client cannot pick its bucket by writing the header). ``rate`` tokens per second refill a bucket of ``burst``; an empty bucket is
 HTTP 429 with ``Retry-After``. The table is pruned of idle clients so it stays bounded.
 """
 
@@ -46,11 +46,19 @@ class RateLimiter:
         return hit
 
     def client_of(self, peer: str | None, forwarded: str | None) -> str:
-        if forwarded and self._trusted(peer):
-            first = forwarded.split(",", 1)[0].strip()
-            if first:
-                return first[:64]
-        return peer or "?"
+        """The client: the TCP peer, or — when the peer is a trusted proxy — the right-most
+        ``X-Forwarded-For`` hop that is not a trusted proxy. Proxies append the address they saw,
+        so the hops left of it are whatever the client wrote and never choose the bucket."""
+        if not forwarded or not self._trusted(peer):
+            return peer or "?"
+        hops = [h.strip() for h in forwarded.split(",")]
+        for hop in reversed(hops):
+            if not hop:
+                continue
+            if not self._trusted(hop):
+                return hop[:64]
+        first = next((h for h in hops if h), None)  # every hop a trusted proxy: the left-most
+        return (first or peer or "?")[:64]
 
     def take(self, client: str, now: float | None = None) -> float:
         """0 when allowed, else seconds until a token is back."""

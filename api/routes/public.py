@@ -35,7 +35,7 @@ def _err(status: int, key: str, lang: str, extra: dict | None = None, headers: d
 
 def _limited(request: Request, lang: str) -> Response | None:
     rl = request.app.state.ratelimit
-    client = rl.client_of(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
+    client = rl.client_of(request.client.host if request.client else None, ", ".join(request.headers.getlist("x-forwarded-for")) or None)
     wait = rl.take(client)
     if wait:
         return _err(429, "limited", lang, headers={"Retry-After": str(max(1, int(wait + 0.999)))})
