@@ -11,8 +11,6 @@ pysnmp's decoder and fuzzed in ``tests/test_ber.py`` and ``tests/test_snmp_engin
 - GET and GETBULK; :meth:`SnmpEngine.walk` walks several table columns at once with GETBULK.
 - Per-request timeout, retries with exponential backoff; answers are matched by request id *and*
   source address; a malformed answer fails its request with a clear :class:`SnmpProtocolError`.
-- A v3 Response below the requested security level (no auth flag, or no priv flag to an authPriv
-  request) is refused as if lost and counted in ``stats.seclevel_mismatch``.
 - No request ever blocks another: each is a future completed from the socket's callback.
 """
 
@@ -147,7 +145,6 @@ class EngineStats:
     timeouts: int = 0
     malformed: int = 0
     unmatched: int = 0  # answers nobody waits for (late, duplicated, spoofed)
-    seclevel_mismatch: int = 0  # v3 answers below the security level asked for (refused, as if lost)
 
 
 class SnmpEngine(asyncio.DatagramProtocol):
@@ -385,18 +382,8 @@ class SnmpEngine(asyncio.DatagramProtocol):
         if auth:
             if h.user != keys.user or not keys.verify(data, h.auth_params_offset, h.auth_params):
                 raise UsmError("answer fails authentication (wrong key or tampered)")
-        elif priv:  # privacy without authentication: invalid msgFlags (RFC 3412 7.2 step 5), dropped
-            self.stats.seclevel_mismatch += 1
-            return
         plain = scoped_plaintext(data, h, keys, priv)
         _engine, _ctx, pdu = ber.decode_scoped_pdu(plain, decode_oids=False)
-        if pdu.tag != REPORT and (not auth or (keys.priv_key is not None and not priv)):
-            # Every request goes out authenticated (and encrypted with a privacy key): an answer
-            # carrying data at a lower level is spoofed or downgraded. Only Reports (discovery,
-            # notInTimeWindow, unknownUserName ...) legitimately come at noAuthNoPriv. Refuse it
-            # as if it had been lost: the request times out or is retried.
-            self.stats.seclevel_mismatch += 1
-            return
         if pdu.tag == REPORT:
             oid = ber.dec_oid(pdu.varbinds[0].oid_raw) if pdu.varbinds else ()
             if oid == USM_STATS + (2, 0) and auth:  # authenticated notInTimeWindow: resync and resend
