@@ -399,3 +399,76 @@ def test_fuzzed_answers_never_crash_the_engine():
     outcomes = run(go())
     assert sum(outcomes.values()) == 20000
     assert outcomes["error"] > 5000 and outcomes["ok"] > 100
+
+
+
+class DowngradeAgent(asyncio.DatagramProtocol):
+    """A v3 agent on loopback: discovery works (noAuthNoPriv Report, as agents do); to a GET it
+    answers correctly at authPriv (``mode == "good"``), or — a spoofer — with a noAuthNoPriv
+    Response carrying values (``"noauth"``), or authenticated but unencrypted (``"nopriv"``)."""
+
+    ENGINE_ID = b"\x80\x00\x1f\x88\x04pantau-downgrade"
+
+    def __init__(self, mode: str):
+        from snmpwire.usm import UserKeys
+        self.mode = mode
+        self.keys = UserKeys("pantau-noc", self.ENGINE_ID, "SHA", "test-auth-pass", "AES", "test-priv-pass")
+        self.t0 = time.monotonic()
+        self.gets = 0
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        from snmpwire.usm import encode_v3, scoped_plaintext
+        h = ber.decode_message(data).v3
+        boots, etime = 1, int(time.monotonic() - self.t0) + 100
+        if not h.engine_id:  # discovery
+            pdu = ber.enc_pdu(ber.REPORT, 0, 0, 0, [(ber.enc_oid((1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0)),
+                                                     ber.enc_uint(1, ber.COUNTER32))])
+            scoped = ber.tlv(ber.SEQUENCE, ber.enc_octets(self.ENGINE_ID) + ber.enc_octets(b"") + pdu)
+            self.transport.sendto(encode_v3(h.msg_id, 65507, 0, self.ENGINE_ID, boots, etime, b"", None, scoped,
+                                            False), addr)
+            return
+        self.gets += 1
+        _e, _c, req = ber.decode_scoped_pdu(scoped_plaintext(data, h, self.keys, True))
+        resp = ber.enc_pdu(ber.RESPONSE, req.request_id, 0, 0,
+                           [(ber.enc_oid(vb.oid), ber.enc_octets(b"spoofed" if self.mode != "good" else b"real"))
+                            for vb in req.varbinds])
+        scoped = ber.tlv(ber.SEQUENCE, ber.enc_octets(self.ENGINE_ID) + ber.enc_octets(b"") + resp)
+        if self.mode == "good":
+            out = encode_v3(h.msg_id, 65507, 3, self.ENGINE_ID, boots, etime, self.keys.user, self.keys, scoped, True)
+        elif self.mode == "nopriv":
+            out = encode_v3(h.msg_id, 65507, 1, self.ENGINE_ID, boots, etime, self.keys.user, self.keys, scoped, False)
+        else:
+            out = encode_v3(h.msg_id, 65507, 0, self.ENGINE_ID, boots, etime, self.keys.user, None, scoped, False)
+        self.transport.sendto(out, addr)
+
+
+@pytest.mark.parametrize("mode", ["good", "noauth", "nopriv"])
+def test_v3_answer_below_the_requested_security_level_is_refused(mode):
+    async def go():
+        loop = asyncio.get_running_loop()
+        tr, agent = await loop.create_datagram_endpoint(lambda: DowngradeAgent(mode), local_addr=("127.0.0.1", 0))
+        port = tr.get_extra_info("sockname")[1]
+        target = Target("AP-v3", "127.0.0.1", port, V3("pantau-noc", "SHA", "test-auth-pass", "AES", "test-priv-pass"),
+                        timeout=0.2, retries=1)
+        try:
+            async with SnmpEngine() as eng:
+                try:
+                    out = [value_of(vb) for vb in await eng.get(target, [SYS + (5, 0), SYS + (6, 0)])]
+                except (SnmpTimeout, SnmpAuthError) as exc:
+                    out = exc
+                return out, eng.stats, agent.gets, target.engine_id
+        finally:
+            tr.close()
+
+    out, stats, gets, engine_id = run(go())
+    assert engine_id == DowngradeAgent.ENGINE_ID  # discovery by a noAuthNoPriv Report still works
+    if mode == "good":
+        assert out == [b"real", b"real"] and stats.seclevel_mismatch == 0 and stats.answered == 1
+    else:
+        # counted and reported as an auth error at once, never taken as data, not retried
+        assert isinstance(out, SnmpAuthError) and "below the requested security level" in str(out), out
+        assert ("not authenticated" if mode == "noauth" else "not encrypted") in str(out)
+        assert gets == 1 and stats.seclevel_mismatch == 1 and stats.answered == 0 and stats.retries == 0

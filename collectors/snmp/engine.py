@@ -11,6 +11,9 @@ pysnmp's decoder and fuzzed in ``tests/test_ber.py`` and ``tests/test_snmp_engin
 - GET and GETBULK; :meth:`SnmpEngine.walk` walks several table columns at once with GETBULK.
 - Per-request timeout, retries with exponential backoff; answers are matched by request id *and*
   source address; a malformed answer fails its request with a clear :class:`SnmpProtocolError`.
+- A v3 Response below the requested security level (no auth flag, or no priv flag to an authPriv
+  request) is never taken as data: it fails its request as an :class:`SnmpAuthError` and is
+  counted in ``stats.seclevel_mismatch``.
 - No request ever blocks another: each is a future completed from the socket's callback.
 """
 
@@ -145,6 +148,7 @@ class EngineStats:
     timeouts: int = 0
     malformed: int = 0
     unmatched: int = 0  # answers nobody waits for (late, duplicated, spoofed)
+    seclevel_mismatch: int = 0  # v3 answers below the security level asked for (refused: auth error)
 
 
 class SnmpEngine(asyncio.DatagramProtocol):
@@ -382,8 +386,17 @@ class SnmpEngine(asyncio.DatagramProtocol):
         if auth:
             if h.user != keys.user or not keys.verify(data, h.auth_params_offset, h.auth_params):
                 raise UsmError("answer fails authentication (wrong key or tampered)")
+        elif priv:  # privacy without authentication: invalid msgFlags (RFC 3412 7.2 step 5)
+            self._below_level(p, "encrypted but not authenticated")
+            return
         plain = scoped_plaintext(data, h, keys, priv)
         _engine, _ctx, pdu = ber.decode_scoped_pdu(plain, decode_oids=False)
+        if pdu.tag != REPORT and (not auth or (keys.priv_key is not None and not priv)):
+            # Every request goes out authenticated (and encrypted when there is a privacy key): an
+            # answer carrying data at a lower level is spoofed or downgraded. Only Reports
+            # (discovery, notInTimeWindow, unknownUserName ...) legitimately come at noAuthNoPriv.
+            self._below_level(p, "not authenticated" if not auth else "not encrypted")
+            return
         if pdu.tag == REPORT:
             oid = ber.dec_oid(pdu.varbinds[0].oid_raw) if pdu.varbinds else ()
             if oid == USM_STATS + (2, 0) and auth:  # authenticated notInTimeWindow: resync and resend
@@ -400,6 +413,12 @@ class SnmpEngine(asyncio.DatagramProtocol):
             t.boots = h.engine_boots
             t.time_offset = h.engine_time - time.monotonic()
         self._complete(p, pdu)
+
+    def _below_level(self, p: _Pending, what: str) -> None:
+        self.stats.seclevel_mismatch += 1
+        level = "authPriv" if p.target.keys.priv_key is not None else "authNoPriv"
+        p.future.set_exception(SnmpAuthError(
+            p.target.name, f"SNMPv3 answer below the requested security level ({what}; asked {level}): refused"))
 
     def _complete(self, p: _Pending, pdu: ber.Pdu) -> None:
         if pdu.tag != RESPONSE:
