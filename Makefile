@@ -1,7 +1,8 @@
 # Pantau: two commands.
 #   make demo   installs what is missing and runs the whole system on the simulated city
 #   make test   installs what is missing and runs the test suite (unit + integration)
-.PHONY: demo test unit bootstrap inventory bench clean lock
+#   make lint   import-linter contracts (ARCHITECTURE.md's rooms), ruff check, ruff format --check, mypy
+.PHONY: demo test unit lint bootstrap inventory bench clean lock
 
 VENV := .venv/bin
 
@@ -16,6 +17,9 @@ test: bootstrap
 
 unit: bootstrap
 	$(VENV)/python -m pytest -q -m unit $(PYTEST_ARGS)
+
+lint: bootstrap
+	scripts/lint.sh
 
 # Regenerate the committed city inventories from their fact files.
 inventory: bootstrap

@@ -23,7 +23,7 @@ import logging
 import re
 import time
 
-from alerts.config import SEVERITIES, ReceiverFile, Receiver
+from alerts.config import SEVERITIES, Receiver, ReceiverFile
 from alerts.formats import render
 from store.state import StateDB
 

@@ -20,9 +20,9 @@ from api.data import DataSource
 from api.fastpath import PublicFastPath
 from api.public import PublicCache
 from api.ratelimit import RateLimiter
+from api.routes import events, grid, hotspots, incidents, public, services, silences, system
 from api.schemas import Problem
 from store.timeseries import InfluxConf
-from api.routes import events, grid, hotspots, incidents, public, services, silences, system
 
 log = logging.getLogger("pantau.api")
 

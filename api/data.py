@@ -36,8 +36,8 @@ class DataSource:
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
         self._checked = 0.0
-        self._live_sig = None
-        self._inc_sig = None
+        self._live_sig: tuple[int, int] | None = None
+        self._inc_sig: tuple[tuple[int, int] | None, ...] | None = None
         self.live: dict = {"at": None, "hotspots": {}, "switches": {}, "grid": None, "egov": {}, "status": {}}
         self.incidents: list[dict] = []
         self.version = 0          # bumps whenever live or incidents changed
@@ -51,7 +51,7 @@ class DataSource:
             self.influx.close()
 
     @staticmethod
-    def _sig(path: Path):
+    def _sig(path: Path) -> tuple[int, int] | None:
         try:
             st = os.stat(path)
             return (st.st_mtime_ns, st.st_size)

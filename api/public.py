@@ -11,17 +11,22 @@ explanation, whether someone is handling it, and planned maintenance.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
-import json
 import hashlib
+import json
 import math
 import threading
 import time
 import unicodedata
 from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 from api.schemas import PublicSummary
-from outages.texts import WIB
+
+WIB = ZoneInfo("Asia/Jakarta")  # citizens' times; the API does not import the explainer's texts
+LANGS: tuple[Literal["id", "en"], ...] = ("id", "en")
 
 CAUSE_TEXT = {
     "power_grid": ("Listrik padam", "Power cut"),
@@ -84,7 +89,7 @@ class PublicCache:
                 self.areas_of_element.setdefault(el, set()).add(a)
         self._lock = threading.Lock()
         self._found: dict = {}
-        self._refresher: threading.Thread | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._stop = threading.Event()
         self.version = -1
         self.blobs: dict[tuple[tuple[str, str], str], bytes] = {}
@@ -144,7 +149,6 @@ class PublicCache:
         """Keep the answers current from a task on the serving loop: a rebuild (~10 ms) runs between
         requests. (A thread would hold the GIL against the loop and stall every request while it
         runs: measured, p99 ×3.)"""
-        import asyncio
         import logging
 
         async def run():
@@ -219,8 +223,9 @@ class PublicCache:
             if not inc["merged_into"]:
                 by_cause[inc["cause"]] = by_cause.get(inc["cause"], 0) + 1
         egov = d.live.get("egov", {})
-        summary, maintenance = {}, {}
-        for li, lang in enumerate(("id", "en")):
+        summary: dict[str, bytes] = {}
+        maintenance: dict[str, bytes] = {}
+        for lang in LANGS:
             svc = [{"name": s.name, "status": egov.get(slug, {}).get("state", "unknown")}
                    for slug, s in inv.egov.items()]
             n_out = sum(by_cause.values())

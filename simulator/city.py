@@ -22,10 +22,10 @@ from datetime import datetime, timezone
 
 from hotspots.credentials import V2cCredentials, V3Credentials
 from hotspots.inventory import Inventory
-from snmpwire import ber
 from simulator.devices import VENDORS, device_mac, device_macs, hotspot_template, switch_template, wlc_template
 from simulator.snmp_agent import Device, Security, serve
 from simulator.state import DeviceState, daily_factor
+from snmpwire import ber
 from snmpwire.usm import UserKeys, engine_id_for
 
 log = logging.getLogger("pantau.simulator")

@@ -22,7 +22,19 @@ import bisect
 from dataclasses import dataclass
 from typing import Callable
 
-from snmpwire.ber import COUNTER32, COUNTER64, GAUGE32, TIMETICKS, enc_int, enc_octets, enc_oid, enc_uint, oid_content, tlv, OID
+from snmpwire.ber import (
+    COUNTER32,
+    COUNTER64,
+    GAUGE32,
+    OID,
+    TIMETICKS,
+    enc_int,
+    enc_octets,
+    enc_oid,
+    enc_uint,
+    oid_content,
+    tlv,
+)
 
 ValueFn = Callable[["object"], bytes]
 

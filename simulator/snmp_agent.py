@@ -14,11 +14,29 @@ import os
 import socket
 from dataclasses import dataclass
 
-from snmpwire import ber
-from snmpwire.ber import (COUNTER32, ENC_END_OF_MIB, ENC_NO_SUCH_INSTANCE, ENC_NO_SUCH_OBJECT, GET, GETBULK,
-                           GETNEXT, REPORT, RESPONSE, SEQUENCE, SET, TRAP_V2, BERError, enc_octets, enc_oid, enc_pdu, enc_uint, tlv)
 from simulator.devices import Template
 from simulator.state import DeviceState
+from snmpwire import ber
+from snmpwire.ber import (
+    COUNTER32,
+    ENC_END_OF_MIB,
+    ENC_NO_SUCH_INSTANCE,
+    ENC_NO_SUCH_OBJECT,
+    GET,
+    GETBULK,
+    GETNEXT,
+    REPORT,
+    RESPONSE,
+    SEQUENCE,
+    SET,
+    TRAP_V2,
+    BERError,
+    enc_octets,
+    enc_oid,
+    enc_pdu,
+    enc_uint,
+    tlv,
+)
 from snmpwire.usm import UserKeys, UsmError, encode_v3, scoped_plaintext
 
 log = logging.getLogger("pantau.simulator.snmp")

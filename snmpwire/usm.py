@@ -14,8 +14,8 @@ import hashlib
 import hmac
 import os
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 AUTH = {
     # name: (hash name, MAC length)
@@ -78,6 +78,8 @@ class UserKeys:
         return hmac.compare_digest(self.mac(zeroed), received)
 
     def _cipher(self, boots: int, etime: int, salt: bytes) -> Cipher:
+        if self.priv_key is None:
+            raise UsmError(f"user {self.user!r} has no privacy protocol: nothing to encrypt or decrypt with")
         iv = boots.to_bytes(4, "big") + etime.to_bytes(4, "big") + salt
         return Cipher(algorithms.AES(self.priv_key), CFB(iv))
 
@@ -106,15 +108,17 @@ def encode_v3(msg_id: int, max_size: int, flags: int, engine_id: bytes, boots: i
     authenticated (HMAC over the whole message with zeroed auth parameters); with ``encrypt`` the
     scoped PDU is AES-encrypted with (boots, etime) of the authoritative engine in the IV.
     """
-    from snmpwire.ber import enc_int, enc_octets, tlv, SEQUENCE
+    from snmpwire.ber import SEQUENCE, enc_int, enc_octets, tlv
     salt = b""
     if encrypt:
+        if keys is None:
+            raise UsmError("an encrypted message needs the user's keys")
         cipher, salt = keys.encrypt(scoped, boots, etime)
         msg_data = enc_octets(cipher)
     else:
         msg_data = scoped
-    authenticated = keys is not None and bool(flags & 1)
-    mac_len = keys.mac_len if authenticated else 0
+    auth_keys = keys if flags & 1 else None
+    mac_len = auth_keys.mac_len if auth_keys is not None else 0
     header = tlv(SEQUENCE, enc_int(msg_id) + enc_int(max_size) + enc_octets(bytes((flags,))) + enc_int(3))
     prefix = enc_octets(engine_id) + enc_int(boots) + enc_int(etime) + enc_octets(user)
     usm_content = prefix + enc_octets(b"\x00" * mac_len) + enc_octets(salt)
@@ -122,11 +126,11 @@ def encode_v3(msg_id: int, max_size: int, flags: int, engine_id: bytes, boots: i
     sec_params = enc_octets(usm)
     body = b"\x02\x01\x03" + header + sec_params + msg_data
     msg = tlv(SEQUENCE, body)
-    if not authenticated:
+    if auth_keys is None:
         return msg
     off = ((len(msg) - len(body)) + 3 + len(header) + (len(sec_params) - len(usm))
            + (len(usm) - len(usm_content)) + len(prefix) + 2)
-    mac = keys.mac(msg)
+    mac = auth_keys.mac(msg)
     return msg[:off] + mac + msg[off + mac_len:]
 
 
@@ -138,4 +142,6 @@ def scoped_plaintext(data: bytes, h, keys: UserKeys | None, priv: bool) -> bytes
     tag, s, e = read_tlv(data, h.scoped_start, h.scoped_end)
     if tag != OCTET_STRING:
         raise BERError("encrypted scoped PDU must be an OCTET STRING")
+    if keys is None:
+        raise UsmError("an encrypted scoped PDU needs the user's keys")
     return keys.decrypt(data[s:e], h.engine_boots, h.engine_time, h.priv_params)

@@ -6,10 +6,10 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 
-from snmpwire import ber
 from simulator.devices import device_macs, hotspot_template
 from simulator.snmp_agent import Device, Security
 from simulator.state import DeviceState
+from snmpwire import ber
 
 V2 = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 
@@ -106,7 +106,7 @@ def test_fuzzed_requests_never_crash_the_agent():
     seeds = [ber.encode_get_request_v2c("public", 1, [(1, 3, 6, 1, 2, 1, 1, 3, 0)]),
              ber.encode_get_request_v2c("public", 2, [(1, 3, 6, 1, 2, 1, 2)], tag=ber.GETBULK, max_repetitions=50)]
     answered = 0
-    for i in range(20000):
+    for _ in range(20000):
         data = bytearray(rnd.choice(seeds))
         op = rnd.random()
         if op < 0.4:

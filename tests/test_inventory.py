@@ -107,7 +107,7 @@ def _csv_edit(d: Path, fn):
 
 
 @pytest.mark.parametrize("edit, line, needle", [
-    (lambda ls: [ls[0].replace(",switch,", ",")] + [re.sub(r",SW-[A-Z]+-\d+,", ",", l) for l in ls[1:]], 1,
+    (lambda ls: [ls[0].replace(",switch,", ",")] + [re.sub(r",SW-[A-Z]+-\d+,", ",", row) for row in ls[1:]], 1,
      "required column is missing"),
     (lambda ls: ls[:11] + [ls[10]] + ls[11:], 12, "duplicate hotspot id 'AP-0010'"),
     (lambda ls: ls[:5] + [ls[5].replace(",SW-BNY-01,", ",SW-BNY-99,").replace(",SW-BNY-02,", ",SW-BNY-99,")] + ls[6:], 6,
@@ -130,7 +130,7 @@ def test_broken_inventory_yaml_is_refused_with_line(tmp_path):
     p = d / "inventory.yaml"
     text = p.read_text().replace("- {id: SRD-04, substation: SRD}", "- {id: SRD-04, substation: SRD, colour: red}")
     p.write_text(text)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if "colour: red" in l)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "colour: red" in ln)
     with pytest.raises(DataFileError) as exc:
         load_inventory(d)
     assert f"inventory.yaml:{line} [feeders." in str(exc.value) and "unknown field" in str(exc.value)

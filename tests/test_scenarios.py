@@ -7,7 +7,7 @@ import pytest
 
 from hotspots.datafile import DataFileError
 from hotspots.inventory import load_inventory, resolve_city
-from simulator.scenario import ACTIONS, evaluate, load_scenario, Expect
+from simulator.scenario import ACTIONS, Expect, evaluate, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "scenarios"

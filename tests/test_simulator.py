@@ -67,8 +67,17 @@ def test_wrong_credentials_get_no_data(semarang, sim):
 
 
 def test_pysnmp_reference_client_reads_v3_and_counters_move(semarang, sim):
-    from pysnmp.hlapi.v3arch.asyncio import (ContextData, ObjectIdentity, ObjectType, SnmpEngine, UdpTransportTarget,
-                                             UsmUserData, get_cmd, usmAesCfb128Protocol, usmHMACSHAAuthProtocol)
+    from pysnmp.hlapi.v3arch.asyncio import (
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        UsmUserData,
+        get_cmd,
+        usmAesCfb128Protocol,
+        usmHMACSHAAuthProtocol,
+    )
 
     hid = first_with(semarang, sorted(semarang.hotspots), "noc-v3-sha-aes")
     h = semarang.hotspots[hid]

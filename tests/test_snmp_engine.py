@@ -16,8 +16,17 @@ from pathlib import Path
 import pytest
 
 from collectors.sink import MemorySink
-from collectors.snmp.engine import (SnmpAuthError, SnmpEngine, SnmpErrorStatus, SnmpProtocolError, SnmpTimeout,
-                                    Target, V2c, V3, value_of)
+from collectors.snmp.engine import (
+    V3,
+    SnmpAuthError,
+    SnmpEngine,
+    SnmpErrorStatus,
+    SnmpProtocolError,
+    SnmpTimeout,
+    Target,
+    V2c,
+    value_of,
+)
 from collectors.snmp.poller import HotspotPoller, PollTarget
 from collectors.snmp.profiles import load_profiles
 from pantau import services

@@ -10,7 +10,7 @@ import pytest
 
 from collectors.schedule import load_jobs
 from collectors.snmp.counters import CounterTracker
-from collectors.snmp.engine import Target, V2c, V3
+from collectors.snmp.engine import V3, Target, V2c
 from collectors.snmp.profiles import PROFILES_DIR, load_profiles
 from hotspots.datafile import DataFileError
 from hotspots.health import HealthTracker

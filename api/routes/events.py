@@ -24,6 +24,11 @@ def _states(data) -> tuple[dict, dict, dict]:
             {k: v.get("state") for k, v in g.items()})
 
 
+def _incidents_by_id(data, wanted: set) -> dict:
+    """The current incidents among ``wanted`` (runs in the thread pool: SQLite)."""
+    return {i["id"]: i for i in data.incidents_db.incidents() if i["id"] in wanted}
+
+
 @router.get("/events", response_class=EventSourceResponse, summary="Server-sent events of incident and state changes")
 async def events(request: Request, data: Data, _: Viewer,
                  after: Annotated[int | None, Query(ge=0, description="resume after this incident event id")] = None,
@@ -47,9 +52,7 @@ async def events(request: Request, data: Data, _: Viewer,
         rows = await asyncio.to_thread(data.incidents_db.log_since, start)
         current = {}
         if rows:
-            wanted = {r["incident_id"] for r in rows}
-            current = await asyncio.to_thread(lambda: {i["id"]: i for i in data.incidents_db.incidents()
-                                                       if i["id"] in wanted})
+            current = await asyncio.to_thread(_incidents_by_id, data, {r["incident_id"] for r in rows})
         for row in rows:
             start = row["seq"]
             cur = current.get(row["incident_id"])

@@ -108,8 +108,9 @@ async def summary(request: Request, lang: Lang = "id"):
 @router.get("/maintenance", summary="Planned PLN maintenance, now and coming",
             responses={200: {"content": {"application/json": {"example": [
                 {"start": "2026-11-24T09:00:00+07:00", "end": "2026-11-24T13:00:00+07:00",
-                 "reason": "Pemeliharaan jaringan", "active": False, "kelurahan": ["Lamper Kidul"]}]}}}})
-async def maintenance(request: Request, lang: Lang = "id") -> list[dict]:
+                 "reason": "Pemeliharaan jaringan", "active": False, "kelurahan": ["Lamper Kidul"]}]}}}},
+            response_model=list[dict])
+async def maintenance(request: Request, lang: Lang = "id") -> Response:
     r = _limited(request, lang)
     if r:
         return r

@@ -32,7 +32,7 @@ def create_silence(data: Data, who: Operator, body: SilenceIn):
             try:
                 re.compile(m.value)
             except re.error as exc:
-                raise HTTPException(422, f"matcher {m.name}: bad regular expression ({exc})")
+                raise HTTPException(422, f"matcher {m.name}: bad regular expression ({exc})") from exc
     sid = data.state.add_silence([m.model_dump() for m in body.matchers], start, body.ends_at, who["name"], body.comment)
     return next(s for s in data.state.silences() if s["id"] == sid)
 

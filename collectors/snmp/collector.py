@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collectors.schedule import Job, load_jobs, schedule
 from collectors.sink import Point, Sink
-from collectors.snmp.engine import SnmpEngine, V3
+from collectors.snmp.engine import V3, SnmpEngine
 from collectors.snmp.poller import HotspotPoller
 from collectors.snmp.profiles import ProfileSet, load_profiles
 from collectors.snmp.traps import Trap, TrapReceiver, communities_of

@@ -27,8 +27,20 @@ import time
 from dataclasses import dataclass, field
 
 from snmpwire import ber
-from snmpwire.ber import (GET, GETBULK, INTEGER, REPORT, RESPONSE, SEQUENCE, BERError, VarBind,
-                          enc_octets, enc_oid, oid_content, tlv)
+from snmpwire.ber import (
+    GET,
+    GETBULK,
+    INTEGER,
+    REPORT,
+    RESPONSE,
+    SEQUENCE,
+    BERError,
+    VarBind,
+    enc_octets,
+    enc_oid,
+    oid_content,
+    tlv,
+)
 from snmpwire.usm import UserKeys, UsmError, encode_v3, scoped_plaintext
 
 MAX_MSG = 65507

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from collectors.sink import Point, Sink
 from collectors.snmp.counters import CounterStats, CounterTracker
-from collectors.snmp.engine import (SnmpEngine, SnmpError, Target, V2c, V3, encode_varbind_list)
+from collectors.snmp.engine import V3, SnmpEngine, SnmpError, Target, V2c, encode_varbind_list
 from collectors.snmp.profiles import Profile, ProfileSet, TablePlan
 from hotspots.credentials import V2cCredentials, V3Credentials
 from hotspots.health import HealthTracker

@@ -299,7 +299,7 @@ def load_profiles(directory: str | Path = PROFILES_DIR) -> ProfileSet:
         t.update(m.tables)
         return s, t
 
-    for name, (m, lines, src) in models.items():
+    for name, (m, _lines, src) in models.items():
         try:
             scalars, tables = resolve(name, (name,))
         except ValueError as exc:
