@@ -152,16 +152,8 @@ def _apportion(total: int, weights: list[float], minimum: int) -> list[int]:
     return [b + c for b, c in zip(base, counts)]
 
 
-def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | Path) -> dict[str, int]:
-    """Generate the city's inventory files into ``out_dir``. Returns element counts."""
-    data, lines = read_yaml(facts_path)
-    facts = validate(CityFacts, data, lines)
-    gdata, glines = read_yaml(geography_path)
-    geo = validate(Geography, gdata, glines)
-    knobs = geo.generator
-    rng = random.Random(geo.seed)
-    bbox = facts.bbox
-
+def _check_geography(facts: CityFacts, geo: Geography) -> tuple[list[str], list[str]]:
+    """Decide whether the geography matches the facts; return the kecamatan and substation codes."""
     codes = [k.code for k in facts.kecamatan]
     missing = [c for c in codes if c not in geo.kecamatan]
     if missing or set(geo.kecamatan) - set(codes):
@@ -172,22 +164,28 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
     sub_codes = [s.code for s in facts.substations]
     if set(sub_codes) != set(geo.substations):
         raise ValueError("geography substations do not match the facts")
+    return codes, sub_codes
 
-    # 1. Kelurahan centres and hotspot counts.
-    kel: list[dict] = []  # {kec, name, pos, n}
+
+def _place_kelurahan(facts: CityFacts, geo: Geography, codes: list[str], rng: random.Random) -> list[dict]:
+    """Decide each kelurahan's centre, spacing and hotspot count (``{kec, name, pos, spacing_km, w, n}``)."""
+    kel: list[dict] = []
     for c in codes:
         g = geo.kecamatan[c]
         for i, name in enumerate(g.kelurahan):
             lat, lon = _spread(g.center, g.radius_km, i, len(g.kelurahan))
-            kel.append({"kec": c, "name": name, "pos": _clip(lat, lon, bbox),
+            kel.append({"kec": c, "name": name, "pos": _clip(lat, lon, facts.bbox),
                         "spacing_km": g.radius_km / math.sqrt(len(g.kelurahan)),
                         "w": g.weight * (0.8 + 0.4 * rng.random())})
     counts = _apportion(facts.hotspots, [k["w"] for k in kel], 3)
     for k, n in zip(kel, counts):
         k["n"] = n
+    return kel
 
-    # 2. Kelurahan to substations (nearest), then feeders and transformers.
-    subs_pos = {code: tuple(geo.substations[code]) for code in sub_codes}
+
+def _assign_substations(kel: list[dict], sub_codes: list[str], subs_pos: dict[str, tuple],
+                        min_feeders: int) -> tuple[dict[str, list[int]], dict[int, list[str]]]:
+    """Decide which substations serve each kelurahan: the nearest, plus neighbours short of kelurahan."""
     by_sub: dict[str, list[int]] = {code: [] for code in sub_codes}
     for i, k in enumerate(kel):
         nearest = min(sub_codes, key=lambda s: _dist(subs_pos[s], k["pos"]))
@@ -199,13 +197,33 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
         for i in by_sub[code]:
             kel_share[i].append(code)
     for code in sub_codes:
-        if len(by_sub[code]) < knobs.min_feeders_per_substation:
+        if len(by_sub[code]) < min_feeders:
             extra = sorted((i for i in range(len(kel)) if i not in by_sub[code]),
                            key=lambda i: _dist(subs_pos[code], kel[i]["pos"]))
-            for i in extra[: knobs.min_feeders_per_substation - len(by_sub[code])]:
+            for i in extra[: min_feeders - len(by_sub[code])]:
                 by_sub[code].append(i)
                 kel_share[i].append(code)
+    return by_sub, kel_share
 
+
+def _transformer_plan(chunk: list[int], kel: list[dict], kel_share: dict[int, list[str]],
+                      knobs: GeneratorKnobs) -> list[int]:
+    """Decide how many transformers a feeder has: the kelurahan index of each, in order."""
+    plan = []
+    for i in chunk:
+        hs = kel[i]["n"] / len(kel_share[i])
+        plan += [i] * max(1, round(hs / knobs.hotspots_per_transformer))
+    j = 0
+    while len(plan) < knobs.min_transformers_per_feeder:
+        plan.append(chunk[j % len(chunk)])
+        j += 1
+    return plan
+
+
+def _build_feeders(kel: list[dict], sub_codes: list[str], subs_pos: dict[str, tuple],
+                   by_sub: dict[str, list[int]], kel_share: dict[int, list[str]], knobs: GeneratorKnobs,
+                   rng: random.Random, bbox: BBox) -> tuple[list[dict], list[dict], dict[int, list[int]]]:
+    """Decide the feeders of each substation (sectors of its kelurahan) and their transformers."""
     feeders: list[dict] = []
     transformers: list[dict] = []
     tx_of_kel: dict[int, list[int]] = {i: [] for i in range(len(kel))}
@@ -218,15 +236,7 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
         for fi, chunk in enumerate(chunks, start=1):
             fid = f"{code}-{fi:02d}"
             feeders.append({"id": fid, "substation": code})
-            plan = []  # kelurahan index per transformer
-            for i in chunk:
-                hs = kel[i]["n"] / len(kel_share[i])
-                plan += [i] * max(1, round(hs / knobs.hotspots_per_transformer))
-            j = 0
-            while len(plan) < knobs.min_transformers_per_feeder:
-                plan.append(chunk[j % len(chunk)])
-                j += 1
-            for ti, i in enumerate(plan, start=1):
+            for ti, i in enumerate(_transformer_plan(chunk, kel, kel_share, knobs), start=1):
                 k = kel[i]
                 d = k["spacing_km"] * 0.5 / KM_PER_DEG
                 pos = _clip(k["pos"][0] + rng.uniform(-d, d), k["pos"][1] + rng.uniform(-d, d), bbox)
@@ -234,8 +244,12 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
                                      "kelurahan": k["name"], "lat": pos[0], "lon": pos[1],
                                      "kva": rng.choice([100, 160, 200, 250, 400])})
                 tx_of_kel[i].append(len(transformers) - 1)
+    return feeders, transformers, tx_of_kel
 
-    # 3. Hotspots: positions around their kelurahan, split among the kelurahan's transformers.
+
+def _place_hotspots(kel: list[dict], tx_of_kel: dict[int, list[int]], rng: random.Random,
+                    bbox: BBox) -> list[dict]:
+    """Decide hotspot positions around their kelurahan and which of its transformers feeds each."""
     hotspots: list[dict] = []
     for i, k in enumerate(kel):
         pts = []
@@ -250,8 +264,13 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
         for rank, p in enumerate(order):
             tx = txs[rank * len(txs) // len(pts)]
             hotspots.append({"kec": k["kec"], "kel": k["name"], "pos": pts[p], "tx": tx})
+    return hotspots
 
-    # 4. Network: one core, one aggregation switch per kecamatan, access switches per kecamatan.
+
+def _build_switches(codes: list[str], geo: Geography, hotspots: list[dict],
+                    bbox: BBox) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Decide the switch tree: one core, one aggregation and several access switches per kecamatan."""
+    knobs = geo.generator
     snet = list(ipaddress.ip_network(knobs.switch_network).hosts())
     switches: list[dict] = [{"id": "CORE-01", "role": "core", "address": str(snet[0]), "credentials": "switch-v2c"}]
     access_of_kec: dict[str, list[dict]] = {}
@@ -268,13 +287,21 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
                   "address": str(snet[len(switches)]), "credentials": "switch-v2c", "lat": lat, "lon": lon}
             switches.append(sw)
             access_of_kec[c].append(sw)
+    return switches, access_of_kec
+
+
+def _wire_hotspots(hotspots: list[dict], access_of_kec: dict[str, list[dict]]) -> None:
+    """Decide each hotspot's access switch (sets ``switch``): nearest cabinet, every third the second nearest."""
     # Each hotspot goes to its nearest cabinet, every third one to the second nearest
     # (where the nearest had no free port): a transformer's hotspots span switches.
     for n, h in enumerate(hotspots):
         cands = sorted(access_of_kec[h["kec"]], key=lambda s: (_dist((s["lat"], s["lon"]), h["pos"]), s["id"]))
         h["switch"] = cands[1]["id"] if (n % 3 == 2 and len(cands) > 1) else cands[0]["id"]
 
-    # 5. Devices: vendor, model, credentials, UPS, address.
+
+def _device_rows(hotspots: list[dict], transformers: list[dict], knobs: GeneratorKnobs,
+                 rng: random.Random) -> list[dict]:
+    """Decide each hotspot's device: vendor, model, credentials, UPS and address (rows of hotspots.csv)."""
     hnet = ipaddress.ip_network(knobs.hotspot_network)
     base = int(hnet.network_address)
     shares = [v[2] for v in VENDOR_MIX]
@@ -292,10 +319,15 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
             "credentials": rng.choice(creds), "switch": h["switch"],
             "transformer": transformers[h["tx"]]["id"], "ups_minutes": ups,
         })
+    return rows
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    inventory = {
+
+def _inventory_doc(facts: CityFacts, geo: Geography, subs_pos: dict[str, tuple], feeders: list[dict],
+                   transformers: list[dict], switches: list[dict]) -> dict:
+    """Decide the content of inventory.yaml, in its key order."""
+    knobs = geo.generator
+    bbox = facts.bbox
+    return {
         "city": facts.city, "display_name": facts.display_name, "province": facts.province,
         "timezone": facts.timezone, "bbox": {"lat": list(bbox.lat), "lon": list(bbox.lon)},
         "hotspots_file": "hotspots.csv", "credentials_file": "credentials.yaml",
@@ -313,6 +345,11 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
         "egov": [{"id": e.slug, "name": e.name, "url": f"{knobs.egov_base_url}/{e.slug}/status",
                   "keyword": "ok", **({"sla_days": e.sla_days} if e.sla_days else {})} for e in facts.egov],
     }
+
+
+def _write_files(out: Path, facts: CityFacts, geo: Geography, inventory: dict, rows: list[dict]) -> None:
+    """Write inventory.yaml, credentials.yaml and hotspots.csv into ``out`` (created if missing)."""
+    out.mkdir(parents=True, exist_ok=True)
     header = (f"# Inventory of {facts.display_name}, generated by `pantau inventory generate` from the city facts\n"
               f"# and geography.yaml (seed {geo.seed}). Format: docs/inventory.md. Hotspots: {inventory['hotspots_file']}.\n")
     (out / "inventory.yaml").write_text(header + _dump(inventory), encoding="utf-8")
@@ -324,6 +361,36 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
     writer.writeheader()
     writer.writerows(rows)
     (out / "hotspots.csv").write_text(buf.getvalue(), encoding="utf-8")
+
+
+def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | Path) -> dict[str, int]:
+    """Generate the city's inventory files into ``out_dir``. Returns element counts."""
+    data, lines = read_yaml(facts_path)
+    facts = validate(CityFacts, data, lines)
+    gdata, glines = read_yaml(geography_path)
+    geo = validate(Geography, gdata, glines)
+    knobs = geo.generator
+    # One random stream for the whole city: the steps below draw from it in a fixed order.
+    rng = random.Random(geo.seed)
+    bbox = facts.bbox
+    codes, sub_codes = _check_geography(facts, geo)
+
+    # 1. Kelurahan centres and hotspot counts.
+    kel = _place_kelurahan(facts, geo, codes, rng)
+    # 2. Kelurahan to substations (nearest), then feeders and transformers.
+    subs_pos = {code: tuple(geo.substations[code]) for code in sub_codes}
+    by_sub, kel_share = _assign_substations(kel, sub_codes, subs_pos, knobs.min_feeders_per_substation)
+    feeders, transformers, tx_of_kel = _build_feeders(kel, sub_codes, subs_pos, by_sub, kel_share, knobs, rng, bbox)
+    # 3. Hotspots: positions around their kelurahan, split among the kelurahan's transformers.
+    hotspots = _place_hotspots(kel, tx_of_kel, rng, bbox)
+    # 4. Network: one core, one aggregation switch per kecamatan, access switches per kecamatan.
+    switches, access_of_kec = _build_switches(codes, geo, hotspots, bbox)
+    _wire_hotspots(hotspots, access_of_kec)
+    # 5. Devices: vendor, model, credentials, UPS, address.
+    rows = _device_rows(hotspots, transformers, knobs, rng)
+
+    inventory = _inventory_doc(facts, geo, subs_pos, feeders, transformers, switches)
+    _write_files(Path(out_dir), facts, geo, inventory, rows)
     return {"kecamatan": len(codes), "kelurahan": len(kel), "substation": len(sub_codes), "feeder": len(feeders),
             "transformer": len(transformers), "switch": len(switches), "hotspot": len(rows), "egov": len(facts.egov)}
 

@@ -424,145 +424,202 @@ def load_inventory(path: str | Path) -> Inventory:
     return inv
 
 
-def _cross_check(city: CityModel, rows: list[HotspotRow], credentials: CredentialSet, lines: Lines,
-                 row_lines: Lines, problems: list[Problem], source: str) -> Inventory:
-    def bad(loc, msg, where: Lines = lines):
-        problems.append(where.problem(loc, msg))
+class _CrossCheck:
+    """The cross-checks of one city's files: each method checks one section and reports into ``problems``."""
 
-    seen: dict[str, set[str]] = {k: set() for k in KINDS}
+    def __init__(self, city: CityModel, credentials: CredentialSet, lines: Lines, row_lines: Lines,
+                 problems: list[Problem]):
+        self.city = city
+        self.credentials = credentials
+        self.lines = lines
+        self.row_lines = row_lines
+        self.problems = problems
+        self.seen: dict[str, set[str]] = {k: set() for k in KINDS}
+        self.kel_of: dict[str, set[str]] = {}
+        self.addresses: dict[tuple[str, int], str] = {}  # (address, port) -> what uses it
 
-    def check_id(kind: str, ident: str, loc, where: Lines = lines) -> bool:
+    def bad(self, loc, msg, where: Lines | None = None) -> None:
+        """Report a problem at ``loc`` of ``where`` (default: inventory.yaml)."""
+        self.problems.append((self.lines if where is None else where).problem(loc, msg))
+
+    def check_id(self, kind: str, ident: str, loc, where: Lines | None = None) -> bool:
+        """Decide whether an id follows its kind's naming rule and is not a duplicate (then it is taken)."""
         if not ID_RULES[kind].match(ident):
-            bad(loc, f"{kind} id {ident!r} does not follow the naming rule {ID_RULES[kind].pattern}", where)
+            self.bad(loc, f"{kind} id {ident!r} does not follow the naming rule {ID_RULES[kind].pattern}", where)
             return False
-        if ident in seen[kind]:
-            bad(loc, f"duplicate {kind} id {ident!r}", where)
+        if ident in self.seen[kind]:
+            self.bad(loc, f"duplicate {kind} id {ident!r}", where)
             return False
-        seen[kind].add(ident)
+        self.seen[kind].add(ident)
         return True
 
-    kec = {}
-    kel_of: dict[str, set[str]] = {}
-    for i, k in enumerate(city.kecamatan):
-        if k.code in kec:
-            bad(("kecamatan", i, "code"), f"duplicate kecamatan code {k.code!r}")
-        if len(set(k.kelurahan)) != len(k.kelurahan):
-            bad(("kecamatan", i, "kelurahan"), "duplicate kelurahan name in one kecamatan")
-        kec[k.code] = Kecamatan(k.code, k.name, tuple(k.kelurahan))
-        kel_of[k.code] = set(k.kelurahan)
+    def check_area(self, kecamatan: str, kelurahan: str, loc, where: Lines | None = None) -> None:
+        """Decide whether a kecamatan is known and the kelurahan lies in it."""
+        if kecamatan not in self.kel_of:
+            self.bad(loc + ("kecamatan",), f"unknown kecamatan {kecamatan!r}", where)
+        elif kelurahan not in self.kel_of[kecamatan]:
+            self.bad(loc + ("kelurahan",), f"kelurahan {kelurahan!r} is not in kecamatan {kecamatan}", where)
 
-    def check_area(kecamatan: str, kelurahan: str, loc, where: Lines = lines):
-        if kecamatan not in kec:
-            bad(loc + ("kecamatan",), f"unknown kecamatan {kecamatan!r}", where)
-        elif kelurahan not in kel_of[kecamatan]:
-            bad(loc + ("kelurahan",), f"kelurahan {kelurahan!r} is not in kecamatan {kecamatan}", where)
+    def check_pos(self, lat, lon, loc, where: Lines | None = None) -> None:
+        """Decide whether coordinates (when given) lie inside the city's bounding box."""
+        if lat is not None and lon is not None and not self.city.bbox.contains(lat, lon):
+            self.bad(loc + ("lat",), f"coordinates ({lat}, {lon}) lie outside the city's bounding box", where)
 
-    def check_pos(lat, lon, loc, where: Lines = lines):
-        if lat is not None and lon is not None and not city.bbox.contains(lat, lon):
-            bad(loc + ("lat",), f"coordinates ({lat}, {lon}) lie outside the city's bounding box", where)
+    def check_address(self, key: tuple[str, int], user: str, loc, shown: str, where: Lines | None = None) -> None:
+        """Decide whether an SNMP address (and port) is still free; it is then taken by ``user``."""
+        if key in self.addresses:
+            self.bad(loc + ("address",), f"address {shown} already used by {self.addresses[key]}", where)
+        self.addresses[key] = user
 
-    subs = {}
-    for i, s in enumerate(city.substations):
-        if check_id("substation", s.id, ("substations", i, "id")):
-            check_pos(s.lat, s.lon, ("substations", i))
-            subs[s.id] = Substation(s.id, s.name, s.lat, s.lon)
-    feeders = {}
-    for i, f in enumerate(city.feeders):
-        loc = ("feeders", i)
-        if not check_id("feeder", f.id, loc + ("id",)):
-            continue
-        if f.substation not in subs:
-            bad(loc + ("substation",), f"unknown substation {f.substation!r}")
-        elif ID_RULES["feeder"].match(f.id).group("parent") != f.substation:
-            bad(loc + ("id",), f"feeder id {f.id!r} must start with its substation code {f.substation}")
-        feeders[f.id] = Feeder(f.id, f.substation)
-    transformers = {}
-    for i, t in enumerate(city.transformers):
-        loc = ("transformers", i)
-        if not check_id("transformer", t.id, loc + ("id",)):
-            continue
-        if t.feeder not in feeders:
-            bad(loc + ("feeder",), f"unknown feeder {t.feeder!r}")
-        elif ID_RULES["transformer"].match(t.id).group("parent") != t.feeder:
-            bad(loc + ("id",), f"transformer id {t.id!r} must start with its feeder id {t.feeder}")
-        check_area(t.kecamatan, t.kelurahan, loc)
-        check_pos(t.lat, t.lon, loc)
-        transformers[t.id] = Transformer(t.id, t.feeder, t.kecamatan, t.kelurahan, t.lat, t.lon, t.kva)
+    def check_credentials(self, profile: str, loc, where: Lines | None = None) -> None:
+        """Decide whether a credentials profile exists in credentials.yaml."""
+        if profile not in self.credentials.profiles:
+            self.bad(loc + ("credentials",), f"unknown credentials profile {profile!r}", where)
 
-    switches = {}
-    addresses: dict[tuple[str, int], str] = {}
-    for i, s in enumerate(city.switches):
-        loc = ("switches", i)
-        if not check_id("switch", s.id, loc + ("id",)):
-            continue
-        switches[s.id] = Switch(s.id, s.role, s.parent, s.kecamatan, s.address, s.credentials, s.lat, s.lon)
-        if s.kecamatan is not None and s.kecamatan not in kec:
-            bad(loc + ("kecamatan",), f"unknown kecamatan {s.kecamatan!r}")
-        if s.credentials not in credentials.profiles:
-            bad(loc + ("credentials",), f"unknown credentials profile {s.credentials!r}")
-        check_pos(s.lat, s.lon, loc)
-        key = (s.address, 161)
-        if key in addresses:
-            bad(loc + ("address",), f"address {s.address} already used by {addresses[key]}")
-        addresses[key] = f"switch {s.id}"
-    for i, s in enumerate(city.switches):
-        loc = ("switches", i)
-        if s.role == "core":
-            if s.parent:
-                bad(loc + ("parent",), "a core switch has no parent")
-        elif s.parent not in switches:
-            bad(loc + ("parent",), f"unknown parent switch {s.parent!r}")
-        elif s.role == "access" and switches[s.parent].role == "access":
-            bad(loc + ("parent",), "an access switch hangs below an aggregation or core switch")
-    # No cycles in the network tree.
-    for sid in switches:
-        hops, cur = 0, sid
-        while cur and cur in switches and hops <= len(switches):
-            cur, hops = switches[cur].parent, hops + 1
-        if hops > len(switches):
-            i = [s.id for s in city.switches].index(sid)
-            bad(("switches", i, "parent"), f"switch {sid} is part of a cycle")
+    def kecamatan(self) -> dict[str, Kecamatan]:
+        """Decide whether kecamatan codes are unique and their kelurahan names unique within each."""
+        kec = {}
+        for i, k in enumerate(self.city.kecamatan):
+            if k.code in kec:
+                self.bad(("kecamatan", i, "code"), f"duplicate kecamatan code {k.code!r}")
+            if len(set(k.kelurahan)) != len(k.kelurahan):
+                self.bad(("kecamatan", i, "kelurahan"), "duplicate kelurahan name in one kecamatan")
+            kec[k.code] = Kecamatan(k.code, k.name, tuple(k.kelurahan))
+            self.kel_of[k.code] = set(k.kelurahan)
+        return kec
 
-    egov = {}
-    for i, e in enumerate(city.egov):
-        if check_id("egov", e.id, ("egov", i, "id")):
-            egov[e.id] = EgovService(e.id, e.name, e.url, e.keyword, e.sla_days)
+    def substations(self) -> dict[str, Substation]:
+        """Decide which substations are valid: well-named, unique, inside the city."""
+        subs = {}
+        for i, s in enumerate(self.city.substations):
+            if self.check_id("substation", s.id, ("substations", i, "id")):
+                self.check_pos(s.lat, s.lon, ("substations", i))
+                subs[s.id] = Substation(s.id, s.name, s.lat, s.lon)
+        return subs
 
-    controllers = {}
-    for i, c in enumerate(city.controllers):
-        loc = ("controllers", i)
-        if c.id in controllers:
-            bad(loc + ("id",), f"duplicate controller id {c.id!r}")
-        if c.credentials not in credentials.profiles:
-            bad(loc + ("credentials",), f"unknown credentials profile {c.credentials!r}")
-        key = (c.address, c.snmp_port)
-        if key in addresses:
-            bad(loc + ("address",), f"address {c.address}:{c.snmp_port} already used by {addresses[key]}")
-        addresses[key] = f"controller {c.id}"
-        controllers[c.id] = Controller(c.id, c.vendor, c.model, c.address, c.snmp_port, c.credentials, tuple(c.manages))
+    def feeders(self, subs: dict[str, Substation]) -> dict[str, Feeder]:
+        """Decide whether each feeder hangs from a known substation whose code starts its id."""
+        feeders = {}
+        for i, f in enumerate(self.city.feeders):
+            loc = ("feeders", i)
+            if not self.check_id("feeder", f.id, loc + ("id",)):
+                continue
+            if f.substation not in subs:
+                self.bad(loc + ("substation",), f"unknown substation {f.substation!r}")
+            elif ID_RULES["feeder"].match(f.id).group("parent") != f.substation:
+                self.bad(loc + ("id",), f"feeder id {f.id!r} must start with its substation code {f.substation}")
+            feeders[f.id] = Feeder(f.id, f.substation)
+        return feeders
 
-    hotspots = {}
-    for i, r in enumerate(rows):
-        loc = (i,)
-        if not check_id("hotspot", r.id, loc + ("id",), row_lines):
-            continue
-        check_area(r.kecamatan, r.kelurahan, loc, row_lines)
-        check_pos(r.lat, r.lon, loc, row_lines)
-        if r.switch not in switches:
-            bad(loc + ("switch",), f"unknown switch {r.switch!r}", row_lines)
-        elif switches[r.switch].role != "access":
-            bad(loc + ("switch",), f"switch {r.switch!r} is not an access switch", row_lines)
-        if r.transformer not in transformers:
-            bad(loc + ("transformer",), f"unknown transformer {r.transformer!r}", row_lines)
-        if r.credentials not in credentials.profiles:
-            bad(loc + ("credentials",), f"unknown credentials profile {r.credentials!r}", row_lines)
-        key = (r.address, r.snmp_port)
-        if key in addresses:
-            bad(loc + ("address",), f"address {r.address}:{r.snmp_port} already used by {addresses[key]}", row_lines)
-        addresses[key] = f"hotspot {r.id}"
-        hotspots[r.id] = Hotspot(r.id, r.name, r.kecamatan, r.kelurahan, r.lat, r.lon, r.vendor, r.model,
-                                 r.address, r.snmp_port, r.credentials, r.switch, r.transformer, r.ups_minutes)
+    def transformers(self, feeders: dict[str, Feeder]) -> dict[str, Transformer]:
+        """Decide whether each transformer hangs from a known feeder (its id's prefix) in a known area."""
+        transformers = {}
+        for i, t in enumerate(self.city.transformers):
+            loc = ("transformers", i)
+            if not self.check_id("transformer", t.id, loc + ("id",)):
+                continue
+            if t.feeder not in feeders:
+                self.bad(loc + ("feeder",), f"unknown feeder {t.feeder!r}")
+            elif ID_RULES["transformer"].match(t.id).group("parent") != t.feeder:
+                self.bad(loc + ("id",), f"transformer id {t.id!r} must start with its feeder id {t.feeder}")
+            self.check_area(t.kecamatan, t.kelurahan, loc)
+            self.check_pos(t.lat, t.lon, loc)
+            transformers[t.id] = Transformer(t.id, t.feeder, t.kecamatan, t.kelurahan, t.lat, t.lon, t.kva)
+        return transformers
 
+    def switches(self) -> dict[str, Switch]:
+        """Decide whether each switch is well-named, in a known kecamatan, with known credentials, free address."""
+        switches = {}
+        for i, s in enumerate(self.city.switches):
+            loc = ("switches", i)
+            if not self.check_id("switch", s.id, loc + ("id",)):
+                continue
+            switches[s.id] = Switch(s.id, s.role, s.parent, s.kecamatan, s.address, s.credentials, s.lat, s.lon)
+            if s.kecamatan is not None and s.kecamatan not in self.kel_of:
+                self.bad(loc + ("kecamatan",), f"unknown kecamatan {s.kecamatan!r}")
+            self.check_credentials(s.credentials, loc)
+            self.check_pos(s.lat, s.lon, loc)
+            self.check_address((s.address, 161), f"switch {s.id}", loc, s.address)
+        return switches
+
+    def switch_tree(self, switches: dict[str, Switch]) -> None:
+        """Decide whether the switches form a tree: core at the top, access below the others, no cycles."""
+        for i, s in enumerate(self.city.switches):
+            loc = ("switches", i)
+            if s.role == "core":
+                if s.parent:
+                    self.bad(loc + ("parent",), "a core switch has no parent")
+            elif s.parent not in switches:
+                self.bad(loc + ("parent",), f"unknown parent switch {s.parent!r}")
+            elif s.role == "access" and switches[s.parent].role == "access":
+                self.bad(loc + ("parent",), "an access switch hangs below an aggregation or core switch")
+        # No cycles in the network tree.
+        for sid in switches:
+            hops, cur = 0, sid
+            while cur and cur in switches and hops <= len(switches):
+                cur, hops = switches[cur].parent, hops + 1
+            if hops > len(switches):
+                i = [s.id for s in self.city.switches].index(sid)
+                self.bad(("switches", i, "parent"), f"switch {sid} is part of a cycle")
+
+    def egov(self) -> dict[str, EgovService]:
+        """Decide which e-government services are valid: well-named and unique."""
+        egov = {}
+        for i, e in enumerate(self.city.egov):
+            if self.check_id("egov", e.id, ("egov", i, "id")):
+                egov[e.id] = EgovService(e.id, e.name, e.url, e.keyword, e.sla_days)
+        return egov
+
+    def controllers(self) -> dict[str, Controller]:
+        """Decide whether each controller is unique, with known credentials and a free address."""
+        controllers = {}
+        for i, c in enumerate(self.city.controllers):
+            loc = ("controllers", i)
+            if c.id in controllers:
+                self.bad(loc + ("id",), f"duplicate controller id {c.id!r}")
+            self.check_credentials(c.credentials, loc)
+            self.check_address((c.address, c.snmp_port), f"controller {c.id}", loc, f"{c.address}:{c.snmp_port}")
+            controllers[c.id] = Controller(c.id, c.vendor, c.model, c.address, c.snmp_port, c.credentials,
+                                           tuple(c.manages))
+        return controllers
+
+    def hotspots(self, rows: list[HotspotRow], switches: dict[str, Switch],
+                 transformers: dict[str, Transformer]) -> dict[str, Hotspot]:
+        """Decide whether each hotspot row has a known area, access switch, transformer, credentials, free address."""
+        where = self.row_lines
+        hotspots = {}
+        for i, r in enumerate(rows):
+            loc = (i,)
+            if not self.check_id("hotspot", r.id, loc + ("id",), where):
+                continue
+            self.check_area(r.kecamatan, r.kelurahan, loc, where)
+            self.check_pos(r.lat, r.lon, loc, where)
+            if r.switch not in switches:
+                self.bad(loc + ("switch",), f"unknown switch {r.switch!r}", where)
+            elif switches[r.switch].role != "access":
+                self.bad(loc + ("switch",), f"switch {r.switch!r} is not an access switch", where)
+            if r.transformer not in transformers:
+                self.bad(loc + ("transformer",), f"unknown transformer {r.transformer!r}", where)
+            self.check_credentials(r.credentials, loc, where)
+            self.check_address((r.address, r.snmp_port), f"hotspot {r.id}", loc, f"{r.address}:{r.snmp_port}", where)
+            hotspots[r.id] = Hotspot(r.id, r.name, r.kecamatan, r.kelurahan, r.lat, r.lon, r.vendor, r.model,
+                                     r.address, r.snmp_port, r.credentials, r.switch, r.transformer, r.ups_minutes)
+        return hotspots
+
+
+def _cross_check(city: CityModel, rows: list[HotspotRow], credentials: CredentialSet, lines: Lines,
+                 row_lines: Lines, problems: list[Problem], source: str) -> Inventory:
+    """Cross-check the city's sections in a fixed order (problems go to ``problems``); build the Inventory."""
+    check = _CrossCheck(city, credentials, lines, row_lines, problems)
+    kec = check.kecamatan()
+    subs = check.substations()
+    feeders = check.feeders(subs)
+    transformers = check.transformers(feeders)
+    switches = check.switches()
+    check.switch_tree(switches)
+    egov = check.egov()
+    controllers = check.controllers()
+    hotspots = check.hotspots(rows, switches, transformers)
     return Inventory(
         city=city.city, display_name=city.display_name, province=city.province, timezone=city.timezone,
         bbox=city.bbox, kecamatan=kec, substations=subs, feeders=feeders, transformers=transformers,

@@ -175,73 +175,93 @@ class Explainer:
 
     # --- the decision ---------------------------------------------------------------------------
     def findings(self, now: float) -> dict[str, Finding]:
-        inv = self.inv
+        """Decide the root causes at ``now``: one finding per root element, steps 0-4 in order."""
         out: dict[str, Finding] = {}
         explained: set[str] = set()
 
         # 0. e-government services failing their probes: a cause of their own, nothing below them
+        self._take(out, explained, self._service_findings())
+        # 1. power from telemetry
+        self._take(out, explained, self._telemetry_power_findings(now))
+        # 2. network
+        self._take(out, explained, self._network_findings(now))
+        # 3. hotspots as power sensors
+        pending = {h for h, st in self.hs.items() if h.startswith("hotspot:") and st["failing"]
+                   and h not in explained and self.recovering.get(h, 0) <= now}
+        self._take(out, explained, self._inferred_power_findings(pending, now))
+        # 4. device / unknown
+        self._take(out, explained, self._device_findings(pending - explained, now))
+        return out
+
+    @staticmethod
+    def _take(out: dict[str, Finding], explained: set[str], found: dict[str, Finding]) -> None:
+        """Add a step's findings to ``out`` (in order); their hotspots count as explained from then on."""
+        for root, f in found.items():
+            out[root] = f
+            explained |= f.affected
+
+    def _service_findings(self) -> dict[str, Finding]:
+        """Decide which e-government services are down: each a ``service`` root with nothing below it."""
+        out: dict[str, Finding] = {}
         for el in sorted(self.hs):
-            if el.startswith("egov:") and self.hs[el]["state"] == "down" and el[5:] in inv.egov:
+            if el.startswith("egov:") and self.hs[el]["state"] == "down" and el[5:] in self.inv.egov:
                 st = self.hs[el]
                 out[el] = Finding("service", el, set(), [f"{el} failing its checks since {st['since']:.0f}: "
                                                          f"{st.get('reason', '')}".rstrip(": ")],
                                   0.99, since=st["since"], detail=st.get("reason", ""))
+        return out
 
-        # 1. power from telemetry
+    def _telemetry_power_findings(self, now: float) -> dict[str, Finding]:
+        """Decide which de-energized substations, feeders and transformers are power roots by telemetry."""
+        out: dict[str, Finding] = {}
         for kind in POWER_KINDS:
-            for ident in inv.of_kind(kind):
+            for ident in self.inv.of_kind(kind):
                 el = f"{kind}:{ident}"
-                state, since = self.grid.get(el, (UNKNOWN_G, 0.0))
-                if state != DEENERGIZED:
-                    continue
-                parent = self.parent_power.get(el)
-                if parent and self.gstate(parent) == DEENERGIZED:
-                    continue  # the parent explains it
-                if parent and self.gstate(parent) == ENERGIZED and self.grid[parent][1] > since:
-                    continue  # its parent came back after it went dark: wait for its own next reading
-                below = self.below[el]
-                dark = {h for h in below if self.failing(h)}
-                on_batt = sum(1 for h in below if not self.failing(h) and inv.hotspots[h[8:]].ups_minutes > 0)
-                ev = [f"{el} de-energized since {since:.0f} (grid telemetry)"]
-                if dark:
-                    ev.append(f"{len(dark)} of {len(below)} hotspots below it not answering")
-                f = Finding("power_grid", el, dark, ev, 0.95 if dark or not below else 0.9, since=since, on_battery=on_batt)
-                n = self._notice_for(el, since)
-                if n:
-                    # the restore reading may take a telemetry interval or two to arrive after the window
-                    if now <= n["end"] + 2 * self.s.telemetry_interval_s:
-                        f.cause = "planned_maintenance"
-                        f.notice = n
-                        f.evidence.append(f"PLN notice {n['id']} covers {n['element']} {n['start']:.0f}..{n['end']:.0f}")
-                    else:
-                        f.evidence.append(f"PLN notice {n['id']} window ended at {n['end']:.0f}; still de-energized")
-                out[el] = f
-                explained |= dark
+                f = self._telemetry_finding(el, now)
+                if f is not None:
+                    out[el] = f
+        return out
 
-        # 2. network
-        for sid in inv.switches:
+    def _telemetry_finding(self, el: str, now: float) -> Finding | None:
+        """Decide whether a de-energized element is a root: its power parent neither dark nor back since."""
+        state, since = self.grid.get(el, (UNKNOWN_G, 0.0))
+        if state != DEENERGIZED:
+            return None
+        parent = self.parent_power.get(el)
+        if parent and self.gstate(parent) == DEENERGIZED:
+            return None  # the parent explains it
+        if parent and self.gstate(parent) == ENERGIZED and self.grid[parent][1] > since:
+            return None  # its parent came back after it went dark: wait for its own next reading
+        below = self.below[el]
+        dark = {h for h in below if self.failing(h)}
+        on_batt = sum(1 for h in below if not self.failing(h) and self.inv.hotspots[h[8:]].ups_minutes > 0)
+        ev = [f"{el} de-energized since {since:.0f} (grid telemetry)"]
+        if dark:
+            ev.append(f"{len(dark)} of {len(below)} hotspots below it not answering")
+        f = Finding("power_grid", el, dark, ev, 0.95 if dark or not below else 0.9, since=since, on_battery=on_batt)
+        self._apply_notice(f, el, since, now)
+        return f
+
+    def _apply_notice(self, f: Finding, el: str, since: float, now: float) -> None:
+        """Decide whether a PLN notice makes a power finding ``planned_maintenance`` (only inside its window)."""
+        n = self._notice_for(el, since)
+        if n:
+            # the restore reading may take a telemetry interval or two to arrive after the window
+            if now <= n["end"] + 2 * self.s.telemetry_interval_s:
+                f.cause = "planned_maintenance"
+                f.notice = n
+                f.evidence.append(f"PLN notice {n['id']} covers {n['element']} {n['start']:.0f}..{n['end']:.0f}")
+            else:
+                f.evidence.append(f"PLN notice {n['id']} window ended at {n['end']:.0f}; still de-energized")
+
+    def _network_findings(self, now: float) -> dict[str, Finding]:
+        """Decide which failing switches are ``network_uplink`` roots: topmost failing, down or half dark."""
+        out: dict[str, Finding] = {}
+        for sid in self.inv.switches:
             el = f"switch:{sid}"
-            if not self.failing(el):
-                continue
-            p = self.parent_net.get(el)
-            chain_ok = True
-            while p:
-                if self.failing(p):
-                    chain_ok = False
-                    break
-                p = self.parent_net.get(p)
-            if not chain_ok:
+            if not self.failing(el) or not self._parents_answer(el) or self._uplink_recovering(el, now):
                 continue
             st = self.hs[el]
-            cur, recovering = self.parent_net.get(el), False
-            while cur:  # an upstream switch came back after this one failed: it is being polled back up
-                p_st = self.hs.get(cur)
-                if p_st and p_st["since"] > st.get("fail_at", st["since"]) and \
-                        now - p_st["since"] < self.s.grace_polls * self.s.poll_interval_s:
-                    recovering = True
-                cur = self.parent_net.get(cur)
-            if recovering:
-                continue
             below = self.below[el]
             dark = {h for h in below if self.failing(h)}
             if not (st["state"] == "down" or len(dark) >= max(1, len(below) / 2)):
@@ -249,40 +269,76 @@ class Explainer:
             ev = [f"{el} not answering" + (" (down)" if st["state"] == "down" else " (failed polls)"),
                   f"{len(dark)} of {len(below)} hotspots behind it not answering; its parent answers"]
             out[el] = Finding("network_uplink", el, dark, ev, 0.9 if st["state"] == "down" else 0.8, since=st["since"])
-            explained |= dark
+        return out
 
-        # 3. hotspots as power sensors
-        pending = {h for h, st in self.hs.items() if h.startswith("hotspot:") and st["failing"]
-                   and h not in explained and self.recovering.get(h, 0) <= now}
+    def _parents_answer(self, el: str) -> bool:
+        """Decide whether every switch above ``el`` answers (none of its network ancestors is failing)."""
+        p = self.parent_net.get(el)
+        while p:
+            if self.failing(p):
+                return False
+            p = self.parent_net.get(p)
+        return True
+
+    def _uplink_recovering(self, el: str, now: float) -> bool:
+        """Decide whether a switch above failing ``el`` came back after it failed and is still being polled up."""
+        st = self.hs[el]
+        cur = self.parent_net.get(el)
+        while cur:
+            p_st = self.hs.get(cur)
+            if p_st and p_st["since"] > st.get("fail_at", st["since"]) and \
+                    now - p_st["since"] < self.s.grace_polls * self.s.poll_interval_s:
+                return True
+            cur = self.parent_net.get(cur)
+        return False
+
+    def _inferred_power_findings(self, pending: set[str], now: float) -> dict[str, Finding]:
+        """Decide power cuts inferred from unexplained failing hotspots: feeders first, then transformers."""
         inferred_t: dict[str, Finding] = {}
         by_t: dict[str, list[str]] = {}
         for h in pending:
             by_t.setdefault(self.parent_power[h], []).append(h)
         for t, dark in by_t.items():
-            if self.gstate(t) != UNKNOWN_G:
-                continue  # its own telemetry decides (step 1); an energized feeder says nothing of it
-            f_state, f_since = self.grid.get(self.parent_power[t], (UNKNOWN_G, 0.0))
-            if f_state == ENERGIZED and f_since > min(self.hs[h].get("fail_at", 0.0) for h in dark) \
-                    and now - f_since < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s:
-                continue  # the feeder came back after they went dark: they are booting
-            hs = self.below[t]
-            non_ups = [h for h in hs if self.inv.hotspots[h[8:]].ups_minutes == 0]
-            if len(dark) < 2 or not all(self.failing(h) for h in non_ups):
-                continue
-            switches = {self.parent_net[h] for h in dark}
-            if any(self.failing(s) for s in switches):
-                continue
-            if len(switches) < 2 and len(dark) < 3:
-                continue
-            ev = [f"{len(dark)} of {len(hs)} hotspots on {t} failed together across {len(switches)} switch(es) "
-                  f"that still answer", f"{t} telemetry: {self.gstate(t)}"]
-            since = min(self.hs[h].get("fail_at", self.hs[h]["since"]) for h in dark)
-            inferred_t[t] = Finding("power_grid", t, set(dark), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
+            f = self._inferred_transformer(t, dark, now)
+            if f is not None:
+                inferred_t[t] = f
+        out, absorbed = self._inferred_feeders(inferred_t)
+        for t, f in inferred_t.items():
+            if t not in absorbed:
+                out[t] = f
+        return out
+
+    def _inferred_transformer(self, t: str, dark: list[str], now: float) -> Finding | None:
+        """Decide whether a transformer without telemetry lost power: its non-UPS hotspots all dark, switches up."""
+        if self.gstate(t) != UNKNOWN_G:
+            return None  # its own telemetry decides (step 1); an energized feeder says nothing of it
+        f_state, f_since = self.grid.get(self.parent_power[t], (UNKNOWN_G, 0.0))
+        if f_state == ENERGIZED and f_since > min(self.hs[h].get("fail_at", 0.0) for h in dark) \
+                and now - f_since < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s:
+            return None  # the feeder came back after they went dark: they are booting
+        hs = self.below[t]
+        non_ups = [h for h in hs if self.inv.hotspots[h[8:]].ups_minutes == 0]
+        if len(dark) < 2 or not all(self.failing(h) for h in non_ups):
+            return None
+        switches = {self.parent_net[h] for h in dark}
+        if any(self.failing(s) for s in switches):
+            return None
+        if len(switches) < 2 and len(dark) < 3:
+            return None
+        ev = [f"{len(dark)} of {len(hs)} hotspots on {t} failed together across {len(switches)} switch(es) "
+              f"that still answer", f"{t} telemetry: {self.gstate(t)}"]
+        since = min(self.hs[h].get("fail_at", self.hs[h]["since"]) for h in dark)
+        return Finding("power_grid", t, set(dark), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
+
+    def _inferred_feeders(self, inferred_t: dict[str, Finding]) -> tuple[dict[str, Finding], set[str]]:
+        """Decide which feeders lost power (two inferred transformers, or their only one with hotspots)."""
         by_f: dict[str, list[str]] = {}
         for t in inferred_t:
             by_f.setdefault(self.parent_power[t], []).append(t)
+        out: dict[str, Finding] = {}
+        absorbed: set[str] = set()
         for fdr, ts in by_f.items():
-            with_hotspots = [t for t in (f"transformer:{x}" for x in inv.transformers_of_feeder.get(fdr[7:], []))
+            with_hotspots = [t for t in (f"transformer:{x}" for x in self.inv.transformers_of_feeder.get(fdr[7:], []))
                              if self.below[t]]
             if len(ts) >= 2 or (len(with_hotspots) == 1 and ts):
                 dark = set().union(*(inferred_t[t].affected for t in ts))
@@ -290,49 +346,56 @@ class Explainer:
                       f"{fdr} telemetry: {self.gstate(fdr)}"]
                 out[fdr] = Finding("power_grid", fdr, dark, ev, 0.8 if len(ts) >= 2 else 0.7, True,
                                    min(inferred_t[t].since for t in ts))
-                explained |= dark
-                for t in ts:
-                    inferred_t.pop(t)
-        for t, f in inferred_t.items():
-            out[t] = f
-            explained |= f.affected
+                absorbed.update(ts)
+        return out, absorbed
 
-        # 4. device / unknown
-        for h in sorted(pending - explained):
+    def _device_findings(self, candidates: set[str], now: float) -> dict[str, Finding]:
+        """Decide which still-unexplained hotspots, down past the holdoff on an answering switch, are roots."""
+        out: dict[str, Finding] = {}
+        for h in sorted(candidates):
             if not self.down(h) or now - self.hs[h]["since"] < self.s.device_holdoff_s:
                 continue
-            sw = self.parent_net[h]
-            if self.failing(sw):
+            if self.failing(self.parent_net[h]):
                 continue  # the switch may yet explain it
-            t = self.parent_power[h]
-            st = self.hs[h]
-            back = [since for el in (t, self.parent_power[t]) for state, since in [self.grid.get(el, (UNKNOWN_G, 0.0))]
-                    if state == ENERGIZED and since > st["since"]]
-            cur = sw
-            while cur:  # its uplink came back after it went dark
-                s_st = self.hs.get(cur)
-                if s_st and s_st["state"] in ("up", "degraded") and s_st["since"] > st["since"]:
-                    back.append(s_st["since"])
-                cur = self.parent_net.get(cur)
-            if back and now - max(back) < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s:
+            if self._booting_after_restore(h, now):
                 continue  # power or uplink came back after it went dark: give it time to boot and be polled
-            siblings_up = [x for x in self.below[t] if x != h and not self.failing(x)
-                           and self.inv.hotspots[x[8:]].ups_minutes == 0 and x in self.hs]
-            power_on = self.gstate(t) == ENERGIZED or siblings_up
-            if power_on:
-                why = []
-                if self.gstate(t) == ENERGIZED:
-                    why.append(f"{t} energized")
-                if siblings_up:
-                    why.append(f"{len(siblings_up)} hotspot(s) on the same transformer answer")
-                detail = "restarting" if st.get("reboot_at") and now - st["reboot_at"] < 600 else ""
-                out[h] = Finding("device", h, {h}, [f"{h} down since {st['since']:.0f}; {sw} answers; " + ", ".join(why)],
-                                 0.85, since=st["since"], detail=detail)
-            else:
-                out[h] = Finding("unknown", h, {h}, [f"{h} down; {sw} answers; power of {t} unknown (no telemetry) "
-                                                     f"and no other hotspot on it to compare"], 0.3, since=st["since"],
-                                 detail="tidak ada data listrik untuk gardu ini / no power data for its transformer")
+            out[h] = self._device_finding(h, now)
         return out
+
+    def _booting_after_restore(self, h: str, now: float) -> bool:
+        """Decide whether power or the uplink of ``h`` came back after it went dark too recently to judge it."""
+        t = self.parent_power[h]
+        st = self.hs[h]
+        back = [since for el in (t, self.parent_power[t]) for state, since in [self.grid.get(el, (UNKNOWN_G, 0.0))]
+                if state == ENERGIZED and since > st["since"]]
+        cur: str | None = self.parent_net[h]
+        while cur:  # its uplink came back after it went dark
+            s_st = self.hs.get(cur)
+            if s_st and s_st["state"] in ("up", "degraded") and s_st["since"] > st["since"]:
+                back.append(s_st["since"])
+            cur = self.parent_net.get(cur)
+        return bool(back) and now - max(back) < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s
+
+    def _device_finding(self, h: str, now: float) -> Finding:
+        """Decide ``device`` (its power known to be on) or ``unknown`` (nothing to compare) for a down hotspot."""
+        sw = self.parent_net[h]
+        t = self.parent_power[h]
+        st = self.hs[h]
+        siblings_up = [x for x in self.below[t] if x != h and not self.failing(x)
+                       and self.inv.hotspots[x[8:]].ups_minutes == 0 and x in self.hs]
+        power_on = self.gstate(t) == ENERGIZED or siblings_up
+        if power_on:
+            why = []
+            if self.gstate(t) == ENERGIZED:
+                why.append(f"{t} energized")
+            if siblings_up:
+                why.append(f"{len(siblings_up)} hotspot(s) on the same transformer answer")
+            detail = "restarting" if st.get("reboot_at") and now - st["reboot_at"] < 600 else ""
+            return Finding("device", h, {h}, [f"{h} down since {st['since']:.0f}; {sw} answers; " + ", ".join(why)],
+                           0.85, since=st["since"], detail=detail)
+        return Finding("unknown", h, {h}, [f"{h} down; {sw} answers; power of {t} unknown (no telemetry) "
+                                           f"and no other hotspot on it to compare"], 0.3, since=st["since"],
+                       detail="tidak ada data listrik untuk gardu ini / no power data for its transformer")
 
     def _notice_for(self, el: str, since: float) -> dict | None:
         cur = el

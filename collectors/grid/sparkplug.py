@@ -196,68 +196,91 @@ class SparkplugHost:
 
     # --- messages -------------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> SpOutcome:
-        parts = topic.split("/")
+        """Decide what one Sparkplug message means: readings, stale elements, a rebirth request or a rejection."""
         out = SpOutcome()
+        msg = self._decode(topic, payload, out)
+        if msg is None:
+            return out
+        group, mtype, node, device, p = msg
+        key = (group, node)
+        if mtype == "NBIRTH":
+            self._node_birth(key, p, out)
+        elif mtype == "NDEATH":
+            self._node_death(key, p, out)
+        else:
+            ns = self._in_sequence(key, mtype, p, out)
+            if ns is not None:
+                self._node_message(ns, key, mtype, device, topic, p, out)
+        return out
+
+    def _decode(self, topic: str, payload: bytes, out: SpOutcome) -> tuple | None:
+        """Decide whether a message is telemetry to decode (not state or a command, a sane topic and size)."""
+        parts = topic.split("/")
         if len(parts) >= 3 and parts[1] == "STATE":
-            return out  # host application state (ours or another host's)
+            return None  # host application state (ours or another host's)
         if len(parts) not in (4, 5) or parts[0] != self.ns:
             out.rejected = Rejected("bad_topic", f"not a Sparkplug B topic: {topic!r}")
-            return out
+            return None
         group, mtype, node = parts[1], parts[2], parts[3]
         device = parts[4] if len(parts) == 5 else None
         if mtype in ("NCMD", "DCMD"):
-            return out  # commands (ours included) are not telemetry
+            return None  # commands (ours included) are not telemetry
         if len(payload) > self.max_payload_bytes:
             out.rejected = Rejected("oversize", f"{len(payload)} bytes > {self.max_payload_bytes}")
-            return out
+            return None
         p = Payload()
         try:
             p.ParseFromString(payload)
         except (DecodeError, ValueError) as exc:
             out.rejected = Rejected("sparkplug_decode", f"{mtype} from {group}/{node}: {exc}")
-            return out
-        key = (group, node)
+            return None
+        return group, mtype, node, device, p
+
+    def _node_birth(self, key: tuple[str, str], p, out: SpOutcome) -> None:
+        """Decide whether an NBIRTH starts a node session (bdSeq given, seq 0); the old one's devices go stale."""
+        group, node = key
+        bd = next((metric_value(m) for m in p.metrics if m.name == "bdSeq"), None)
+        if bd is None:
+            out.rejected = Rejected("schema", f"NBIRTH from {group}/{node} without bdSeq")
+            return
+        if p.HasField("seq") and p.seq != 0:
+            out.rejected = Rejected("sparkplug_sequence", f"NBIRTH from {group}/{node} with seq {p.seq} (must be 0)")
+            out.rebirth = key
+            return
+        old = self.nodes.get(key)
+        ns = NodeSession(bd_seq=bd, seq=0, online=True, born_at=time.time())
+        if old:  # devices survive a node rebirth only by being born again
+            out.stale += [d.element for d in old.devices.values() if d.element and not d.stale]
+        self.nodes[key] = ns
+        ns.aliases = {m.alias: m.name for m in p.metrics if m.HasField("alias") and m.name}
+        log.info("Sparkplug node %s/%s born (bdSeq %s)", group, node, bd)
+
+    def _node_death(self, key: tuple[str, str], p, out: SpOutcome) -> None:
+        """Decide whether an NDEATH ends the live node session (not an older one's); its devices go stale."""
+        group, node = key
         ns = self.nodes.get(key)
-        now = time.time()
+        bd = next((metric_value(m) for m in p.metrics if m.name == "bdSeq"), None)
+        if ns is None or not ns.online:
+            return
+        if bd is not None and ns.bd_seq is not None and bd != ns.bd_seq:
+            log.info("Sparkplug NDEATH from %s/%s with old bdSeq %s (current %s): ignored", group, node, bd, ns.bd_seq)
+            return
+        ns.online = False
+        for d in ns.devices.values():
+            d.stale = True
+            if d.element:
+                out.stale.append(d.element)
+        log.warning("Sparkplug node %s/%s died: %d devices stale", group, node, len(ns.devices))
 
-        if mtype == "NBIRTH":
-            bd = next((metric_value(m) for m in p.metrics if m.name == "bdSeq"), None)
-            if bd is None:
-                out.rejected = Rejected("schema", f"NBIRTH from {group}/{node} without bdSeq")
-                return out
-            if p.HasField("seq") and p.seq != 0:
-                out.rejected = Rejected("sparkplug_sequence", f"NBIRTH from {group}/{node} with seq {p.seq} (must be 0)")
-                out.rebirth = key
-                return out
-            old = ns
-            ns = NodeSession(bd_seq=bd, seq=0, online=True, born_at=now)
-            if old:  # devices survive a node rebirth only by being born again
-                out.stale += [d.element for d in old.devices.values() if d.element and not d.stale]
-            self.nodes[key] = ns
-            ns.aliases = {m.alias: m.name for m in p.metrics if m.HasField("alias") and m.name}
-            log.info("Sparkplug node %s/%s born (bdSeq %s)", group, node, bd)
-            return out
-
-        if mtype == "NDEATH":
-            bd = next((metric_value(m) for m in p.metrics if m.name == "bdSeq"), None)
-            if ns is None or not ns.online:
-                return out
-            if bd is not None and ns.bd_seq is not None and bd != ns.bd_seq:
-                log.info("Sparkplug NDEATH from %s/%s with old bdSeq %s (current %s): ignored", group, node, bd, ns.bd_seq)
-                return out
-            ns.online = False
-            for d in ns.devices.values():
-                d.stale = True
-                if d.element:
-                    out.stale.append(d.element)
-            log.warning("Sparkplug node %s/%s died: %d devices stale", group, node, len(ns.devices))
-            return out
-
+    def _in_sequence(self, key: tuple[str, str], mtype: str, p, out: SpOutcome) -> NodeSession | None:
+        """Decide whether a message belongs to a live node session (else None); a seq gap asks for a rebirth."""
+        group, node = key
+        ns = self.nodes.get(key)
         # Everything else belongs to a live node session with a seq.
         if ns is None or not ns.online:
             out.rejected = Rejected("sparkplug_sequence", f"{mtype} from {group}/{node} without a node birth")
             out.rebirth = key
-            return out
+            return None
         seq = p.seq if p.HasField("seq") else None
         expected = (ns.seq + 1) % 256
         if seq != expected:
@@ -266,46 +289,64 @@ class SparkplugHost:
             out.rebirth = key
         if seq is not None:
             ns.seq = seq
+        return ns
 
+    def _node_message(self, ns: NodeSession, key: tuple[str, str], mtype: str, device: str | None, topic: str,
+                      p, out: SpOutcome) -> None:
+        """Decide what an in-session message yields: nothing for NDATA, else by device message type."""
         if mtype == "NDATA":
-            return out  # node-level metrics (gateway health) are not grid readings
+            return  # node-level metrics (gateway health) are not grid readings
         if device is None:
             out.rejected = Rejected("bad_topic", f"{mtype} without a device id: {topic!r}")
-            return out
+            return
         if mtype == "DBIRTH":
-            el = self.element_of(device)
-            ds = DeviceSession(el, {m.alias: m.name for m in p.metrics if m.HasField("alias") and m.name})
-            ns.devices[device] = ds
-            if el is None:
-                out.rejected = Rejected("unknown_element", f"Sparkplug device {device!r} is no feeder or transformer "
-                                                           f"of {self.inv.city}")
-                return out
-            self._merge(ds, p, out)
-            out.readings += self._reading(ds, p, group, node)
-            return out
+            self._device_birth(ns, device, key, p, out)
+        elif mtype == "DDEATH":
+            self._device_death(ns, device, out)
+        elif mtype == "DDATA":
+            self._device_data(ns, device, key, p, out)
+        else:
+            out.rejected = Rejected("bad_topic", f"unknown Sparkplug message type {mtype!r}")
+
+    def _unknown_device(self, device: str) -> Rejected:
+        """The rejection of a device that is no feeder or transformer of the city."""
+        return Rejected("unknown_element", f"Sparkplug device {device!r} is no feeder or transformer "
+                                           f"of {self.inv.city}")
+
+    def _device_birth(self, ns: NodeSession, device: str, key: tuple[str, str], p, out: SpOutcome) -> None:
+        """Decide a DBIRTH: a new device session (its aliases), and a reading when it is a known element."""
+        el = self.element_of(device)
+        ds = DeviceSession(el, {m.alias: m.name for m in p.metrics if m.HasField("alias") and m.name})
+        ns.devices[device] = ds
+        if el is None:
+            out.rejected = self._unknown_device(device)
+            return
+        self._merge(ds, p, out)
+        out.readings += self._reading(ds, p, *key)
+
+    def _device_death(self, ns: NodeSession, device: str, out: SpOutcome) -> None:
+        """Decide a DDEATH: a live device's element goes stale."""
         ds = ns.devices.get(device)
-        if mtype == "DDEATH":
-            if ds and not ds.stale:
-                ds.stale = True
-                if ds.element:
-                    out.stale.append(ds.element)
-            return out
-        if mtype == "DDATA":
-            if ds is None:
-                out.rejected = Rejected("sparkplug_sequence", f"DDATA from {group}/{node}/{device} without DBIRTH")
-                out.rebirth = key
-                return out
-            if ds.element is None:
-                out.rejected = Rejected("unknown_element", f"Sparkplug device {device!r} is no feeder or transformer "
-                                                           f"of {self.inv.city}")
-                return out
-            ds.stale = False
-            if not self._merge(ds, p, out):
-                return out
-            out.readings += self._reading(ds, p, group, node)
-            return out
-        out.rejected = Rejected("bad_topic", f"unknown Sparkplug message type {mtype!r}")
-        return out
+        if ds and not ds.stale:
+            ds.stale = True
+            if ds.element:
+                out.stale.append(ds.element)
+
+    def _device_data(self, ns: NodeSession, device: str, key: tuple[str, str], p, out: SpOutcome) -> None:
+        """Decide a DDATA: a reading of a born, known device whose metric aliases all resolve."""
+        group, node = key
+        ds = ns.devices.get(device)
+        if ds is None:
+            out.rejected = Rejected("sparkplug_sequence", f"DDATA from {group}/{node}/{device} without DBIRTH")
+            out.rebirth = key
+            return
+        if ds.element is None:
+            out.rejected = self._unknown_device(device)
+            return
+        ds.stale = False
+        if not self._merge(ds, p, out):
+            return
+        out.readings += self._reading(ds, p, group, node)
 
     def _merge(self, ds: DeviceSession, p, out: SpOutcome) -> bool:
         for m in p.metrics:
