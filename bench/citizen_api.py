@@ -35,7 +35,7 @@ import httpx  # noqa: E402
 
 from hotspots.inventory import load_inventory, resolve_city  # noqa: E402
 from pantau import services  # noqa: E402
-from simulator.blackout import build  # noqa: E402
+from tests.fixtures.blackout import build  # noqa: E402
 
 HELLO = '''
 from fastapi import FastAPI

@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from collectors.grid.collector import GridCollector
@@ -26,9 +27,10 @@ from outages.explainer import Settings as ExplainerSettings
 from outages.service import ExplainerService
 from outages.store import IncidentStore
 from store.sink import BatchingSink
+from store.spool import SpoolSinks
 from store.state import StateDB
 from pantau.settings import Settings
-from store.timeseries import REFUSED_CREDENTIALS, InfluxConf, InfluxState
+from store.timeseries import REFUSED_CREDENTIALS, InfluxConf, InfluxState, InfluxV1
 
 log = logging.getLogger("pantau.service")
 
@@ -70,21 +72,91 @@ def influx_status(sink, grid) -> dict:
     """What the writers of this process last saw of InfluxDB (the worst of them): ``state`` is
     ``ok``, ``unavailable`` or ``credentials_refused`` (then ``message`` says so in words)."""
     states = [sink.influx.as_dict()] + ([grid.influx_state()] if grid else [])
-    order = {InfluxState.REFUSED: 0, InfluxState.UNAVAILABLE: 1, InfluxState.OK: 2}
-    worst = dict(min(states, key=lambda s: order.get(s["state"], 1)))
+    worst = dict(InfluxState.worst(states))
     worst["message"] = {InfluxState.REFUSED: REFUSED_CREDENTIALS, InfluxState.UNAVAILABLE: "InfluxDB unavailable",
                         InfluxState.OK: "InfluxDB accepts Pantau's writes"}.get(worst["state"], worst["state"])
     return worst
 
 
-async def run_collect(inv: Inventory, settings: Settings, status_file: Path | None = None) -> None:
-    """Everything ``pantau collect`` runs, configured by the one settings object."""
-    st_ = settings
+@dataclass
+class Collecting:
+    """Everything one ``pantau collect`` process runs, built from the settings by :func:`build`."""
+
+    inv: Inventory
+    state_dir: Path
+    db: InfluxV1
+    sink: BatchingSink
+    coll: SnmpCollector | None
+    grid: GridCollector | None
+    prober: EgovProber | None
+    store: IncidentStore
+    state: StateDB
+    delivery: AlertDelivery | None
+    explainer: ExplainerService
+
+
+def _snmp_collector(inv: Inventory, st_: Settings, sink, intervals: dict,
+                    trap_listen: tuple[str, int] | None) -> tuple[SnmpCollector | None, float]:
+    """The SNMP collector (unless disabled) and the hotspot poll interval the explainer waits on."""
+    poll_interval = 30.0
+    if not st_.snmp:
+        return None, poll_interval
+    profiles = load_profiles(st_.profiles_dir) if st_.profiles_dir else load_profiles()
+    coll = SnmpCollector(inv, sink, profiles=profiles, port=st_.snmp_port, trap_listen=trap_listen,
+                         intervals=intervals, timeout=st_.snmp_timeout_s)
+    poll_interval = next((j.interval_s for j in coll.jobs if j.runs == "snmp.hotspots"), poll_interval)
+    return coll, poll_interval
+
+
+def _grid_collector(inv: Inventory, st_: Settings, broker, influx: InfluxConf, sink,
+                    state_dir: Path) -> GridCollector | None:
+    """The grid MQTT collector when a broker is configured; its readings go to durable spool sinks
+    the store builds from the InfluxDB settings (``<state>/grid/spool/<process>``)."""
+    if broker is None:
+        return None
+    spools = SpoolSinks(influx, state_dir / "grid" / "spool")
+    return GridCollector(inv, broker, state_dir / "grid", spools, sink,
+                         telemetry_interval_s=st_.telemetry_interval_s, workers=st_.grid_workers)
+
+
+def _egov_prober(inv: Inventory, st_: Settings, sink, intervals: dict) -> EgovProber | None:
+    if not (st_.egov and inv.egov):
+        return None
+    egov_timeout = max(2.0, 5.0 / st_.time_scale) if st_.time_scale != 1 else None
+    return EgovProber(inv, sink, base_url=st_.egov_base_url, intervals=intervals, timeout_s=egov_timeout)
+
+
+def _alert_delivery(st_: Settings, state: StateDB) -> AlertDelivery | None:
+    if not st_.receivers_file:
+        return None
+    conf = load_receivers(st_.receivers_file)
+    return AlertDelivery(conf, state, AlertRouter(conf, state))
+
+
+def _explainer(inv: Inventory, st_: Settings, store: IncidentStore, poll_interval: float) -> ExplainerService:
+    time_scale = st_.time_scale
+    return ExplainerService(inv, store, ExplainerSettings(poll_interval_s=poll_interval,
+                                                          reopen_s=600 / time_scale, boot_s=60 / time_scale,
+                                                          telemetry_interval_s=st_.telemetry_interval_s))
+
+
+def _connect(c: Collecting) -> None:
+    """Evidence to the explainer (health, grid, notices); incidents to the alert router."""
+    if c.delivery:
+        c.explainer.listeners.append(c.delivery.router.on_incidents)
+    if c.coll:
+        c.coll.health.listeners.append(c.explainer.on_health)
+    if c.prober:
+        c.prober.health.listeners.append(c.explainer.on_health)
+    if c.grid:
+        c.grid.grid.listeners.append(c.explainer.on_grid)
+        c.grid.grid.notice_listeners.append(c.explainer.on_notice)
+
+
+def build(inv: Inventory, st_: Settings) -> Collecting:
+    """Build (not start) the collectors, the explainer, the stores and alert delivery, connected."""
     influx = st_.influx()
     intervals = dict(st_.intervals)
-    time_scale = st_.time_scale
-    telemetry_interval_s = st_.telemetry_interval_s
-    egov_timeout = max(2.0, 5.0 / time_scale) if time_scale != 1 else None
     db = influx.client()
     sink = BatchingSink(db)
     state_dir = Path(st_.state_dir)
@@ -93,90 +165,101 @@ async def run_collect(inv: Inventory, settings: Settings, status_file: Path | No
     trap_listen = _hostport(st_.traps_listen) if st_.traps_listen else None
     log.info("starting: city %s, %s, state in %s, broker %s", inv.city, influx, state_dir,
              f"{broker.host}:{broker.port}{' (TLS)' if broker.tls else ''}" if broker else "none")
-    coll = None
-    poll_interval = 30.0
-    if st_.snmp:
-        profiles = load_profiles(st_.profiles_dir) if st_.profiles_dir else load_profiles()
-        coll = SnmpCollector(inv, sink, profiles=profiles, port=st_.snmp_port, trap_listen=trap_listen,
-                             intervals=intervals, timeout=st_.snmp_timeout_s)
-        poll_interval = next((j.interval_s for j in coll.jobs if j.runs == "snmp.hotspots"), poll_interval)
-    grid = None
-    if broker is not None:
-        grid = GridCollector(inv, broker, state_dir / "grid", influx, sink,
-                             telemetry_interval_s=telemetry_interval_s, workers=st_.grid_workers)
-    prober = None
-    if st_.egov and inv.egov:
-        prober = EgovProber(inv, sink, base_url=st_.egov_base_url, intervals=intervals,
-                            timeout_s=egov_timeout)
+    coll, poll_interval = _snmp_collector(inv, st_, sink, intervals, trap_listen)
+    grid = _grid_collector(inv, st_, broker, influx, sink, state_dir)
+    prober = _egov_prober(inv, st_, sink, intervals)
     store = IncidentStore(state_dir / "incidents.sqlite")
     state = StateDB(state_dir / "state.sqlite")
-    delivery = None
-    if st_.receivers_file:
-        conf = load_receivers(st_.receivers_file)
-        router = AlertRouter(conf, state)
-        delivery = AlertDelivery(conf, state, router)
-    explainer = ExplainerService(inv, store, ExplainerSettings(poll_interval_s=poll_interval,
-                                                               reopen_s=600 / time_scale, boot_s=60 / time_scale,
-                                                               telemetry_interval_s=telemetry_interval_s))
-    if delivery:
-        explainer.listeners.append(delivery.router.on_incidents)
-    if coll:
-        coll.health.listeners.append(explainer.on_health)
-    if prober:
-        prober.health.listeners.append(explainer.on_health)
-    if grid:
-        grid.grid.listeners.append(explainer.on_grid)
-        grid.grid.notice_listeners.append(explainer.on_notice)
+    delivery = _alert_delivery(st_, state)
+    explainer = _explainer(inv, st_, store, poll_interval)
+    c = Collecting(inv, state_dir, db, sink, coll, grid, prober, store, state, delivery, explainer)
+    _connect(c)
+    return c
+
+
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    explainer.start()
-    if delivery:
-        delivery.start()
-    if coll:
-        await coll.start()
-    if prober:
-        await prober.start()
-    if grid:
-        await grid.start()
-        await grid.wait_ready()
+    return stop
+
+
+async def _start(c: Collecting) -> None:
+    c.explainer.start()
+    if c.delivery:
+        c.delivery.start()
+    if c.coll:
+        await c.coll.start()
+    if c.prober:
+        await c.prober.start()
+    if c.grid:
+        await c.grid.start()
+        await c.grid.wait_ready()
+
+
+def _status(c: Collecting) -> dict:
+    """The status file's document: every part's counters and what the writers see of InfluxDB."""
+    st = c.coll.status() if c.coll else {}
+    if c.grid:
+        st["grid"] = c.grid.status()
+    st["incidents"] = c.explainer.status()
+    st["sink"] = {"written": c.sink.written, "pending": c.sink.pending, "dropped": c.sink.dropped}
+    st["influx"] = influx_status(c.sink, c.grid)
+    if c.prober:
+        st["egov"] = c.prober.status()
+    if c.delivery:
+        st["alerts"] = c.delivery.status()
+    return st
+
+
+def _write_status(st: dict, paths: set[Path]) -> None:
+    for path in paths:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(st, indent=1))
+        tmp.replace(path)
+
+
+async def _report_until(stop: asyncio.Event, c: Collecting, live: LiveWriter, status_paths: set[Path]) -> None:
+    """Every second: the status file(s) and ``live.json``, until asked to stop."""
+    while not stop.is_set():
+        st = _status(c)
+        _write_status(st, status_paths)
+        live.write(st)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def _shutdown(c: Collecting) -> None:
+    """Stop everything in order, then flush the sink."""
+    if c.grid:
+        await c.grid.stop()
+    if c.coll:
+        await c.coll.stop()
+    if c.prober:
+        await c.prober.stop()
+    await c.explainer.stop()
+    if c.delivery:
+        await c.delivery.stop()
+    c.state.close()
+    c.store.close()
+    t0 = time.monotonic()
+    c.sink.close()
+    log.info("stopped; flushed the sink in %.1f s", time.monotonic() - t0)
+    c.db.close()
+
+
+async def run_collect(inv: Inventory, settings: Settings, status_file: Path | None = None) -> None:
+    """Everything ``pantau collect`` runs, configured by the one settings object."""
+    c = build(inv, settings)
+    stop = _stop_on_signals()
+    await _start(c)
     print(json.dumps({"ready": True, "hotspots": len(inv.hotspots)}), flush=True)
-    live = LiveWriter(state_dir / "live.json", inv, coll, grid, prober, explainer, sink, delivery)
+    live = LiveWriter(c.state_dir / "live.json", inv, c.coll, c.grid, c.prober, c.explainer, c.sink, c.delivery)
+    status_paths = {settings.status_file, *([Path(status_file)] if status_file else [])}
     try:
-        while not stop.is_set():
-            st = coll.status() if coll else {}
-            if grid:
-                st["grid"] = grid.status()
-            st["incidents"] = explainer.status()
-            st["sink"] = {"written": sink.written, "pending": sink.pending, "dropped": sink.dropped}
-            st["influx"] = influx_status(sink, grid)
-            if prober:
-                st["egov"] = prober.status()
-            if delivery:
-                st["alerts"] = delivery.status()
-            for path in {st_.status_file, *([Path(status_file)] if status_file else [])}:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(st, indent=1))
-                tmp.replace(path)
-            live.write(st)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
+        await _report_until(stop, c, live, status_paths)
     finally:
-        if grid:
-            await grid.stop()
-        if coll:
-            await coll.stop()
-        if prober:
-            await prober.stop()
-        await explainer.stop()
-        if delivery:
-            await delivery.stop()
-        state.close()
-        store.close()
-        t0 = time.monotonic()
-        sink.close()
-        log.info("stopped; flushed the sink in %.1f s", time.monotonic() - t0)
-        db.close()
+        await _shutdown(c)

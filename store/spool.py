@@ -15,6 +15,11 @@ them to InfluxDB in batches, and only then advances a persisted cursor. So:
 Layout: ``<dir>/seg-<n>.lp`` files of up to ``segment_bytes`` each, and ``cursor`` =
 ``"<segment> <offset>"``. Lines InfluxDB refuses (HTTP 400: a type conflict, say) are moved to
 ``<dir>/rejected.lp`` with the reason logged, never silently dropped.
+
+Collectors get neither class: the runtime hands them a :class:`SpoolSinks` (built from an
+:class:`~store.timeseries.InfluxConf`), and each process opens its :class:`SpoolSink` — spool,
+writer thread and InfluxDB client in one object whose write side is the spool's
+(:class:`collectors.sink.DurableSink`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
-from store.timeseries import InfluxError, InfluxState, InfluxUnavailable
+from store.timeseries import InfluxConf, InfluxError, InfluxState, InfluxUnavailable
 
 log = logging.getLogger("pantau.spool")
 
@@ -238,3 +245,79 @@ class SpoolWriter:
                 self.available = True
                 backoff = 0.25
             self.spool.advance(nxt)
+
+
+class SpoolSink:
+    """One process's durable sink: a :class:`Spool`, the :class:`SpoolWriter` thread draining it and
+    the InfluxDB client it writes with. Opened by :meth:`SpoolSinks.open`; ``close`` drains briefly,
+    stops the writer and closes the spool and the client.
+
+    Write side (the collector's): ``append``, ``commit`` (fsync: acknowledge after it returns),
+    ``full``, ``backlog_bytes``. Status: ``written``, ``available`` and ``influx_state()`` (the
+    writer's :class:`~store.timeseries.InfluxState`: credentials refused is an outage, waited out)."""
+
+    def __init__(self, spool: Spool, db) -> None:
+        self.spool = spool
+        self.db = db
+        self.writer = SpoolWriter(spool, db)
+
+    def start(self) -> "SpoolSink":
+        self.writer.start()
+        return self
+
+    @property
+    def dir(self) -> Path:
+        return self.spool.dir
+
+    def append(self, lines: list[str]) -> None:
+        self.spool.append(lines)
+
+    def commit(self) -> None:
+        self.spool.commit()
+
+    @property
+    def full(self) -> bool:
+        return self.spool.full
+
+    @property
+    def backlog_bytes(self) -> int:
+        return self.spool.backlog_bytes
+
+    @property
+    def written(self) -> int:
+        return self.writer.written
+
+    @property
+    def available(self) -> bool:
+        return self.writer.available
+
+    def influx_state(self) -> dict:
+        return self.writer.influx.as_dict()
+
+    def close(self) -> None:
+        self.writer.stop()
+        self.spool.close()
+        self.db.close()
+
+
+@dataclass(frozen=True)
+class SpoolSinks:
+    """Where a collector that acknowledges after fsync (the grid ingest) gets its sinks: one
+    :class:`SpoolSink` per process, ``<directory>/<name>``, each draining to the InfluxDB of
+    ``influx``. The store builds the client and the writer; the collector only writes.
+
+    Picklable, secrets included: a worker process gets it through multiprocessing's pipe (spawn),
+    never argv, and opens its own sink."""
+
+    influx: InfluxConf
+    directory: Path
+    max_bytes: int = 1 << 30
+
+    def open(self, name: str) -> SpoolSink:
+        spool = Spool(Path(self.directory) / name, max_bytes=self.max_bytes)
+        return SpoolSink(spool, self.influx.client()).start()
+
+    @staticmethod
+    def worst(states: Iterable[dict]) -> dict:
+        """The worst of several sinks' ``influx_state()`` (refused, then unavailable, then ok)."""
+        return InfluxState.worst(states)

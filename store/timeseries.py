@@ -7,7 +7,9 @@ queryable through its DBRP mapping; the 1.x-compatible ``/write`` and ``/query``
 :mod:`store.provision`.
 
 Collectors never import this module: they write :class:`~store.lineprotocol.Point` objects to
-a sink (:mod:`store.sink`), and the runtime connects the sink to an :class:`InfluxV1`.
+a sink (:mod:`store.sink`) or line protocol to a durable spool sink (:mod:`store.spool`), which the
+store builds from an :class:`InfluxConf` (``InfluxConf.client()`` is the one way to an
+:class:`InfluxV1`, for writers and for the API's history reader alike).
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ class InfluxState:
     @classmethod
     def of(cls, exc: BaseException) -> str:
         return cls.REFUSED if isinstance(exc, InfluxAuthRefused) else cls.UNAVAILABLE
+
+    @classmethod
+    def worst(cls, states: Iterable[dict]) -> dict:
+        """The worst of several writers' ``as_dict()`` states: refused, then unavailable, then ok."""
+        order = {cls.REFUSED: 0, cls.UNAVAILABLE: 1, cls.OK: 2}
+        return min(states, key=lambda s: order.get(s["state"], 1))
 
     def as_dict(self) -> dict:
         return {"state": self.state, "since": self.since, "detail": self.detail[:300]}

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from simulator.blackout import build
 from store.state import StateDB
+from tests.fixtures.blackout import build
 
 SWITCH = "SW-SMT-01"
 

@@ -18,11 +18,12 @@ import pytest
 from collectors.grid import sparkplug as sp
 from collectors.grid.collector import GridCollector
 from collectors.grid.mqtt import BrokerConf
+from collectors.grid.state import DEENERGIZED, ENERGIZED, UNKNOWN
 from hotspots.inventory import resolve_city
-from outages.grid_state import DEENERGIZED, ENERGIZED, UNKNOWN
 from pantau import services
 from simulator.gridload import AckedPublisher, elements_of
 from store.sink import BatchingSink
+from store.spool import SpoolSinks
 from store.timeseries import InfluxConf, InfluxV1
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,8 @@ def test_grid_state_follows_the_simulator(semarang, sim, mosquitto_service, infl
     async def story():
         sink = BatchingSink(influx, flush_interval=0.2)
         gc = GridCollector(semarang, BrokerConf("127.0.0.1", mosquitto_service.port), tmp_path,
-                           InfluxConf(influx.url, influx.database), sink, telemetry_interval_s=1.0)
+                           SpoolSinks(InfluxConf(influx.url, influx.database), tmp_path / "spool"), sink,
+                           telemetry_interval_s=1.0)
         await gc.start()
         g = gc.grid
         try:

@@ -14,7 +14,7 @@ from collectors.grid.ingest import Ingest
 from collectors.grid.mqtt import FastProperties, Msg, install_fast_properties
 from collectors.grid.payloads import Rejected, Validator
 from collectors.grid import sparkplug as sp
-from outages.grid_state import DEENERGIZED, ENERGIZED, UNKNOWN, GridState, Reading
+from collectors.grid.state import DEENERGIZED, ENERGIZED, UNKNOWN, GridState, Reading
 from simulator.gridload import iso_ms, payload
 from store.spool import Spool, SpoolWriter
 from store.timeseries import InfluxError, InfluxUnavailable

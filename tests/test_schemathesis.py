@@ -12,8 +12,8 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 
 from api.app import create_app
 from hotspots.inventory import load_inventory, resolve_city
-from simulator.blackout import build
 from store.state import StateDB
+from tests.fixtures.blackout import build
 
 
 def _app(tmp):

@@ -7,8 +7,10 @@ is split over N child processes through a shared subscription; they send reading
 here, so the grid state sees every reading whichever process took it. Workers that die are
 restarted (their sessions resume where they stopped).
 
-Evidence flows into :class:`outages.grid_state.GridState`; its transitions go to listeners
-(InfluxDB ``grid_event`` through the sink, the outage explainer).
+Evidence flows into :class:`collectors.grid.state.GridState`; its transitions go to listeners
+(InfluxDB ``grid_event`` through the sink, the outage explainer). Readings go to a durable sink
+per process, opened from the store-built :class:`~collectors.sink.DurableSinks` the runtime
+passes in (``store.spool.SpoolSinks``): this package never builds an InfluxDB client.
 """
 
 from __future__ import annotations
@@ -25,28 +27,26 @@ from collectors.grid.deadletters import DeadLetters
 from collectors.grid.ingest import Ingest, Outcome
 from collectors.grid.mqtt import BrokerConf, MqttSession
 from collectors.grid.sparkplug import SparkplugHost
-from outages.grid_state import GridEvent, GridState, Reading
+from collectors.grid.state import GridEvent, GridState, Reading
+from collectors.sink import DurableSinks, Sink
 from store.lineprotocol import Point
-from store.spool import Spool, SpoolWriter
-from store.timeseries import InfluxConf, InfluxState
 
 log = logging.getLogger("pantau.grid")
 
 
 class GridCollector:
-    def __init__(self, inv, broker: BrokerConf, state_dir: Path, influx: InfluxConf, sink,
+    def __init__(self, inv, broker: BrokerConf, state_dir: Path, spools: DurableSinks, sink: Sink,
                  telemetry_interval_s: float = 10.0, workers: int = 0, grid_file: Path = GRID_FILE,
-                 city_path: str | None = None, spool_max_bytes: int = 1 << 30, cfg: GridConfig | None = None):
+                 city_path: str | None = None, cfg: GridConfig | None = None):
         self.inv = inv
         self.broker = broker
         self.state_dir = Path(state_dir)
-        self.influx = influx
+        self.spools = spools
         self.sink = sink
         self.cfg = cfg or load_grid_config(inv.city, grid_file)
         self.grid_file = Path(grid_file)
         self.city_path = city_path or inv.source
         self.workers = workers
-        self.spool_max_bytes = spool_max_bytes
         st = self.cfg.file.state
         self.grid = GridState(inv, stale_after_s=st.stale_after_intervals * telemetry_interval_s,
                               energized_ratio=st.energized_ratio, nominal_v=dict(st.nominal_v))
@@ -64,10 +64,8 @@ class GridCollector:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg, s = self.cfg, self.cfg.session
-        self.spool = Spool(self.state_dir / "spool" / "main", max_bytes=self.spool_max_bytes)
+        self.spool = self.spools.open("main")
         self.dead = DeadLetters(self.state_dir / "deadletters", "main")
-        self.db = self.influx.client()
-        self.writer = SpoolWriter(self.spool, self.db).start()
         if self.sparkplug:
             self.sparkplug.validator = None
         self.ingest = Ingest(cfg, self.inv, self.spool, self.dead, self.sparkplug)
@@ -126,10 +124,8 @@ class GridCollector:
             if self.sparkplug and self.session.client.is_connected():
                 self.session.publish(self.sparkplug.state_topic, self.sparkplug.state_payload(False), 1, True)
             await self.session.stop()
-        self.writer.stop()
         self.spool.close()
         self.dead.close()
-        self.db.close()
 
     def _on_connected(self, session: MqttSession) -> None:
         if self.sparkplug:
@@ -141,8 +137,7 @@ class GridCollector:
         ctx = multiprocessing.get_context("spawn")
         r, w = ctx.Pipe(duplex=False)
         params = {"index": i, "city_path": str(self.city_path), "grid_file": str(self.grid_file),
-                  "state_dir": str(self.state_dir), "influx": self.influx.as_dict(),
-                  "broker": asdict(self.broker), "spool_max_bytes": self.spool_max_bytes,
+                  "state_dir": str(self.state_dir), "spools": self.spools, "broker": asdict(self.broker),
                   "log_level": logging.getLogger().level or logging.INFO}
         p = ctx.Process(target=worker_main, args=(params, w), name=f"pantau-grid-w{i}", daemon=True)
         p.start()
@@ -226,13 +221,12 @@ class GridCollector:
         return {"received": sum(p["received"] for p in parts), "accepted": sum(p["accepted"] for p in parts),
                 "dead": sum(p["dead"] for p in parts), "dead_by_reason": dead_by,
                 "spool_backlog_bytes": sum(p["spool_backlog_bytes"] for p in parts),
-                "written": self.writer.written + sum(p.get("written", 0) for p in self.worker_stats.values())}
+                "written": self.spool.written + sum(p.get("written", 0) for p in self.worker_stats.values())}
 
     def influx_state(self) -> dict:
         """The worst InfluxDB state of this process's and the workers' spool writers."""
-        states = [self.writer.influx.as_dict()] + [s["influx"] for s in self.worker_stats.values() if "influx" in s]
-        order = {InfluxState.REFUSED: 0, InfluxState.UNAVAILABLE: 1, InfluxState.OK: 2}
-        return min(states, key=lambda s: order.get(s["state"], 1))
+        states = [self.spool.influx_state()] + [s["influx"] for s in self.worker_stats.values() if "influx" in s]
+        return self.spools.worst(states)
 
     def status(self) -> dict:
         snap = self.grid.snapshot()

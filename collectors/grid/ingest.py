@@ -24,9 +24,9 @@ from collectors.grid.deadletters import DeadLetters
 from collectors.grid.mqtt import Msg, MqttSession
 from collectors.grid.payloads import Rejected, Validator
 from collectors.grid.sparkplug import SparkplugHost
-from outages.grid_state import Notice, Reading
+from collectors.grid.state import Notice, Reading
+from collectors.sink import DurableSink
 from store.lineprotocol import encode_field_value, encode_line
-from store.spool import Spool
 
 log = logging.getLogger("pantau.grid.ingest")
 
@@ -43,7 +43,7 @@ class Outcome:
 
 
 class Ingest:
-    def __init__(self, cfg: GridConfig, inv, spool: Spool, dead: DeadLetters, sparkplug: SparkplugHost | None = None,
+    def __init__(self, cfg: GridConfig, inv, spool: DurableSink, dead: DeadLetters, sparkplug: SparkplugHost | None = None,
                  clock: Callable[[], float] = time.time):
         self.cfg = cfg
         self.inv = inv

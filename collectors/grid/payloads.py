@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collectors.grid.config import GridConfig
-from outages.grid_state import Notice, Reading
+from collectors.grid.state import Notice, Reading
 
 REASONS = ("oversize", "invalid_json", "schema", "not_finite", "absurd_value", "unknown_element",
            "topic_mismatch", "clock_skew", "bad_topic", "sparkplug_decode", "sparkplug_sequence",

@@ -32,7 +32,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from collectors.grid.payloads import Rejected
-from outages.grid_state import Reading
+from collectors.grid.state import Reading
 
 log = logging.getLogger("pantau.sparkplug")
 

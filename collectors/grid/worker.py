@@ -1,9 +1,10 @@
 """A shared-subscription ingest worker process (``GridCollector(workers=N)``).
 
 Each worker joins ``$share/<group>/<telemetry filter>`` with its own fixed client id and
-persistent session, its own spool and spool writer, and sends a compact digest of every accepted
-reading (and its counters) to the main process, which owns the grid state. It dies with its
-parent (``PR_SET_PDEATHSIG``), so a killed Pantau never leaves a worker holding the session.
+persistent session, its own durable sink (spool and writer, opened from the ``spools`` the main
+process hands over), and sends a compact digest of every accepted reading (and its counters) to
+the main process, which owns the grid state. It dies with its parent (``PR_SET_PDEATHSIG``), so
+a killed Pantau never leaves a worker holding the session.
 """
 
 from __future__ import annotations
@@ -42,17 +43,13 @@ async def _run(params: dict, conn) -> None:
     from collectors.grid.ingest import Ingest
     from collectors.grid.mqtt import BrokerConf, MqttSession
     from hotspots.inventory import load_inventory
-    from store.spool import Spool, SpoolWriter
-    from store.timeseries import InfluxConf
 
     inv = load_inventory(params["city_path"])
     cfg = load_grid_config(inv.city, params["grid_file"])
     state = Path(params["state_dir"])
     name = f"w{params['index']}"
-    spool = Spool(state / "spool" / name, max_bytes=params["spool_max_bytes"])
+    spool = params["spools"].open(name)
     dead = DeadLetters(state / "deadletters", name)
-    db = InfluxConf(**params["influx"]).client()
-    writer = SpoolWriter(spool, db).start()
     ingest = Ingest(cfg, inv, spool, dead)
     s = cfg.session
     session = MqttSession(BrokerConf(**params["broker"]), f"{cfg.fmt(s.client_id)}-{name}",
@@ -78,8 +75,8 @@ async def _run(params: dict, conn) -> None:
     async def report():
         while True:
             st = ingest.stats()
-            st.update(session=session.stats(), written=writer.written, influx_available=writer.available,
-                      influx=writer.influx.as_dict())
+            st.update(session=session.stats(), written=spool.written, influx_available=spool.available,
+                      influx=spool.influx_state())
             send("s", st)
             if os.getppid() == 1:
                 stop.set()
@@ -91,7 +88,5 @@ async def _run(params: dict, conn) -> None:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await session.stop()
-    writer.stop()
     spool.close()
     dead.close()
-    db.close()

@@ -1,5 +1,9 @@
 """The grid's state as Pantau knows it: per substation, feeder and transformer.
 
+Owned by the grid collector (:class:`collectors.grid.collector.GridCollector` holds the one
+:class:`GridState`; ``ingest``, ``payloads`` and ``sparkplug`` build its :class:`Reading` and
+:class:`Notice` objects). A pure state machine: it imports nothing of Pantau's.
+
 States:
 - ``energized``: the latest reading shows voltage at or above ``energized_ratio`` of nominal and
   the breaker (if reported) closed;
