@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -140,16 +141,24 @@ def simulator_run(city: str = typer.Option("semarang"), snmp_port: int = typer.O
                   time_scale: float = typer.Option(1.0), seed: int = typer.Option(0),
                   telemetry_interval: float = typer.Option(10.0, help="seconds between readings of one element"),
                   trap_target: Optional[str] = typer.Option(None, help="HOST:PORT that receives SNMP traps"),
+                  mqtt_username: Optional[str] = typer.Option(
+                      None, help="broker user (gateway 'simulator'); its password from env PANTAU_SIM_MQTT_PASSWORD"),
+                  mqtt_ca_file: Optional[Path] = typer.Option(None, help="TLS to the broker, verified against this CA"),
                   verbose: bool = typer.Option(False, "-v")):
     """Run the simulated city until interrupted."""
+    from collectors.grid.mqtt import BrokerConf
     from simulator.runtime import run_city
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     inv = _inventory(city)
-    mh, mp = _hostport(mqtt) if mqtt else (None, None)
+    broker = None
+    if mqtt:
+        mh, mp = _hostport(mqtt)
+        broker = BrokerConf(mh, mp, mqtt_username, os.environ.get("PANTAU_SIM_MQTT_PASSWORD"),
+                            tls=mqtt_ca_file is not None, ca_file=str(mqtt_ca_file) if mqtt_ca_file else None)
     try:
-        asyncio.run(run_city(inv, snmp_port, http_port, mh, mp, time_scale=time_scale, seed=seed,
+        asyncio.run(run_city(inv, snmp_port, http_port, broker, time_scale=time_scale, seed=seed,
                              telemetry_interval_s=telemetry_interval,
                              trap_target=_hostport(trap_target) if trap_target else None))
     except OSError as exc:

@@ -21,7 +21,7 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
                   influx_port=8086 if port_free(8086) else None,
                   mqtt_port=1883 if port_free(1883) else None,
                   http_port=18080 if port_free(18080) else None, collect=True, api=True,
-                  api_port=8000 if port_free(8000) else None, alerts_to_sim=True)
+                  api_port=8000 if port_free(8000) else None, alerts_to_sim=True, secure=True)
     stopping = False
 
     def _stop(*_):
@@ -40,12 +40,22 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
         p3b = inv.credentials.profiles["noc-v3-sha256-aes256"]
         port = "" if stack.snmp_port == 161 else f":{stack.snmp_port}"
         mq = stack.mosquitto.port
+        sec = stack.state_dir / "secrets"
+        influx_auth = f"-u admin:$(cat {sec}/influx-admin)"
+        mqtt_auth = f"--cafile {stack.tls_dir}/ca.pem -h 127.0.0.1 -u pantau-collector -P $(cat {sec}/mqtt-collector)"
+        env_file = stack.state_dir / "pantau-collect.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(stack.collector_env.items())))
+        env_file.chmod(0o600)
         lines = [
             f"[b]Pantau demo: {inv.display_name}[/b] — {len(inv.hotspots)} hotspots, {len(inv.feeders)} feeders, "
             f"{len(inv.transformers)} transformers, {len(inv.switches)} switches",
             "",
+            "Run as production runs (docs/production.md): InfluxDB with auth (users admin, pantau-collect, pantau-api),",
+            "Mosquitto with TLS (the demo's own CA), passwords and config/mosquitto.acl; `pantau collect` and",
+            f"`pantau api` configured by PANTAU_* only (the collector's: {env_file}); secrets in {sec}/",
+            "",
             f"InfluxDB    {stack.influx.url}  (database 'pantau'; data in {stack.influx.state_dir})",
-            f"Mosquitto   127.0.0.1:{mq}",
+            f"Mosquitto   mqtts://127.0.0.1:{mq}  (CA {stack.tls_dir}/ca.pem)",
             f"Simulator   SNMP on 127.20.x.y{port} (hotspots), 127.30.0.x{port} (switches); "
             f"e-gov + control API {stack.sim.url}",
             "",
@@ -57,15 +67,15 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             f"-x AES-256 -X {p3b.priv_password.get_secret_value()} {v3b.address}{port} 1.3.6.1.2.1.2.2.1.10   # {v3b.id}",
             f"Collector   polls every hotspot (jobs: collectors/jobs.yaml); status {stack.collector.status_file}",
             "",
-            f"  curl -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
+            f"  curl {influx_auth} -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
             "\"q=SELECT last(up), last(clients) FROM hotspot_poll WHERE time > now() - 5m GROUP BY hotspot\" | head -c 600",
-            f"  curl -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
+            f"  curl {influx_auth} -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
             "\"q=SELECT * FROM hotspot_event ORDER BY time DESC LIMIT 20\"",
-            f"  mosquitto_sub -p {mq} -t 'pantau/semarang/grid/#' -v",
+            f"  mosquitto_sub -p {mq} {mqtt_auth} -t 'pantau/semarang/grid/#' -v",
             f"  .venv/bin/pantau grid state --status-file {stack.collector.status_file}     # energized / de-energized / unknown",
             f"  .venv/bin/pantau grid deadletters --directory {stack.collector.state_dir}/grid/deadletters",
             f"  .venv/bin/pantau incidents --db {stack.collector.state_dir}/incidents.sqlite --all   # why it went dark",
-            f"  curl -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
+            f"  curl {influx_auth} -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
             "\"q=SELECT count(voltage_v) FROM grid_telemetry WHERE time > now() - 1m GROUP BY kind\"",
             f"  curl {stack.sim.url}/lapor-hendi/status",
             f"  curl -XPOST {stack.sim.url}/_sim/events -d '{{\"action\":\"feeder_trip\",\"target\":\"feeder:SRD-04\"}}'",
@@ -77,7 +87,7 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             f"  curl {stack.api_svc.url}/api/v1/public/summary",
             f"  curl {stack.api_svc.url}/api/v1/public/kelurahan/Sendangmulyo        # citizens: no key, Bahasa Indonesia",
             f"  curl '{stack.api_svc.url}/api/v1/public/kelurahan/Sendangmulyo?lang=en'",
-            f"  KEY=$(.venv/bin/pantau keys create noc-demo --role operator --state-dir {stack.collector.state_dir})",
+            f"  KEY=$(.venv/bin/pantau keys create noc-demo --role operator --state-dir {stack.state_dir}/collector)",
             f"  curl -H \"X-API-Key: $KEY\" '{stack.api_svc.url}/api/v1/incidents?status=all'",
             f"  curl -H \"X-API-Key: $KEY\" '{stack.api_svc.url}/api/v1/hotspots?kecamatan=Tembalang&state=down'",
             f"  curl -H \"X-API-Key: $KEY\" {stack.api_svc.url}/api/v1/services     # e-gov probes and uptime",

@@ -118,14 +118,135 @@ class Service:
             return ""
 
 
-def mosquitto(state_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> Service:
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """Mosquitto as a city runs it (docs/production.md): TLS with a certificate signed by ``tls_dir``'s
+    CA (``pantau.tlsca.make_ca``), no anonymous access, users and passwords, an ACL file."""
+
+    tls_dir: Path
+    users: dict[str, str]  # user → password (hashed into the broker's password_file)
+    acl: Path
+
+
+def mosquitto(state_dir: Path, port: int | None = None, host: str = "127.0.0.1",
+              security: BrokerSecurity | None = None) -> Service:
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
     conf = render("mosquitto.conf.tmpl", state_dir / "mosquitto.conf", port=port, host=host,
                   state_dir=state_dir, user=getpass.getuser())
+    if security is not None:
+        passwd = state_dir / "passwd"
+        passwd.write_text("".join(f"{u}:{pw}\n" for u, pw in security.users.items()))
+        passwd.chmod(0o600)
+        subprocess.run([require_binary("mosquitto_passwd", "mosquitto"), "-U", str(passwd)], check=True,
+                       capture_output=True, timeout=60)
+        t = Path(security.tls_dir)
+        text = conf.read_text().replace("allow_anonymous true\n", (
+            f"cafile {t / 'ca.pem'}\ncertfile {t / 'server.pem'}\nkeyfile {t / 'server.key'}\n"
+            f"allow_anonymous false\npassword_file {passwd}\nacl_file {security.acl}\n"))
+        assert "allow_anonymous false" in text, "config/mosquitto.conf.tmpl changed its anchor"
+        conf.write_text(text)
     binary = require_binary("mosquitto", "mosquitto")
     return Service("mosquitto", [binary, "-c", str(conf)], state_dir, host, port)
+
+
+class _Nginx(Service):
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+
+def nginx(state_dir: Path, upstream_port: int, tls_dir: Path, port: int | None = None) -> _Nginx:
+    """Debian's nginx with Pantau's shipped site (config/nginx/pantau.conf): TLS terminated with the
+    certificate in ``tls_dir``, ``X-Forwarded-For`` appended, proxying to ``pantau api``."""
+    state_dir = Path(state_dir)
+    (state_dir / "temp").mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    tls_dir = Path(tls_dir)
+    site = (CONFIG_DIR / "nginx" / "pantau.conf").read_text()
+    site = (site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+            .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
+            .replace("/etc/pantau/tls/fullchain.pem", str(tls_dir / "server.pem"))
+            .replace("/etc/pantau/tls/privkey.pem", str(tls_dir / "server.key")))
+    if site.count(f"127.0.0.1:{upstream_port};") != 1 or f"127.0.0.1:{port} ssl" not in site:
+        raise ServiceError("config/nginx/pantau.conf lost the anchors services.nginx rewrites")
+    tmp = state_dir / "temp"
+    conf = state_dir / "nginx.conf"
+    conf.write_text(f"""daemon off; pid {state_dir}/nginx.pid; error_log {state_dir}/nginx.error.log warn;
+events {{ worker_connections 1024; }}
+http {{ access_log off; client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+{site}
+}}
+""")
+    binary = require_binary("nginx", "nginx-light")
+    return _Nginx("nginx", [binary, "-c", str(conf), "-p", str(state_dir), "-e", f"{state_dir}/nginx.error.log"],
+                  state_dir, "127.0.0.1", port)
+
+
+class _HttpReady(Service):
+    path: str = "/-/ready"
+
+    def ready(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"http://{self.host}:{self.port}{self.path}", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def prometheus(state_dir: Path, targets: list[str], port: int | None = None, scrape_interval: str = "15s",
+               scheme: str = "http", ca_file: Path | None = None, alertmanager: str | None = None) -> _HttpReady:
+    """Debian's Prometheus with Pantau's shipped scrape config and rules (config/prometheus/),
+    scraping ``targets`` (HOST:PORT of ``pantau api``, or of nginx with ``scheme="https"``)."""
+    import json
+
+    import yaml
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    doc = yaml.safe_load((CONFIG_DIR / "prometheus" / "prometheus.yml").read_text())
+    doc["global"]["scrape_interval"] = scrape_interval
+    doc["rule_files"] = [str(CONFIG_DIR / "prometheus" / "pantau-rules.yml")]
+    job = next(j for j in doc["scrape_configs"] if j["job_name"] == "pantau")
+    job["static_configs"][0]["targets"] = targets
+    job["scheme"] = scheme
+    if ca_file:
+        job["tls_config"] = {"ca_file": str(ca_file)}
+    if alertmanager:
+        doc["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    else:
+        doc.pop("alerting", None)
+    conf = state_dir / "prometheus.yml"
+    conf.write_text(json.dumps(doc))
+    binary = require_binary("prometheus", "prometheus")
+    return _HttpReady("prometheus", [binary, f"--config.file={conf}", f"--storage.tsdb.path={state_dir}/tsdb",
+                                     f"--web.listen-address=127.0.0.1:{port}"], state_dir, "127.0.0.1", port)
+
+
+def alertmanager(state_dir: Path, webhook_url: str, port: int | None = None, group_wait: str = "1s") -> _HttpReady:
+    """Debian's prometheus-alertmanager routing everything to one webhook (the NOC's pager)."""
+    import json
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    conf = state_dir / "alertmanager.yml"
+    conf.write_text(json.dumps({
+        "route": {"receiver": "noc-hook", "group_by": ["incident_id"], "group_wait": group_wait,
+                  "group_interval": "1s", "repeat_interval": "1h"},
+        "receivers": [{"name": "noc-hook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}]}))
+    binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    return _HttpReady("alertmanager", [binary, f"--config.file={conf}", f"--storage.path={state_dir}/data",
+                                       f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                      state_dir, "127.0.0.1", port)
 
 
 class _Influx(Service):
@@ -207,7 +328,9 @@ class _Simulator(Service):
 
 def simulator(state_dir: Path, city: str, snmp_port: int, http_port: int | None = None,
               mqtt: tuple[str, int] | None = None, time_scale: float = 1.0, seed: int = 0,
-              telemetry_interval_s: float = 10.0, trap_target: tuple[str, int] | None = None) -> _Simulator:
+              telemetry_interval_s: float = 10.0, trap_target: tuple[str, int] | None = None,
+              mqtt_username: str | None = None, mqtt_password: str | None = None,
+              mqtt_ca_file: Path | None = None) -> _Simulator:
     """The simulated city as a child process (its own core for the SNMP agents)."""
     import sys
 
@@ -220,7 +343,12 @@ def simulator(state_dir: Path, city: str, snmp_port: int, http_port: int | None 
         argv += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}"]
     if trap_target:
         argv += ["--trap-target", f"{trap_target[0]}:{trap_target[1]}"]
-    return _Simulator("simulator", argv, state_dir, "127.0.0.1", http_port)
+    if mqtt_username:
+        argv += ["--mqtt-username", mqtt_username]
+    if mqtt_ca_file:
+        argv += ["--mqtt-ca-file", str(mqtt_ca_file)]
+    env = {"PANTAU_SIM_MQTT_PASSWORD": mqtt_password} if mqtt_password else None
+    return _Simulator("simulator", argv, state_dir, "127.0.0.1", http_port, env=env)
 
 
 class _Collector(Service):
@@ -326,4 +454,25 @@ def api(state_dir: Path, city: str, influx_url: str | None, port: int | None = N
         argv += ["--burst", str(burst)]
     svc = Service("api", argv, Path(state_dir) / "api", host, port, env=env)
     svc.url = f"http://{host}:{port}"
+    return svc
+
+
+def pantau(command: str, env: dict[str, str], log_dir: Path) -> Service:
+    """``pantau collect`` or ``pantau api`` configured as docs/production.md says: by ``PANTAU_*``
+    environment only (``env``: the unit's EnvironmentFile), no flags."""
+    import sys
+
+    if command not in ("collect", "api"):
+        raise ValueError(command)
+    argv = [sys.executable, "-m", "pantau", command]
+    if command == "collect":
+        state = Path(env["PANTAU_STATE_DIR"])
+        status = state / "collector-status.json"
+        status.unlink(missing_ok=True)
+        svc = _Collector("collector", argv, Path(log_dir), "127.0.0.1", 0, env=env)
+        svc.status_file = status
+        return svc
+    host, port = env.get("PANTAU_API_HOST", "127.0.0.1"), int(env.get("PANTAU_API_PORT", "8000"))
+    svc = Service("api", argv, Path(log_dir), host, port, env=env)
+    svc.url = f"http://{host}:{port}"  # type: ignore[attr-defined]
     return svc

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from collectors.grid.mqtt import AsyncioPaho, BrokerConf
+from collectors.grid.mqtt import AsyncioPaho, BrokerConf, configure_auth
 from hotspots.inventory import Inventory
 from simulator.city import SimCity, notice_payload, notice_topic, topic
 
@@ -31,12 +31,18 @@ log = logging.getLogger("pantau.simulator")
 class GridPublisher:
     """Publishes every feeder's and transformer's telemetry over MQTT (QoS 1), spread over the interval."""
 
-    def __init__(self, city: SimCity, host: str, port: int, client_id: str = "pantau-sim-grid"):
+    GATEWAY = "simulator"  # the gateway name in status topics and payloads (= its broker user under an ACL)
+
+    def __init__(self, city: SimCity, broker: BrokerConf, client_id: str = "pantau-sim-grid"):
         self.city = city
         self.name = city.inv.city
-        self.host, self.port = host, port
+        self.broker = broker
+        if broker.username and broker.username != self.GATEWAY:
+            raise ValueError(f"the simulator publishes as gateway {self.GATEWAY!r}: its broker user must be that "
+                             f"(config/mosquitto.acl patterns), not {broker.username!r}")
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        status = f"pantau/{self.name}/grid/gateway/simulator/status"
+        configure_auth(self.client, broker)
+        status = f"pantau/{self.name}/grid/gateway/{self.GATEWAY}/status"
         self.client.will_set(status, "offline", qos=1, retain=True)
         self.status_topic = status
         self.client.max_queued_messages_set(0)
@@ -76,7 +82,7 @@ class GridPublisher:
         self.published += 1
 
     async def run(self) -> None:
-        self._io = AsyncioPaho(self.client, BrokerConf(self.host, self.port), keepalive=15, clean_start=True)
+        self._io = AsyncioPaho(self.client, self.broker, keepalive=15, clean_start=True)
         self._io.start()
         elements = self.city.grid_elements()
         interval = self.city.telemetry_interval_s / self.city.k
@@ -155,7 +161,7 @@ def control_app(city: SimCity) -> Starlette:
     ])
 
 
-async def run_city(inv: Inventory, snmp_port: int, http_port: int, mqtt_host: str | None, mqtt_port: int | None,
+async def run_city(inv: Inventory, snmp_port: int, http_port: int, broker: BrokerConf | None,
                    time_scale: float = 1.0, seed: int = 0, telemetry_interval_s: float = 10.0,
                    trap_target: tuple[str, int] | None = None, ready: asyncio.Event | None = None,
                    http_host: str = "127.0.0.1") -> None:
@@ -163,7 +169,7 @@ async def run_city(inv: Inventory, snmp_port: int, http_port: int, mqtt_host: st
                    telemetry_interval_s=telemetry_interval_s, trap_target=trap_target)
     await city.start_snmp()
     log.info("SNMP agents: %d hotspots and %d switches on port %d", len(city.hotspots), len(city.switch_devices), snmp_port)
-    publisher = GridPublisher(city, mqtt_host, mqtt_port) if mqtt_host else None
+    publisher = GridPublisher(city, broker) if broker else None
     server = uvicorn.Server(uvicorn.Config(control_app(city), host=http_host, port=http_port, log_level="warning",
                                            lifespan="off"))
     server.install_signal_handlers = lambda: None

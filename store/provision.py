@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from store.timeseries import InfluxError, InfluxV1, quote_ident
+from store.timeseries import InfluxError, InfluxV1, quote_ident, quote_literal
 
 # Measurements downsampled into the rollup retention (numeric fields averaged per 5 minutes).
 ROLLUP_MEASUREMENTS = ("hotspot_poll", "hotspot_if", "hotspot_radio", "grid_telemetry", "egov_probe")
@@ -59,6 +59,25 @@ def provision_v1(db: InfluxV1, plan: RetentionPlan = RetentionPlan()) -> list[st
             f"GROUP BY time({plan.rollup_every}), * END"
         )
         actions.append(f"created continuous query {cq}")
+    return actions
+
+
+def provision_users_v1(admin: InfluxV1, users: dict[str, tuple[str, str]]) -> list[str]:
+    """Non-admin users on InfluxDB 1.x with ``auth-enabled``: name → (password, privilege on the
+    database: ``WRITE`` for ``pantau collect``, ``READ`` for ``pantau api``, or ``ALL``). Idempotent:
+    an existing user gets its password set again and the privilege granted."""
+    qn = quote_ident(admin.database)
+    existing = {r["user"] for r in admin.query_rows("SHOW USERS")}
+    actions = []
+    for user, (password, privilege) in users.items():
+        if privilege not in ("READ", "WRITE", "ALL"):
+            raise ValueError(f"privilege for {user!r} must be READ, WRITE or ALL, not {privilege!r}")
+        if user in existing:
+            admin.query(f"SET PASSWORD FOR {quote_ident(user)} = {quote_literal(password)}")
+        else:
+            admin.query(f"CREATE USER {quote_ident(user)} WITH PASSWORD {quote_literal(password)}")
+            actions.append(f"created user {user}")
+        admin.query(f"GRANT {privilege} ON {qn} TO {quote_ident(user)}")
     return actions
 
 

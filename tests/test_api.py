@@ -263,6 +263,10 @@ def test_metrics_and_system(world):
     for name in ("pantau_poll_cycle_seconds", "pantau_ingest_lag_seconds", "pantau_queue_depth",
                  "pantau_spool_backlog_bytes", "pantau_webhook_failures", "pantau_outbox_pending"):
         assert f"# TYPE {name}" in m, name
+    # SNMP security refusals (v3 answers below the requested level, refused traps) are visible
+    assert 'pantau_snmp_answers_refused_total{reason="seclevel_mismatch"} 3.0' in m
+    assert 'pantau_traps_refused_total{reason="wrong_digest"} 2.0' in m
+    assert 'pantau_traps_refused_total{reason="unknown_source"} 1.0' in m
     s = c.get("/api/v1/system", headers=H(world["keys"]["viewer"])).json()
     assert s["status"]["last_cycle_s"] == 0.2
 

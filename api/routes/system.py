@@ -76,6 +76,20 @@ class LiveCollector:
         for k in ("received", "accepted", "dead"):
             c.add_metric([k], float(ing.get(k, 0)))
         yield c
+        engine = st.get("engine") or {}
+        c = CounterMetricFamily("pantau_snmp_answers_refused", "SNMP answers refused: v3 below the requested "
+                                "security level (auth error), or unmatched (late, duplicated, spoofed)",
+                                labels=["reason"])
+        c.add_metric(["seclevel_mismatch"], float(engine.get("seclevel_mismatch", 0)))
+        c.add_metric(["unmatched"], float(engine.get("unmatched", 0)))
+        yield c
+        traps = st.get("traps") or {}
+        c = CounterMetricFamily("pantau_traps_refused", "SNMP traps refused (bad community, unknown engine or user, "
+                                "wrong digest, below the user's security level, unknown source)", labels=["reason"])
+        for reason, n in sorted({**(traps.get("rejected") or {}),
+                                 "unknown_source": traps.get("unknown_source", 0)}.items()):
+            c.add_metric([reason], float(n))
+        yield c
         influx = st.get("influx") or {}
         g = GaugeMetricFamily("pantau_influx_write_state", "What Pantau's writers last saw of InfluxDB (1 = current "
                               "state): ok, unavailable, credentials_refused (InfluxDB refuses Pantau's credentials)",

@@ -146,5 +146,6 @@ class SnmpCollector:
         return {"health": self.health.counts(), "cycles": dict(self.cycles),
                 "last_cycle_s": round(p.last_cycle.duration_s, 3) if p else None,
                 "engine": vars(self.engine.stats) if self.engine else {},
-                "traps": {"received": self.traps.received, "unknown_source": self.traps.unknown_source}
+                "traps": {"received": self.traps.received, "unknown_source": self.traps.unknown_source,
+                          "rejected": dict(self.traps.rejected)}
                 if self.traps else None, "at": time.time()}
