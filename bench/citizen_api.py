@@ -104,7 +104,7 @@ def main() -> int:
             for kel in k.kelurahan:
                 counts[kel] = counts.get(kel, 0) + 1
         paths = []
-        for code, k in inv.kecamatan.items():
+        for k in inv.kecamatan.values():
             for kel in k.kelurahan:
                 p = "/api/v1/public/kelurahan/" + urllib.parse.quote(kel)
                 if counts[kel] > 1:
@@ -153,7 +153,7 @@ def main() -> int:
             wrk(base, paths[:20], 2, args.connections, args.threads, tmp)  # warm both
             wrk(f"http://127.0.0.1:{hport}", ["/hello"], 2, args.connections, args.threads, tmp)
             runs = {"hello": [], "citizen": []}
-            for i in range(args.rounds):
+            for _ in range(args.rounds):
                 runs["hello"].append(wrk(f"http://127.0.0.1:{hport}", ["/hello"], args.seconds, args.connections,
                                          args.threads, tmp))
                 runs["citizen"].append(wrk(base, paths, args.seconds, args.connections, args.threads, tmp))

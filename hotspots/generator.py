@@ -13,8 +13,8 @@ switch serves hotspots on several feeders.
 from __future__ import annotations
 
 import csv
-import ipaddress
 import io
+import ipaddress
 import math
 import random
 from pathlib import Path

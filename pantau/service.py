@@ -14,22 +14,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.grid.collector import GridCollector
-from collectors.snmp.collector import SnmpCollector
-from collectors.snmp.profiles import load_profiles
 from alerts.config import load_receivers
 from alerts.delivery import AlertDelivery
 from alerts.router import AlertRouter
 from collectors.egov.probe import EgovProber
+from collectors.grid.collector import GridCollector
+from collectors.snmp.collector import SnmpCollector
+from collectors.snmp.profiles import load_profiles
 from hotspots.datafile import DataFileError, Problem
 from hotspots.inventory import Inventory
 from outages.explainer import Settings as ExplainerSettings
 from outages.service import ExplainerService
 from outages.store import IncidentStore
+from pantau.settings import Settings
 from store.sink import BatchingSink
 from store.spool import SpoolSinks
 from store.state import StateDB
-from pantau.settings import Settings
 from store.timeseries import REFUSED_CREDENTIALS, InfluxConf, InfluxState, InfluxV1
 
 log = logging.getLogger("pantau.service")

@@ -279,7 +279,7 @@ def influxdb(state_dir: Path, port: int | None = None, host: str = "127.0.0.1", 
 class _Snmpd(Service):
     def ready(self) -> bool:
         # UDP: ask for sysUpTime.0 with a raw v2c GET.
-        from snmpwire.ber import encode_get_request_v2c, decode_message
+        from snmpwire.ber import decode_message, encode_get_request_v2c
 
         pkt = encode_get_request_v2c(self.community, 1, [(1, 3, 6, 1, 2, 1, 1, 3, 0)])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

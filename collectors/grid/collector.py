@@ -109,7 +109,7 @@ class GridCollector:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         loop = asyncio.get_running_loop()
-        for i, p in self._procs.items():
+        for p in self._procs.values():
             if p.is_alive():
                 p.terminate()
         for i, p in self._procs.items():

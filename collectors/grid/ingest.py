@@ -21,7 +21,7 @@ from typing import Callable
 
 from collectors.grid.config import GridConfig
 from collectors.grid.deadletters import DeadLetters
-from collectors.grid.mqtt import Msg, MqttSession
+from collectors.grid.mqtt import MqttSession, Msg
 from collectors.grid.payloads import Rejected, Validator
 from collectors.grid.sparkplug import SparkplugHost
 from collectors.grid.state import Notice, Reading
