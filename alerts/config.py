@@ -24,8 +24,8 @@ SECRET_REF = re.compile(r"\$\{secret:([A-Za-z0-9_-]+)\}")
 
 class Route(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    causes: list[Literal[CAUSES]] = []          # empty: every cause
-    kecamatan: list[str] = []                   # empty: every area
+    causes: list[Literal[CAUSES]] = []  # empty: every cause
+    kecamatan: list[str] = []  # empty: every area
     min_severity: Literal[SEVERITIES] = "info"
 
 
@@ -36,8 +36,8 @@ class Receiver(BaseModel):
     # alertmanager: webhook v4 payload (what Alertmanager sends); alertmanager_api: push into an
     # Alertmanager's API v2 (url …/api/v2/alerts), with resolve.
     format: Literal["alertmanager", "alertmanager_api", "json", "telegram", "slack"] = "alertmanager"
-    hmac_secret: str | None = None              # name of a secret: X-Pantau-Signature on every request
-    chat_id: str | None = None                  # telegram
+    hmac_secret: str | None = None  # name of a secret: X-Pantau-Signature on every request
+    chat_id: str | None = None  # telegram
     route: Route = Route()
     group_by: list[Literal[LABELS]] = ["incident_id"]  # one group per incident: a re-rooted incident stays in it
     group_wait_s: Annotated[float, Field(ge=0)] = 10.0
@@ -71,13 +71,22 @@ def load_receivers(path: str | Path) -> ReceiverFile:
             if env:
                 secrets[ref] = SecretStr(env)
             if ref not in secrets:
-                problems.append(lines.problem(("receivers", i), f"secret {ref!r} is not defined (secrets: or "
-                                                                 f"PANTAU_SECRET_{ref.upper().replace('-', '_')})"))
+                problems.append(
+                    lines.problem(
+                        ("receivers", i),
+                        f"secret {ref!r} is not defined (secrets: or PANTAU_SECRET_{ref.upper().replace('-', '_')})",
+                    )
+                )
         if os.environ.get("PANTAU_ENV") == "production":
             for ref in refs:
                 if ref in secrets and "change-me" in secrets[ref].get_secret_value().lower():
-                    problems.append(lines.problem(("secrets", ref), f"secret {ref!r} is a placeholder; refusing it in "
-                                                                    f"production (set PANTAU_SECRET_{ref.upper().replace('-', '_')})"))
+                    problems.append(
+                        lines.problem(
+                            ("secrets", ref),
+                            f"secret {ref!r} is a placeholder; refusing it in "
+                            f"production (set PANTAU_SECRET_{ref.upper().replace('-', '_')})",
+                        )
+                    )
         if r.format == "telegram" and not r.chat_id:
             problems.append(lines.problem(("receivers", i), "a telegram receiver needs chat_id"))
     if problems:

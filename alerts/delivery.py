@@ -100,8 +100,9 @@ class AlertDelivery:
             headers["X-Pantau-Signature"] = sign(secret(self.conf, r.hmac_secret), ts, body)
         err, retry = "", True
         try:
-            resp = await self.client.post(expand_url(self.conf, r.url), content=body, headers=headers,
-                                          timeout=r.timeout_s)
+            resp = await self.client.post(
+                expand_url(self.conf, r.url), content=body, headers=headers, timeout=r.timeout_s
+            )
             if 200 <= resp.status_code < 300:
                 await asyncio.to_thread(self.state.delivered, row["id"])
                 self.sent += 1
@@ -119,10 +120,16 @@ class AlertDelivery:
         await asyncio.to_thread(self.state.failed, row["id"], time.time() + delay, err)
         if not self._down.get(r.name):
             self._down[r.name] = True
-            log.warning("receiver %s (%s) failed: %s; notification kept, retrying with backoff",
-                        r.name, redact_url(r.url), err)
+            log.warning(
+                "receiver %s (%s) failed: %s; notification kept, retrying with backoff", r.name, redact_url(r.url), err
+            )
         return False
 
     def status(self) -> dict:
-        return {"sent": self.sent, "failures": dict(self.failures), "outbox": self.state.outbox_stats(),
-                "groups": len(self.router.groups), "suppressed": self.router.suppressed}
+        return {
+            "sent": self.sent,
+            "failures": dict(self.failures),
+            "outbox": self.state.outbox_stats(),
+            "groups": len(self.router.groups),
+            "suppressed": self.router.suppressed,
+        }

@@ -34,27 +34,46 @@ def alertmanager(receiver, conf, group, alerts: list[dict]) -> dict:
         "commonLabels": _common(alerts, "labels"),
         "commonAnnotations": _common(alerts, "annotations"),
         "externalURL": conf.external_url,
-        "alerts": [{"status": a["status"], "labels": a["labels"], "annotations": a["annotations"],
-                    "startsAt": rfc3339(a["startsAt"]), "endsAt": rfc3339(a["endsAt"]),
-                    "generatorURL": f"{conf.external_url}/api/v1/incidents/{a['labels']['incident_id']}",
-                    "fingerprint": a["fingerprint"]} for a in alerts],
+        "alerts": [
+            {
+                "status": a["status"],
+                "labels": a["labels"],
+                "annotations": a["annotations"],
+                "startsAt": rfc3339(a["startsAt"]),
+                "endsAt": rfc3339(a["endsAt"]),
+                "generatorURL": f"{conf.external_url}/api/v1/incidents/{a['labels']['incident_id']}",
+                "fingerprint": a["fingerprint"],
+            }
+            for a in alerts
+        ],
     }
 
 
 def plain(receiver, conf, group, alerts: list[dict]) -> dict:
-    return {"receiver": receiver.name, "group": group.labels,
-            "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
-            "incidents": [{"id": a["labels"]["incident_id"], "status": a["status"], "cause": a["labels"]["cause"],
-                           "root": a["labels"]["root"], "severity": a["labels"]["severity"],
-                           "kecamatan": a["labels"]["kecamatan"], "opened_at": rfc3339(a["startsAt"]),
-                           "closed_at": rfc3339(a["endsAt"]) if a["endsAt"] else None,
-                           "affected_hotspots": int(a["annotations"]["affected_hotspots"]),
-                           "explanation": {"id": a["annotations"]["summary_id"], "en": a["annotations"]["summary"]},
-                           "url": f"{conf.external_url}/api/v1/incidents/{a['labels']['incident_id']}"}
-                          for a in alerts]}
+    return {
+        "receiver": receiver.name,
+        "group": group.labels,
+        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
+        "incidents": [
+            {
+                "id": a["labels"]["incident_id"],
+                "status": a["status"],
+                "cause": a["labels"]["cause"],
+                "root": a["labels"]["root"],
+                "severity": a["labels"]["severity"],
+                "kecamatan": a["labels"]["kecamatan"],
+                "opened_at": rfc3339(a["startsAt"]),
+                "closed_at": rfc3339(a["endsAt"]) if a["endsAt"] else None,
+                "affected_hotspots": int(a["annotations"]["affected_hotspots"]),
+                "explanation": {"id": a["annotations"]["summary_id"], "en": a["annotations"]["summary"]},
+                "url": f"{conf.external_url}/api/v1/incidents/{a['labels']['incident_id']}",
+            }
+            for a in alerts
+        ],
+    }
 
 
-ICON = {"critical": "\U0001F534", "warning": "\U0001F7E0", "info": "\U0001F535"}
+ICON = {"critical": "\U0001f534", "warning": "\U0001f7e0", "info": "\U0001f535"}
 
 
 def chat_text(alerts: list[dict], html: bool) -> str:
@@ -62,23 +81,28 @@ def chat_text(alerts: list[dict], html: bool) -> str:
     for a in alerts:
         lab, ann = a["labels"], a["annotations"]
         icon = "\u2705" if a["status"] == "resolved" else ICON.get(lab["severity"], "")
-        head = ("SELESAI / RESOLVED" if a["status"] == "resolved" else "GANGGUAN / FIRING")
+        head = "SELESAI / RESOLVED" if a["status"] == "resolved" else "GANGGUAN / FIRING"
         b0, b1 = ("<b>", "</b>") if html else ("*", "*")
         esc = (lambda s: s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")) if html else (lambda s: s)
-        lines.append(f"{icon} {b0}{head}{b1} {esc(lab['cause'])} @ {esc(lab['root'])} ({lab['incident_id']})\n"
-                     f"{esc(ann['summary_id'])}\n{esc(ann['summary'])}")
+        lines.append(
+            f"{icon} {b0}{head}{b1} {esc(lab['cause'])} @ {esc(lab['root'])} ({lab['incident_id']})\n"
+            f"{esc(ann['summary_id'])}\n{esc(ann['summary'])}"
+        )
     return "\n\n".join(lines)
 
 
 def telegram(receiver, conf, group, alerts: list[dict]) -> dict:
-    return {"chat_id": receiver.chat_id, "text": chat_text(alerts, html=True)[:4000], "parse_mode": "HTML",
-            "disable_web_page_preview": True}
+    return {
+        "chat_id": receiver.chat_id,
+        "text": chat_text(alerts, html=True)[:4000],
+        "parse_mode": "HTML",
+        "disable_web_page_preview": True,
+    }
 
 
 def slack(receiver, conf, group, alerts: list[dict]) -> dict:
     text = chat_text(alerts, html=False)
-    return {"text": text[:3000],
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
+    return {"text": text[:3000], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}
 
 
 def alertmanager_api(receiver, conf, group, alerts: list[dict], now: float) -> list[dict]:
@@ -90,10 +114,15 @@ def alertmanager_api(receiver, conf, group, alerts: list[dict], now: float) -> l
     out = []
     for a in alerts:
         ends = a["endsAt"] if a["status"] == "resolved" and a["endsAt"] else now + 3 * receiver.repeat_interval_s
-        out.append({"labels": {k: str(v) for k, v in a["labels"].items()},
-                    "annotations": {k: str(v) for k, v in a["annotations"].items()},
-                    "startsAt": rfc3339(a["startsAt"]), "endsAt": rfc3339(ends),
-                    "generatorURL": f"{conf.external_url}/api/v1/incidents/{a['labels']['incident_id']}"})
+        out.append(
+            {
+                "labels": {k: str(v) for k, v in a["labels"].items()},
+                "annotations": {k: str(v) for k, v in a["annotations"].items()},
+                "startsAt": rfc3339(a["startsAt"]),
+                "endsAt": rfc3339(ends),
+                "generatorURL": f"{conf.external_url}/api/v1/incidents/{a['labels']['incident_id']}",
+            }
+        )
     return out
 
 

@@ -50,14 +50,23 @@ def alert_of(inc: dict) -> dict:
     return {
         "fingerprint": hashlib.sha1(inc["id"].encode()).hexdigest()[:16],
         "status": "resolved" if resolved else "firing",
-        "labels": {"alertname": "PantauIncident", "cause": inc["cause"], "root": inc["root"],
-                   "severity": severity(inc), "kecamatan": ",".join(kec), "city": inc["city"],
-                   "incident_id": inc["id"]},
-        "annotations": {"summary": inc["explanation_en"], "summary_id": inc["explanation_id"],
-                        "affected_hotspots": str(len(inc.get("affected") or [])),
-                        "areas": ", ".join(inc.get("areas") or []),
-                        "confidence": f"{inc['confidence']:.2f}",
-                        **({"merged_into": inc["merged_into"]} if inc.get("merged_into") else {})},
+        "labels": {
+            "alertname": "PantauIncident",
+            "cause": inc["cause"],
+            "root": inc["root"],
+            "severity": severity(inc),
+            "kecamatan": ",".join(kec),
+            "city": inc["city"],
+            "incident_id": inc["id"],
+        },
+        "annotations": {
+            "summary": inc["explanation_en"],
+            "summary_id": inc["explanation_id"],
+            "affected_hotspots": str(len(inc.get("affected") or [])),
+            "areas": ", ".join(inc.get("areas") or []),
+            "confidence": f"{inc['confidence']:.2f}",
+            **({"merged_into": inc["merged_into"]} if inc.get("merged_into") else {}),
+        },
         "startsAt": inc["opened_at"],
         "endsAt": inc["closed_at"] if resolved else None,
     }
@@ -116,9 +125,11 @@ class AlertRouter:
 
     def _restore(self) -> None:
         """What each group last sent (so a restart does not page again)."""
-        for r in self.state._rows("SELECT receiver, group_key, headers, created_at FROM outbox o WHERE created_at = "
-                                  "(SELECT MAX(created_at) FROM outbox p WHERE p.receiver = o.receiver AND "
-                                  "p.group_key = o.group_key)"):
+        for r in self.state._rows(
+            "SELECT receiver, group_key, headers, created_at FROM outbox o WHERE created_at = "
+            "(SELECT MAX(created_at) FROM outbox p WHERE p.receiver = o.receiver AND "
+            "p.group_key = o.group_key)"
+        ):
             h = json.loads(r["headers"])
             g = Group(r["group_key"], json.loads(h.get("X-Pantau-Group-Labels", "{}")))
             g.last_sent, g.last_hash = r["created_at"], h.get("X-Pantau-Group-Hash", "")
@@ -159,8 +170,12 @@ class AlertRouter:
                     g = self.groups[(r.name, gkey)] = Group(gkey, glabels)
                 old = g.alerts.get(alert["fingerprint"])
                 g.alerts[alert["fingerprint"]] = alert
-                if old is not None and old["status"] == alert["status"] and \
-                        old["labels"] == alert["labels"] and old["annotations"] == alert["annotations"]:
+                if (
+                    old is not None
+                    and old["status"] == alert["status"]
+                    and old["labels"] == alert["labels"]
+                    and old["annotations"] == alert["annotations"]
+                ):
                     continue
                 if alert["status"] == "resolved" and alert["fingerprint"] not in g.notified_firing and g.due is None:
                     g.alerts.pop(alert["fingerprint"])  # never notified firing: nothing to resolve
@@ -197,13 +212,24 @@ class AlertRouter:
             resolved = [fp for fp, a in g.alerts.items() if a["status"] == "resolved"]
             if alerts:
                 firing_fps = sorted(a["fingerprint"] for a in alerts if a["status"] == "firing")
-                h = hashlib.sha1(json.dumps([(a["fingerprint"], a["status"], a["annotations"]) for a in
-                                             sorted(alerts, key=lambda a: a["fingerprint"])]).encode()).hexdigest()
+                h = hashlib.sha1(
+                    json.dumps(
+                        [
+                            (a["fingerprint"], a["status"], a["annotations"])
+                            for a in sorted(alerts, key=lambda a: a["fingerprint"])
+                        ]
+                    ).encode()
+                ).hexdigest()
                 repeat = g.last_sent is not None and now >= g.last_sent + r.repeat_interval_s
                 if h != g.last_hash or repeat:
                     body, headers = render(r, self.conf, g, alerts, now)
-                    headers.update({"X-Pantau-Group-Hash": h, "X-Pantau-Group-Labels": json.dumps(g.labels),
-                                    "X-Pantau-Firing": json.dumps(firing_fps)})
+                    headers.update(
+                        {
+                            "X-Pantau-Group-Hash": h,
+                            "X-Pantau-Group-Labels": json.dumps(g.labels),
+                            "X-Pantau-Firing": json.dumps(firing_fps),
+                        }
+                    )
                     self.state.enqueue(r.name, gkey, body, headers)
                     g.last_sent, g.last_hash = now, h
                     g.notified_firing = (g.notified_firing | set(firing_fps)) - set(resolved)

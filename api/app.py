@@ -47,26 +47,47 @@ def page_with_headers(path: Path) -> tuple[bytes, dict[str, str]]:
     hashes: dict[bytes, list[str]] = {b"script": [], b"style": []}
     for kind, text in _INLINE.findall(body):
         hashes[kind].append("'sha256-" + base64.b64encode(hashlib.sha256(text).digest()).decode() + "'")
-    csp = ("default-src 'none'; script-src " + " ".join(hashes[b"script"] or ["'none'"])
-           + "; style-src " + " ".join(hashes[b"style"] or ["'none'"])
-           + "; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-    return body, {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
-                  "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-                  "Permissions-Policy": "geolocation=(self), camera=(), microphone=()"}
+    csp = (
+        "default-src 'none'; script-src "
+        + " ".join(hashes[b"script"] or ["'none'"])
+        + "; style-src "
+        + " ".join(hashes[b"style"] or ["'none'"])
+        + "; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+    return body, {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Permissions-Policy": "geolocation=(self), camera=(), microphone=()",
+    }
 
 
-def create_app(inv, state_dir: Path, influx: InfluxConf | None = None,
-               rate_per_s: float = 5.0, burst: int = 30, trusted_proxies: set[str] | None = None,
-               background_refresh: bool = False) -> FastAPI:
+def create_app(
+    inv,
+    state_dir: Path,
+    influx: InfluxConf | None = None,
+    rate_per_s: float = 5.0,
+    burst: int = 30,
+    trusted_proxies: set[str] | None = None,
+    background_refresh: bool = False,
+) -> FastAPI:
     """``background_refresh``: a thread keeps the citizens' answers current (``pantau api``); without
     it they are rebuilt on the request that notices a change (tests: deterministic)."""
-    app = FastAPI(title="Pantau API", version="1.0.0", description=DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
-                  responses={400: {"model": Problem, "description": "malformed request (e.g. a body that is not JSON)"}})
+    app = FastAPI(
+        title="Pantau API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        responses={400: {"model": Problem, "description": "malformed request (e.g. a body that is not JSON)"}},
+    )
     data = DataSource(inv, state_dir, influx)
     app.state.data = data
     app.state.public = PublicCache(data)
     if background_refresh:
+
         @app.on_event("startup")
         async def _refresher():
             app.state.public.start_refresher()
@@ -74,28 +95,39 @@ def create_app(inv, state_dir: Path, influx: InfluxConf | None = None,
         # The inventory and the first answers live as long as the process: out of the collector's
         # way (a full collection over them is a 40 ms pause in the middle of a blackout's traffic).
         import gc
+
         gc.collect()
         gc.freeze()
     app.state.ratelimit = RateLimiter(rate_per_s, burst, trusted_proxies or {"127.0.0.1", "::1"})
     app.state.registry = system.registry_for(data, app)
     # Public first: the citizens' routes are the hot path, matched before the others.
-    for r in (public.router, hotspots.router, incidents.router, grid.router, services.router, silences.router,
-              events.router):
+    for r in (
+        public.router,
+        hotspots.router,
+        incidents.router,
+        grid.router,
+        services.router,
+        silences.router,
+        events.router,
+    ):
         app.include_router(r, prefix="/api/v1")
     app.include_router(system.router)
 
     app.add_middleware(PublicFastPath, state=app.state)
 
-    pages = next((p for p in (Path(__file__).resolve().parent.parent / "dashboards", Path.cwd() / "dashboards")
-                  if p.is_dir()), Path("dashboards"))
+    pages = next(
+        (p for p in (Path(__file__).resolve().parent.parent / "dashboards", Path.cwd() / "dashboards") if p.is_dir()),
+        Path("dashboards"),
+    )
 
     citizen_html, noc_html = page_with_headers(pages / "citizen.html"), page_with_headers(pages / "noc.html")
 
     @app.get("/", include_in_schema=False)
     def citizen_page():
         body, headers = citizen_html
-        return Response(body, media_type="text/html; charset=utf-8",
-                        headers={**headers, "Cache-Control": "public, max-age=300"})
+        return Response(
+            body, media_type="text/html; charset=utf-8", headers={**headers, "Cache-Control": "public, max-age=300"}
+        )
 
     @app.get("/noc", include_in_schema=False)
     def noc_page():
@@ -105,8 +137,9 @@ def create_app(inv, state_dir: Path, influx: InfluxConf | None = None,
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):
         # Say what is wrong without echoing the input back (it may hold a key or personal data).
-        errs = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                for e in exc.errors()]
+        errs = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
         return JSONResponse({"detail": errs}, status_code=422)
 
     return app

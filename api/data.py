@@ -24,8 +24,7 @@ log = logging.getLogger("pantau.api")
 
 
 class DataSource:
-    def __init__(self, inv, state_dir: Path, influx: InfluxConf | None = None,
-                 refresh_s: float = 0.5):
+    def __init__(self, inv, state_dir: Path, influx: InfluxConf | None = None, refresh_s: float = 0.5):
         self.inv = inv
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -40,7 +39,7 @@ class DataSource:
         self._inc_sig: tuple[tuple[int, int] | None, ...] | None = None
         self.live: dict = {"at": None, "hotspots": {}, "switches": {}, "grid": None, "egov": {}, "status": {}}
         self.incidents: list[dict] = []
-        self.version = 0          # bumps whenever live or incidents changed
+        self.version = 0  # bumps whenever live or incidents changed
         self.listeners: list = []  # called with (version) after a change (public cache, SSE)
         self.refresh(force=True)
 
@@ -78,7 +77,11 @@ class DataSource:
                     pass  # being replaced; next time
             db = self.state_dir / "incidents.sqlite"
             sdb = self.state_dir / "state.sqlite"  # acknowledgements change what citizens see
-            isig = (self._sig(db), self._sig(db.with_name(db.name + "-wal")), self._sig(sdb.with_name(sdb.name + "-wal")))
+            isig = (
+                self._sig(db),
+                self._sig(db.with_name(db.name + "-wal")),
+                self._sig(sdb.with_name(sdb.name + "-wal")),
+            )
             if isig != self._inc_sig:
                 try:
                     self.incidents = self.incidents_db.incidents()

@@ -17,8 +17,11 @@ from api.public import PublicCache
 
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="Pantau API key (`pantau keys create`); or `Authorization: Bearer <key>`")
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="Pantau API key (`pantau keys create`); or `Authorization: Bearer <key>`",
+)
 bearer = HTTPBearer(auto_error=False)
 
 
@@ -37,8 +40,9 @@ Public = Annotated[PublicCache, Depends(get_public)]
 def _principal(request: Request, key: str | None, cred: HTTPAuthorizationCredentials | None) -> dict:
     token = key or (cred.credentials if cred else None)
     if not token:
-        raise HTTPException(401, "API key missing: send it in the X-API-Key header",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "API key missing: send it in the X-API-Key header", headers={"WWW-Authenticate": "Bearer"}
+        )
     data: DataSource = request.app.state.data
     who = data.state.verify_key(token)
     if who is None:
@@ -52,12 +56,16 @@ def _principal(request: Request, key: str | None, cred: HTTPAuthorizationCredent
 
 
 def require(role: str):
-    def dep(request: Request, key: Annotated[str | None, Security(api_key_header)] = None,
-            cred: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> dict:
+    def dep(
+        request: Request,
+        key: Annotated[str | None, Security(api_key_header)] = None,
+        cred: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+    ) -> dict:
         who = _principal(request, key, cred)
         if ROLE_RANK[who["role"]] < ROLE_RANK[role]:
             raise HTTPException(403, f"this needs the {role} role; the key {who['name']!r} is {who['role']}")
         return who
+
     return dep
 
 

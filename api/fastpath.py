@@ -33,8 +33,13 @@ class PublicFastPath:
         try:
             pairs = parse_qsl(qs.decode("latin-1"), keep_blank_values=True, strict_parsing=bool(qs))
             d = dict(pairs)
-            if len(d) == len(pairs) and set(d) <= {"lang", "kecamatan"} and d.get("lang", "id") in ("id", "en") \
-                    and len(d.get("kecamatan", "")) <= 100 and ("kecamatan" not in d or d["kecamatan"]):
+            if (
+                len(d) == len(pairs)
+                and set(d) <= {"lang", "kecamatan"}
+                and d.get("lang", "id") in ("id", "en")
+                and len(d.get("kecamatan", "")) <= 100
+                and ("kecamatan" not in d or d["kecamatan"])
+            ):
                 out = (d.get("lang", "id"), d.get("kecamatan") or None)
         except (ValueError, UnicodeDecodeError):
             out = None
@@ -45,7 +50,7 @@ class PublicFastPath:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith(PREFIX):
-            name = scope["path"][len(PREFIX):]
+            name = scope["path"][len(PREFIX) :]
             params = self._params(scope["query_string"]) if name and "/" not in name and len(name) <= 100 else None
             if params is not None:
                 pub = self.state.public
@@ -68,20 +73,39 @@ class PublicFastPath:
         wait = rl.take(rl.client_of(client[0] if client else None, fwd))
         if wait:
             import json
+
             body = json.dumps({"detail": MSG["limited"][0 if lang == "id" else 1]}, ensure_ascii=False).encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                    (b"retry-after", str(max(1, int(wait + 0.999))).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 429,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(max(1, int(wait + 0.999))).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         blob, etag = pub.blobs[key], pub.etags[key].encode()
         self.served += 1
         if inm == etag:
-            await send({"type": "http.response.start", "status": 304,
-                        "headers": [(b"etag", etag), (b"cache-control", _CC)]})
+            await send(
+                {"type": "http.response.start", "status": 304, "headers": [(b"etag", etag), (b"cache-control", _CC)]}
+            )
             await send({"type": "http.response.body", "body": b""})
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(blob)).encode()),
-                                (b"etag", etag), (b"cache-control", _CC)]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(blob)).encode()),
+                    (b"etag", etag),
+                    (b"cache-control", _CC),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": blob})

@@ -41,8 +41,11 @@ HANDLING_TEXT = {
     "detected": ("Terdeteksi otomatis, petugas sudah diberi tahu", "Detected automatically; staff have been alerted"),
     "planned": ("Pekerjaan terjadwal PLN", "Scheduled PLN work"),
 }
-STATUS_TEXT = {"normal": ("Normal", "Normal"), "outage": ("Ada gangguan", "Outage"),
-               "maintenance": ("Pemeliharaan terjadwal", "Scheduled maintenance")}
+STATUS_TEXT = {
+    "normal": ("Normal", "Normal"),
+    "outage": ("Ada gangguan", "Outage"),
+    "maintenance": ("Pemeliharaan terjadwal", "Scheduled maintenance"),
+}
 
 
 def dumps(doc) -> bytes:
@@ -63,7 +66,7 @@ class PublicCache:
         self.data = data
         inv = data.inv
         self.inv = inv
-        self.areas: list[tuple[str, str]] = []   # (kecamatan code, kelurahan)
+        self.areas: list[tuple[str, str]] = []  # (kecamatan code, kelurahan)
         for code, k in inv.kecamatan.items():
             for kel in k.kelurahan:
                 self.areas.append((code, kel))
@@ -124,7 +127,9 @@ class PublicCache:
     def nearest(self, lat: float, lon: float) -> tuple[str, str] | None:
         b = self.inv.bbox
         margin = 0.05
-        if not (min(b.lat) - margin <= lat <= max(b.lat) + margin and min(b.lon) - margin <= lon <= max(b.lon) + margin):
+        if not (
+            min(b.lat) - margin <= lat <= max(b.lat) + margin and min(b.lon) - margin <= lon <= max(b.lon) + margin
+        ):
             return None
         best, bd = None, math.inf
         coslat = math.cos(math.radians(lat))
@@ -201,20 +206,52 @@ class PublicCache:
             for li, lang in enumerate(("id", "en")):
                 outages = []
                 for inc in incs:
-                    handling = "planned" if inc["cause"] == "planned_maintenance" else \
-                        "acknowledged" if inc["id"] in acked else "detected"
-                    outages.append({"incident": inc["id"], "cause": inc["cause"],
-                                    "cause_text": CAUSE_TEXT[inc["cause"]][li], "since": iso(inc["opened_at"]),
-                                    "affected_hotspots": len(inc["affected"]),
-                                    "explanation": inc["explanation_id"] if lang == "id" else inc["explanation_en"],
-                                    "handling": handling, "handling_text": HANDLING_TEXT[handling][li]})
-                ms = [{"start": iso(n["start"]), "end": iso(n["end"]), "reason": n.get("reason", ""),
-                       "active": n["start"] <= now <= n["end"]} for n in sorted(notices, key=lambda n: n["start"])]
-                status = "outage" if any(o["handling"] != "planned" for o in outages) else \
-                    "maintenance" if outages or any(m["active"] for m in ms) else "normal"
-                doc = {"kelurahan": a[1], "kecamatan": inv.kecamatan[a[0]].name, "status": status,
-                       "status_text": STATUS_TEXT[status][li], "hotspots": {"total": len(ids), "up": up, "down": down},
-                       "outages": outages, "maintenance": ms, "updated_at": updated, "lang": lang}
+                    handling = (
+                        "planned"
+                        if inc["cause"] == "planned_maintenance"
+                        else "acknowledged"
+                        if inc["id"] in acked
+                        else "detected"
+                    )
+                    outages.append(
+                        {
+                            "incident": inc["id"],
+                            "cause": inc["cause"],
+                            "cause_text": CAUSE_TEXT[inc["cause"]][li],
+                            "since": iso(inc["opened_at"]),
+                            "affected_hotspots": len(inc["affected"]),
+                            "explanation": inc["explanation_id"] if lang == "id" else inc["explanation_en"],
+                            "handling": handling,
+                            "handling_text": HANDLING_TEXT[handling][li],
+                        }
+                    )
+                ms = [
+                    {
+                        "start": iso(n["start"]),
+                        "end": iso(n["end"]),
+                        "reason": n.get("reason", ""),
+                        "active": n["start"] <= now <= n["end"],
+                    }
+                    for n in sorted(notices, key=lambda n: n["start"])
+                ]
+                status = (
+                    "outage"
+                    if any(o["handling"] != "planned" for o in outages)
+                    else "maintenance"
+                    if outages or any(m["active"] for m in ms)
+                    else "normal"
+                )
+                doc = {
+                    "kelurahan": a[1],
+                    "kecamatan": inv.kecamatan[a[0]].name,
+                    "status": status,
+                    "status_text": STATUS_TEXT[status][li],
+                    "hotspots": {"total": len(ids), "up": up, "down": down},
+                    "outages": outages,
+                    "maintenance": ms,
+                    "updated_at": updated,
+                    "lang": lang,
+                }
                 blob = dumps(doc)  # the shape is PublicArea's (tests/test_schemathesis.py holds it to that)
                 blobs[(a, lang)] = blob
                 etags[(a, lang)] = '"' + hashlib.blake2b(blob, digest_size=8).hexdigest() + '"'
@@ -226,21 +263,44 @@ class PublicCache:
         summary: dict[str, bytes] = {}
         maintenance: dict[str, bytes] = {}
         for lang in LANGS:
-            svc = [{"name": s.name, "status": egov.get(slug, {}).get("state", "unknown")}
-                   for slug, s in inv.egov.items()]
+            svc = [
+                {"name": s.name, "status": egov.get(slug, {}).get("state", "unknown")} for slug, s in inv.egov.items()
+            ]
             n_out = sum(by_cause.values())
-            text = (f"{n_out} gangguan aktif" if n_out else "Semua normal") if lang == "id" else \
-                (f"{n_out} active outages" if n_out else "All normal")
-            summary[lang] = PublicSummary(
-                city=inv.display_name, status_text=text,
-                hotspots={"total": len(inv.hotspots), "up": city_up, "down": city_down}, outages=by_cause,
-                areas_affected=len(by_area), services=svc, maintenance_upcoming=len(upcoming),
-                updated_at=iso(d.live.get("at") or now), lang=lang).model_dump_json().encode()
-            maintenance[lang] = json.dumps([{"start": iso(n["start"]), "end": iso(n["end"]),
-                                              "reason": n.get("reason", ""), "active": n["start"] <= now <= n["end"],
-                                              "kelurahan": sorted({k for _, k in self.areas_of_element.get(n["element"], ())})}
-                                             for n in sorted(upcoming, key=lambda n: n["start"])],
-                                            ensure_ascii=False, separators=(",", ":")).encode()
+            text = (
+                (f"{n_out} gangguan aktif" if n_out else "Semua normal")
+                if lang == "id"
+                else (f"{n_out} active outages" if n_out else "All normal")
+            )
+            summary[lang] = (
+                PublicSummary(
+                    city=inv.display_name,
+                    status_text=text,
+                    hotspots={"total": len(inv.hotspots), "up": city_up, "down": city_down},
+                    outages=by_cause,
+                    areas_affected=len(by_area),
+                    services=svc,
+                    maintenance_upcoming=len(upcoming),
+                    updated_at=iso(d.live.get("at") or now),
+                    lang=lang,
+                )
+                .model_dump_json()
+                .encode()
+            )
+            maintenance[lang] = json.dumps(
+                [
+                    {
+                        "start": iso(n["start"]),
+                        "end": iso(n["end"]),
+                        "reason": n.get("reason", ""),
+                        "active": n["start"] <= now <= n["end"],
+                        "kelurahan": sorted({k for _, k in self.areas_of_element.get(n["element"], ())}),
+                    }
+                    for n in sorted(upcoming, key=lambda n: n["start"])
+                ],
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ).encode()
         self.blobs, self.etags, self.summary, self.maintenance = blobs, etags, summary, maintenance
         self.version = version
         self.built_at = now

@@ -11,10 +11,12 @@ import time
 
 
 class RateLimiter:
-    def __init__(self, rate_per_s: float, burst: int, trusted_proxies: set[str] | None = None,
-                 max_clients: int = 200_000):
+    def __init__(
+        self, rate_per_s: float, burst: int, trusted_proxies: set[str] | None = None, max_clients: int = 200_000
+    ):
         self.rate, self.burst = float(rate_per_s), float(burst)
         import ipaddress
+
         self.trusted: set[str] = set()
         self.trusted_nets = []
         for t in trusted_proxies or ():
@@ -35,6 +37,7 @@ class RateLimiter:
         hit = self._peer_trusted.get(peer)
         if hit is None:
             import ipaddress
+
             try:
                 ip = ipaddress.ip_address(peer)
                 hit = any(ip in n for n in self.trusted_nets)

@@ -30,11 +30,28 @@ class Page(BaseModel, Generic[T]):
 
 # --- hotspots -----------------------------------------------------------------------------------
 class HotspotOut(BaseModel):
-    model_config = ex({"id": "AP-0001", "name": "Wifi Publik Banyumanik 0001", "kecamatan": "BNY",
-                       "kecamatan_name": "Banyumanik", "kelurahan": "Banyumanik", "lat": -7.069, "lon": 110.4237,
-                       "vendor": "ruckus", "model": "T310d", "address": "127.20.0.1", "switch": "SW-BNY-01",
-                       "transformer": "SRD-02-T05", "feeder": "SRD-02", "ups_minutes": 0, "state": "up",
-                       "since": 1795000000.0, "last_seen": 1795000030.0, "reason": ""})
+    model_config = ex(
+        {
+            "id": "AP-0001",
+            "name": "Wifi Publik Banyumanik 0001",
+            "kecamatan": "BNY",
+            "kecamatan_name": "Banyumanik",
+            "kelurahan": "Banyumanik",
+            "lat": -7.069,
+            "lon": 110.4237,
+            "vendor": "ruckus",
+            "model": "T310d",
+            "address": "127.20.0.1",
+            "switch": "SW-BNY-01",
+            "transformer": "SRD-02-T05",
+            "feeder": "SRD-02",
+            "ups_minutes": 0,
+            "state": "up",
+            "since": 1795000000.0,
+            "last_seen": 1795000030.0,
+            "reason": "",
+        }
+    )
     id: str
     name: str
     kecamatan: str
@@ -73,8 +90,16 @@ class HotspotDetail(HotspotOut):
 
 # --- incidents ----------------------------------------------------------------------------------
 class Note(BaseModel):
-    model_config = ex({"id": 1, "incident_id": "INC-20261123-120100-3f2a", "at": 1795000000.0, "kind": "ack",
-                       "author": "noc-shift-a", "text": "PLN dihubungi"})
+    model_config = ex(
+        {
+            "id": 1,
+            "incident_id": "INC-20261123-120100-3f2a",
+            "at": 1795000000.0,
+            "kind": "ack",
+            "author": "noc-shift-a",
+            "text": "PLN dihubungi",
+        }
+    )
     id: int
     incident_id: str
     at: float
@@ -84,15 +109,30 @@ class Note(BaseModel):
 
 
 class IncidentOut(BaseModel):
-    model_config = ex({"id": "INC-20261123-120100-3f2a", "city": "semarang", "cause": "power_grid",
-                       "root": "feeder:SRD-04", "status": "open", "severity": "critical", "confidence": 0.95,
-                       "inferred": False, "opened_at": 1795000000.0, "updated_at": 1795000060.0,
-                       "closed_at": None, "affected_hotspots": 57, "areas": ["TBL/Sendangmulyo"],
-                       "explanation": {"id": "Penyulang SRD-04 padam sejak 12.01 WIB; 57 titik wifi di Sendangmulyo "
-                                             "terdampak.",
-                                       "en": "Feeder SRD-04 has been without power since 12:01 WIB; 57 wifi hotspots "
-                                             "in Sendangmulyo affected."},
-                       "merged_into": None, "acknowledged": True})
+    model_config = ex(
+        {
+            "id": "INC-20261123-120100-3f2a",
+            "city": "semarang",
+            "cause": "power_grid",
+            "root": "feeder:SRD-04",
+            "status": "open",
+            "severity": "critical",
+            "confidence": 0.95,
+            "inferred": False,
+            "opened_at": 1795000000.0,
+            "updated_at": 1795000060.0,
+            "closed_at": None,
+            "affected_hotspots": 57,
+            "areas": ["TBL/Sendangmulyo"],
+            "explanation": {
+                "id": "Penyulang SRD-04 padam sejak 12.01 WIB; 57 titik wifi di Sendangmulyo terdampak.",
+                "en": "Feeder SRD-04 has been without power since 12:01 WIB; 57 wifi hotspots "
+                "in Sendangmulyo affected.",
+            },
+            "merged_into": None,
+            "acknowledged": True,
+        }
+    )
     id: str
     city: str
     cause: CAUSE
@@ -136,9 +176,19 @@ class NoteIn(BaseModel):
 
 # --- grid, notices, services ----------------------------------------------------------------------
 class GridElement(BaseModel):
-    model_config = ex({"element": "feeder:SRD-04", "kind": "feeder", "state": "de-energized", "since": 1795000000.0,
-                       "reason": "breaker open", "voltage_v": 0.0, "breaker_closed": False,
-                       "last_seen": 1795000010.0, "parent": "substation:SRD"})
+    model_config = ex(
+        {
+            "element": "feeder:SRD-04",
+            "kind": "feeder",
+            "state": "de-energized",
+            "since": 1795000000.0,
+            "reason": "breaker open",
+            "voltage_v": 0.0,
+            "breaker_closed": False,
+            "last_seen": 1795000010.0,
+            "parent": "substation:SRD",
+        }
+    )
     element: str
     kind: Literal["substation", "feeder", "transformer"]
     state: POWER
@@ -151,9 +201,17 @@ class GridElement(BaseModel):
 
 
 class NoticeOut(BaseModel):
-    model_config = ex({"id": "PLN-2026-1123-01", "element": "feeder:PDL-03", "start": 1795000000.0,
-                       "end": 1795010000.0, "reason": "Pemeliharaan jaringan", "issuer": "PLN UP3 Semarang",
-                       "active": False})
+    model_config = ex(
+        {
+            "id": "PLN-2026-1123-01",
+            "element": "feeder:PDL-03",
+            "start": 1795000000.0,
+            "end": 1795010000.0,
+            "reason": "Pemeliharaan jaringan",
+            "issuer": "PLN UP3 Semarang",
+            "active": False,
+        }
+    )
     id: str
     element: str
     start: float
@@ -164,9 +222,20 @@ class NoticeOut(BaseModel):
 
 
 class ServiceOut(BaseModel):
-    model_config = ex({"id": "lapor-hendi", "name": "Lapor Hendi (aduan warga)", "state": "up",
-                       "since": 1795000000.0, "status_code": 200, "latency_ms": 12.5, "cert_days_left": None,
-                       "error": "", "sla_days": 5, "uptime": {"24h": 1.0, "7d": 0.998, "30d": 0.999}})
+    model_config = ex(
+        {
+            "id": "lapor-hendi",
+            "name": "Lapor Hendi (aduan warga)",
+            "state": "up",
+            "since": 1795000000.0,
+            "status_code": 200,
+            "latency_ms": 12.5,
+            "cert_days_left": None,
+            "error": "",
+            "sla_days": 5,
+            "uptime": {"24h": 1.0, "7d": 0.998, "30d": 0.999},
+        }
+    )
     id: str
     name: str
     state: HEALTH
@@ -189,9 +258,19 @@ class Matcher(BaseModel):
 
 
 class SilenceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "matchers": [{"name": "root", "value": "feeder:PDL-03"}], "starts_at": 1795000000.0,
-        "ends_at": 1795014400.0, "comment": "Pemeliharaan PLN terjadwal"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "matchers": [{"name": "root", "value": "feeder:PDL-03"}],
+                    "starts_at": 1795000000.0,
+                    "ends_at": 1795014400.0,
+                    "comment": "Pemeliharaan PLN terjadwal",
+                }
+            ]
+        },
+    )
     matchers: Annotated[list[Matcher], Field(min_length=1, max_length=20)]
     starts_at: Annotated[float, Field(ge=0, le=1e11)] | None = None
     ends_at: Annotated[float, Field(ge=0, le=1e11)]
@@ -251,14 +330,30 @@ class PublicMaintenance(BaseModel):
 
 
 class PublicArea(BaseModel):
-    model_config = ex({"kelurahan": "Sendangmulyo", "kecamatan": "Tembalang", "status": "outage",
-                       "status_text": "Ada gangguan", "hotspots": {"total": 14, "up": 2, "down": 12},
-                       "outages": [{"incident": "INC-20261123-120100-3f2a", "cause": "power_grid",
-                                    "cause_text": "Listrik padam", "since": "2026-11-23T12:01:00+07:00",
-                                    "affected_hotspots": 57, "explanation": "Penyulang SRD-04 padam sejak 12.01 WIB; "
-                                    "57 titik wifi di Sendangmulyo terdampak.", "handling": "acknowledged",
-                                    "handling_text": "Sedang ditangani petugas"}],
-                       "maintenance": [], "updated_at": "2026-11-23T12:03:10+07:00", "lang": "id"})
+    model_config = ex(
+        {
+            "kelurahan": "Sendangmulyo",
+            "kecamatan": "Tembalang",
+            "status": "outage",
+            "status_text": "Ada gangguan",
+            "hotspots": {"total": 14, "up": 2, "down": 12},
+            "outages": [
+                {
+                    "incident": "INC-20261123-120100-3f2a",
+                    "cause": "power_grid",
+                    "cause_text": "Listrik padam",
+                    "since": "2026-11-23T12:01:00+07:00",
+                    "affected_hotspots": 57,
+                    "explanation": "Penyulang SRD-04 padam sejak 12.01 WIB; 57 titik wifi di Sendangmulyo terdampak.",
+                    "handling": "acknowledged",
+                    "handling_text": "Sedang ditangani petugas",
+                }
+            ],
+            "maintenance": [],
+            "updated_at": "2026-11-23T12:03:10+07:00",
+            "lang": "id",
+        }
+    )
     kelurahan: str
     kecamatan: str
     status: Literal["normal", "outage", "maintenance"]

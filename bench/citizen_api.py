@@ -37,16 +37,16 @@ from hotspots.inventory import load_inventory, resolve_city  # noqa: E402
 from pantau import services  # noqa: E402
 from tests.fixtures.blackout import build  # noqa: E402
 
-HELLO = '''
+HELLO = """
 from fastapi import FastAPI
 app = FastAPI()
 
 @app.get("/hello")
 async def hello():
     return {"message": "Hello World"}
-'''
+"""
 
-LUA = '''
+LUA = """
 local paths = {%s}
 local n = #paths
 local i = 0
@@ -62,14 +62,30 @@ function request()
   local ip = "10." .. (k %% 250) .. "." .. (math.floor(k / 250) %% 250) .. "." .. (math.floor(k / 62500) %% 250 + 1)
   return wrk.format("GET", paths[(i %% n) + 1], {["X-Forwarded-For"] = ip})
 end
-'''
+"""
 
 
 def wrk(url_base: str, paths: list[str], seconds: int, connections: int, threads: int, tmp: Path) -> dict:
     script = tmp / f"wrk-{abs(hash(tuple(paths[:3])))}.lua"
     script.write_text(LUA % ", ".join(json.dumps(p) for p in paths))
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-                          "-s", str(script), url_base], capture_output=True, text=True, timeout=seconds + 60).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url_base,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def ms(label):
@@ -80,8 +96,14 @@ def wrk(url_base: str, paths: list[str], seconds: int, connections: int, threads
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "errors": errors.group(1) if errors else "", "requests": total}
+    return {
+        "rps": rps,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": errors.group(1) if errors else "",
+        "requests": total,
+    }
 
 
 def main() -> int:
@@ -96,8 +118,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pantau-citizen-bench-") as tmpd:
         tmp = Path(tmpd)
         state = tmp / "state"
-        info = build(inv, state, substations=("SRD", "PDL", "KLS", "SPL"), switch="SW-SMT-01",
-                     notice_feeder="KPK-01")
+        info = build(inv, state, substations=("SRD", "PDL", "KLS", "SPL"), switch="SW-SMT-01", notice_feeder="KPK-01")
         # Every kelurahan, as a citizen would type it (ambiguous names with their kecamatan).
         counts: dict[str, int] = {}
         for k in inv.kecamatan.values():
@@ -114,10 +135,33 @@ def main() -> int:
         hello_py = tmp / "hello_app.py"
         hello_py.write_text(HELLO)
         hport = services.free_port()
-        hello = services.Service("hello", [sys.executable, "-m", "uvicorn", "hello_app:app", "--app-dir", str(tmp),
-                                           "--host", "127.0.0.1", "--port", str(hport), "--workers", "1",
-                                           "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                                           "--log-level", "warning"], tmp / "hello", "127.0.0.1", hport).start(30)
+        hello = services.Service(
+            "hello",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "hello_app:app",
+                "--app-dir",
+                str(tmp),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(hport),
+                "--workers",
+                "1",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            tmp / "hello",
+            "127.0.0.1",
+            hport,
+        ).start(30)
         stop = threading.Event()
 
         def collector_like():
@@ -143,8 +187,9 @@ def main() -> int:
             # Sanity: the blackout is visible, answers are small and public.
             base = f"http://127.0.0.1:{api.port}"
             aff = next(i for i in info["incidents"] if i["root"] == "substation:SRD")["areas"][0].split("/")[1]
-            r = httpx.get(base + "/api/v1/public/kelurahan/" + urllib.parse.quote(aff),
-                          headers={"X-Forwarded-For": "10.0.0.1"})
+            r = httpx.get(
+                base + "/api/v1/public/kelurahan/" + urllib.parse.quote(aff), headers={"X-Forwarded-For": "10.0.0.1"}
+            )
             doc = r.json()
             assert r.status_code == 200 and doc["status"] == "outage", r.text
             size = len(r.content)
@@ -154,8 +199,9 @@ def main() -> int:
             wrk(f"http://127.0.0.1:{hport}", ["/hello"], 2, args.connections, args.threads, tmp)
             runs = {"hello": [], "citizen": []}
             for _ in range(args.rounds):
-                runs["hello"].append(wrk(f"http://127.0.0.1:{hport}", ["/hello"], args.seconds, args.connections,
-                                         args.threads, tmp))
+                runs["hello"].append(
+                    wrk(f"http://127.0.0.1:{hport}", ["/hello"], args.seconds, args.connections, args.threads, tmp)
+                )
                 runs["citizen"].append(wrk(base, paths, args.seconds, args.connections, args.threads, tmp))
             m = httpx.get(base + "/metrics").text
             builds = float(re.search(r"^pantau_public_cache_builds_total ([\d.]+)", m, re.M).group(1))
@@ -164,26 +210,36 @@ def main() -> int:
             stop.set()
             api.stop()
             hello.stop()
-    print(f"\nCitizen API during a blackout ({len(info['incidents'])} incidents, {info['down']} hotspots down), "
-          f"{len(paths)} kelurahan asked in turn; wrk -t{args.threads} -c{args.connections} -d{args.seconds}s; "
-          f"uvicorn 1 worker, uvloop + httptools\n")
+    print(
+        f"\nCitizen API during a blackout ({len(info['incidents'])} incidents, {info['down']} hotspots down), "
+        f"{len(paths)} kelurahan asked in turn; wrk -t{args.threads} -c{args.connections} -d{args.seconds}s; "
+        f"uvicorn 1 worker, uvloop + httptools\n"
+    )
     print(f"{'run':<10}{'server':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
     for i in range(args.rounds):
         for name in ("hello", "citizen"):
             x = runs[name][i]
-            print(f"{i + 1:<10}{name:<10}{x['rps']:>10.0f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}{x['requests']:>10}"
-                  f"{x['non2xx']:>9}")
+            print(
+                f"{i + 1:<10}{name:<10}{x['rps']:>10.0f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}{x['requests']:>10}"
+                f"{x['non2xx']:>9}"
+            )
     med = {k: {f: statistics.median(x[f] for x in v) for f in ("rps", "p50_ms", "p99_ms")} for k, v in runs.items()}
     ratio = med["citizen"]["rps"] / med["hello"]["rps"]
     p99_ratio = med["citizen"]["p99_ms"] / med["hello"]["p99_ms"]
     non2xx = sum(x["non2xx"] for x in runs["citizen"])
-    print(f"\nmedian: citizen {med['citizen']['rps']:.0f} req/s p99 {med['citizen']['p99_ms']:.2f} ms; "
-          f"hello {med['hello']['rps']:.0f} req/s p99 {med['hello']['p99_ms']:.2f} ms")
-    print(f"ratio {ratio:.2f} (target ≥ 0.8), p99 ratio {p99_ratio:.2f} (target ≤ 1.5); answer {size} bytes; "
-          f"answers rebuilt {builds:.0f} times during the runs; rate-limited {limited:.0f}; non-2xx {non2xx}")
-    print(f"RESULT citizen_rps={med['citizen']['rps']:.0f} hello_rps={med['hello']['rps']:.0f} ratio={ratio:.2f} "
-          f"p99_ms={med['citizen']['p99_ms']:.2f} hello_p99_ms={med['hello']['p99_ms']:.2f} "
-          f"p99_ratio={p99_ratio:.2f} non2xx={non2xx} rebuilds={builds:.0f}")
+    print(
+        f"\nmedian: citizen {med['citizen']['rps']:.0f} req/s p99 {med['citizen']['p99_ms']:.2f} ms; "
+        f"hello {med['hello']['rps']:.0f} req/s p99 {med['hello']['p99_ms']:.2f} ms"
+    )
+    print(
+        f"ratio {ratio:.2f} (target ≥ 0.8), p99 ratio {p99_ratio:.2f} (target ≤ 1.5); answer {size} bytes; "
+        f"answers rebuilt {builds:.0f} times during the runs; rate-limited {limited:.0f}; non-2xx {non2xx}"
+    )
+    print(
+        f"RESULT citizen_rps={med['citizen']['rps']:.0f} hello_rps={med['hello']['rps']:.0f} ratio={ratio:.2f} "
+        f"p99_ms={med['citizen']['p99_ms']:.2f} hello_p99_ms={med['hello']['p99_ms']:.2f} "
+        f"p99_ratio={p99_ratio:.2f} non2xx={non2xx} rebuilds={builds:.0f}"
+    )
     return 0
 
 

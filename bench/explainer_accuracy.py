@@ -34,7 +34,11 @@ def fault_time(sc, root: str | None, inv) -> float | None:
         return None
     if root is None:
         return sc.events[0].at
-    below = set(inv.hotspots_below(root)) if root.split(":")[0] in ("substation", "feeder", "transformer", "switch") else set()
+    below = (
+        set(inv.hotspots_below(root))
+        if root.split(":")[0] in ("substation", "feeder", "transformer", "switch")
+        else set()
+    )
     for ev in sc.events:
         if ev.action.endswith("_restore") or ev.action in ("telemetry_loss", "telemetry_delay", "maintenance_notice"):
             continue
@@ -63,28 +67,55 @@ def main() -> int:
         sc, inv = load_scenario(f, inventory_loader=lambda c: load_inventory(resolve_city(c)))
         rep = out_dir / f"{f.stem}.json"
         t0 = time.time()
-        rc = subprocess.run([sys.executable, "-m", "pantau", "scenario", "run", str(f), "--time-scale",
-                             f"{args.time_scale:g}", "--report", str(rep)], cwd=ROOT, capture_output=True, text=True).returncode
+        rc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pantau",
+                "scenario",
+                "run",
+                str(f),
+                "--time-scale",
+                f"{args.time_scale:g}",
+                "--report",
+                str(rep),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).returncode
         wall = time.time() - t0
         if not rep.exists():
             rows.append((f.stem, "error", "-", "-", f"exit {rc}", wall))
             continue
         r = json.loads(rep.read_text())
         dl = []
-        for exp in (sc.expect.incidents if sc.expect else []):
-            cand = [i for i in r["incidents"] if i["cause"] == exp.cause and (exp.root is None or i["root"] == exp.root)]
+        for exp in sc.expect.incidents if sc.expect else []:
+            cand = [
+                i for i in r["incidents"] if i["cause"] == exp.cause and (exp.root is None or i["root"] == exp.root)
+            ]
             ft = fault_time(sc, exp.root, inv)
             if cand and ft is not None:
                 dl.append(cand[0]["opened_s"] - ft)
         delays += dl
         failed = [c["expect"] for c in r["checks"] if not c["passed"]]
-        rows.append((sc.name, "passed" if r["passed"] else "FAILED", len(r["incidents"]),
-                     ", ".join(f"{d:.0f}" for d in dl) or "-", "; ".join(failed)[:90], wall))
+        rows.append(
+            (
+                sc.name,
+                "passed" if r["passed"] else "FAILED",
+                len(r["incidents"]),
+                ", ".join(f"{d:.0f}" for d in dl) or "-",
+                "; ".join(failed)[:90],
+                wall,
+            )
+        )
         print(f"  {sc.name}: {'passed' if r['passed'] else 'FAILED'} {failed if failed else ''}", flush=True)
     passed = sum(1 for r in rows if r[1] == "passed")
     print()
-    print(f"Explainer accuracy, {len(rows)} scenarios from {args.dir}, time scale {args.time_scale:g} "
-          f"(reports in {out_dir})")
+    print(
+        f"Explainer accuracy, {len(rows)} scenarios from {args.dir}, time scale {args.time_scale:g} "
+        f"(reports in {out_dir})"
+    )
     print("| scenario | verdict | incidents | detection delay s (scenario) | failed checks | wall s |")
     print("|---|---|---|---|---|---|")
     for r in rows:

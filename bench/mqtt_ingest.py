@@ -43,7 +43,7 @@ class Prober(threading.Thread):
     def __init__(self, db: InfluxV1, element: str):
         super().__init__(daemon=True)
         self.db, self.element = db, element
-        self.pending: list[int] = []     # probe ts (ms) published, not yet seen
+        self.pending: list[int] = []  # probe ts (ms) published, not yet seen
         self.samples: list[float] = []
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
@@ -75,8 +75,9 @@ class Prober(threading.Thread):
 
 
 def count_between(db: InfluxV1, t0_ms: int, t1_ms: int) -> int:
-    rows = db.query(f"SELECT count(seq) FROM grid_telemetry WHERE time >= {t0_ms}ms AND time <= {t1_ms}ms",
-                    epoch="ms")[0].rows()
+    rows = db.query(f"SELECT count(seq) FROM grid_telemetry WHERE time >= {t0_ms}ms AND time <= {t1_ms}ms", epoch="ms")[
+        0
+    ].rows()
     return int(rows[0]["count"]) if rows else 0
 
 
@@ -88,8 +89,23 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def mosquitto_sub_rate(port: int, inv, elements: list[str], n: int) -> float:
-    sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-q", "1", "-t", f"pantau/{inv.city}/grid/+/+/telemetry",
-                            "-C", str(n), "-i", "bench-sub"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    sub = subprocess.Popen(
+        [
+            "mosquitto_sub",
+            "-p",
+            str(port),
+            "-q",
+            "1",
+            "-t",
+            f"pantau/{inv.city}/grid/+/+/telemetry",
+            "-C",
+            str(n),
+            "-i",
+            "bench-sub",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(0.5)
     pubs = LinePublishers(inv, port, elements, client_prefix="burst")
     first = [None]
@@ -101,6 +117,7 @@ def mosquitto_sub_rate(port: int, inv, elements: list[str], n: int) -> float:
                 first[0] = time.perf_counter()
             got += 1
         return got
+
     t = threading.Thread(target=reader, daemon=True)
     t.start()
     t0 = time.perf_counter()
@@ -129,8 +146,14 @@ def main() -> int:
     mosq = services.mosquitto(tmp / "mosquitto").start()
     db = InfluxV1(influx.url, "pantau")
     provision_v1(db)
-    coll = services.collector(tmp / "collector", str(city_path), influx.url, mqtt=("127.0.0.1", mosq.port),
-                              grid_workers=args.workers, snmp=False).start(ready_timeout=60)
+    coll = services.collector(
+        tmp / "collector",
+        str(city_path),
+        influx.url,
+        mqtt=("127.0.0.1", mosq.port),
+        grid_workers=args.workers,
+        snmp=False,
+    ).start(ready_timeout=60)
     time.sleep(2.0)  # sessions and subscriptions up
     rows = []
     sustained = 0
@@ -165,8 +188,10 @@ def main() -> int:
                 sustained, p99_at_sustained = rate, p99
             st = coll.status().get("grid", {}).get("ingest", {})
             rows.append((rate, pub_rate, n, got, lost, p50, p99, caught_up_s, st.get("dead", 0), "yes" if ok else "no"))
-            print(f"  step {rate}/s: published {n} ({pub_rate:.0f}/s), in InfluxDB {got}, p50 {p50:.3f}s p99 {p99:.3f}s",
-                  flush=True)
+            print(
+                f"  step {rate}/s: published {n} ({pub_rate:.0f}/s), in InfluxDB {got}, p50 {p50:.3f}s p99 {p99:.3f}s",
+                flush=True,
+            )
             if not ok and lost:
                 break
         prober.stop_ev.set()
@@ -182,16 +207,24 @@ def main() -> int:
         db.close()
 
     print()
-    print(f"Grid ingest, QoS 1, {len(elements)} elements, Pantau with {args.workers} worker process(es); "
-          f"{args.step_seconds:g} s per step")
-    print("| offered msg/s | published msg/s | published | in InfluxDB | lost | p50 s | p99 s | all queryable after s | dead letters | sustained |")
+    print(
+        f"Grid ingest, QoS 1, {len(elements)} elements, Pantau with {args.workers} worker process(es); "
+        f"{args.step_seconds:g} s per step"
+    )
+    print(
+        "| offered msg/s | published msg/s | published | in InfluxDB | lost | p50 s | p99 s | all queryable after s | dead letters | sustained |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]:,} | {r[1]:,.0f} | {r[2]:,} | {r[3]:,} | {r[4]} | {r[5]:.3f} | {r[6]:.3f} | {r[7]:.2f} | {r[8]} | {r[9]} |")
+        print(
+            f"| {r[0]:,} | {r[1]:,.0f} | {r[2]:,} | {r[3]:,} | {r[4]} | {r[5]:.3f} | {r[6]:.3f} | {r[7]:.2f} | {r[8]} | {r[9]} |"
+        )
     print(f"| mosquitto_sub -q 1 (burst of {args.burst:,}) | {sub_rate:,.0f} msg/s | | | | | | | | |")
     print()
-    print(f"RESULT sustained_msgs_per_s={sustained} lost={lost_total} p99_s={p99_at_sustained:.3f} "
-          f"mosquitto_sub_msgs_per_s={sub_rate:.0f} workers={args.workers} elements={len(elements)}")
+    print(
+        f"RESULT sustained_msgs_per_s={sustained} lost={lost_total} p99_s={p99_at_sustained:.3f} "
+        f"mosquitto_sub_msgs_per_s={sub_rate:.0f} workers={args.workers} elements={len(elements)}"
+    )
     return 0
 
 

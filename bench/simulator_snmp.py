@@ -27,10 +27,18 @@ from hotspots.inventory import load_inventory, resolve_city  # noqa: E402
 from pantau import services  # noqa: E402
 from snmpwire import ber  # noqa: E402
 
-OIDS = [(1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 3, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0),
-        (1, 3, 6, 1, 2, 1, 2, 2, 1, 8, 1), (1, 3, 6, 1, 2, 1, 2, 2, 1, 10, 1), (1, 3, 6, 1, 2, 1, 2, 2, 1, 16, 1),
-        (1, 3, 6, 1, 2, 1, 2, 2, 1, 14, 1), (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1), (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10, 1),
-        (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 15, 1)]
+OIDS = [
+    (1, 3, 6, 1, 2, 1, 1, 1, 0),
+    (1, 3, 6, 1, 2, 1, 1, 3, 0),
+    (1, 3, 6, 1, 2, 1, 1, 5, 0),
+    (1, 3, 6, 1, 2, 1, 2, 2, 1, 8, 1),
+    (1, 3, 6, 1, 2, 1, 2, 2, 1, 10, 1),
+    (1, 3, 6, 1, 2, 1, 2, 2, 1, 16, 1),
+    (1, 3, 6, 1, 2, 1, 2, 2, 1, 14, 1),
+    (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1),
+    (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10, 1),
+    (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 15, 1),
+]
 
 
 def _client(targets, community, seconds, window, out):
@@ -76,8 +84,16 @@ def _client(targets, community, seconds, window, out):
                     varbinds_ok += 1
                 else:
                     bad += 1
-    out.put({"answered": answered, "seconds": time.monotonic() - start, "lost": lost, "sent": i,
-             "sample_ok": varbinds_ok, "sample_bad": bad})
+    out.put(
+        {
+            "answered": answered,
+            "seconds": time.monotonic() - start,
+            "lost": lost,
+            "sent": i,
+            "sample_ok": varbinds_ok,
+            "sample_bad": bad,
+        }
+    )
 
 
 def measure(targets, community, seconds, window) -> dict:
@@ -110,8 +126,9 @@ def main() -> None:
         sim_port = services.free_port(kind=socket.SOCK_DGRAM)
         sim = services.simulator(Path(tmp) / "sim", "semarang", sim_port).start(ready_timeout=120)
         try:
-            results["simulator"] = measure([(h.address, sim_port) for h in sim_targets_v2c], community,
-                                           args.seconds, args.window)
+            results["simulator"] = measure(
+                [(h.address, sim_port) for h in sim_targets_v2c], community, args.seconds, args.window
+            )
         finally:
             sim.stop()
         snmpd_port = services.free_port(kind=socket.SOCK_DGRAM)
@@ -120,17 +137,25 @@ def main() -> None:
             results["snmpd"] = measure([(a, snmpd_port) for a in addresses], "public", args.seconds, args.window)
         finally:
             snmpd.stop()
-    print(f"\nSNMPv2c GET of {len(OIDS)} OIDs, round-robin over loopback agents, window {args.window}, "
-          f"{args.seconds:.0f}s per server (2 cores: client and server one each)\n")
+    print(
+        f"\nSNMPv2c GET of {len(OIDS)} OIDs, round-robin over loopback agents, window {args.window}, "
+        f"{args.seconds:.0f}s per server (2 cores: client and server one each)\n"
+    )
     print(f"{'server':<28}{'agents':>8}{'req/s':>10}{'lost':>8}{'sample ok':>11}")
-    rows = [("Pantau simulator (asyncio)", len(sim_targets_v2c), results["simulator"]),
-            ("net-snmp snmpd 5.9 (C)", len(addresses), results["snmpd"])]
+    rows = [
+        ("Pantau simulator (asyncio)", len(sim_targets_v2c), results["simulator"]),
+        ("net-snmp snmpd 5.9 (C)", len(addresses), results["snmpd"]),
+    ]
     for name, n, r in rows:
-        print(f"{name:<28}{n:>8}{r['req_per_s']:>10.0f}{r['lost']:>8}{r['sample_ok']:>7}/{r['sample_ok'] + r['sample_bad']}")
+        print(
+            f"{name:<28}{n:>8}{r['req_per_s']:>10.0f}{r['lost']:>8}{r['sample_ok']:>7}/{r['sample_ok'] + r['sample_bad']}"
+        )
     ratio = results["simulator"]["req_per_s"] / max(1.0, results["snmpd"]["req_per_s"])
     print(f"\nsimulator / snmpd = {ratio:.2f}   (issue target: simulator >= 3,000 req/s)")
-    print(f"RESULT sim_req_per_s={results['simulator']['req_per_s']:.0f} "
-          f"snmpd_req_per_s={results['snmpd']['req_per_s']:.0f} ratio={ratio:.2f}")
+    print(
+        f"RESULT sim_req_per_s={results['simulator']['req_per_s']:.0f} "
+        f"snmpd_req_per_s={results['snmpd']['req_per_s']:.0f} ratio={ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -36,9 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pantau import services  # noqa: E402
 
-OIDS = ["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.2.2.1.8.1",
-        "1.3.6.1.2.1.2.2.1.10.1", "1.3.6.1.2.1.2.2.1.16.1", "1.3.6.1.2.1.2.2.1.14.1",
-        "1.3.6.1.2.1.31.1.1.1.6.1", "1.3.6.1.2.1.31.1.1.1.10.1", "1.3.6.1.2.1.31.1.1.1.15.1"]
+OIDS = [
+    "1.3.6.1.2.1.1.1.0",
+    "1.3.6.1.2.1.1.3.0",
+    "1.3.6.1.2.1.1.5.0",
+    "1.3.6.1.2.1.2.2.1.8.1",
+    "1.3.6.1.2.1.2.2.1.10.1",
+    "1.3.6.1.2.1.2.2.1.16.1",
+    "1.3.6.1.2.1.2.2.1.14.1",
+    "1.3.6.1.2.1.31.1.1.1.6.1",
+    "1.3.6.1.2.1.31.1.1.1.10.1",
+    "1.3.6.1.2.1.31.1.1.1.15.1",
+]
 COMMUNITY = "public"
 EXPORTER_MODULE = """\
 pantau:
@@ -106,6 +115,7 @@ async def sustained(poll_one, n_targets: int, seconds: float, in_flight: int = 2
 def _pantau(addrs, port, seconds, loop_kind, q):
     if loop_kind == "uvloop":
         import uvloop
+
         uvloop.install()
     from collectors.snmp.engine import SnmpEngine, Target, V2c, encode_varbind_list, value_of
 
@@ -171,8 +181,11 @@ def exporter(addrs, port, seconds, tmp: Path) -> dict:
     conf = tmp / "snmp.yml"
     conf.write_text(EXPORTER_MODULE.format(community=COMMUNITY, gets="\n".join(f"  - {o}" for o in OIDS)))
     http = services.free_port()
-    proc = subprocess.Popen([binary, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{http}",
-                             "--log.level=error"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [binary, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{http}", "--log.level=error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 15
         while not services.port_open("127.0.0.1", http):
@@ -180,13 +193,19 @@ def exporter(addrs, port, seconds, tmp: Path) -> dict:
                 raise RuntimeError(f"snmp_exporter did not start: {proc.stderr.read().decode()[-500:]}")
             time.sleep(0.1)
         import httpx
-        body = httpx.get(f"http://127.0.0.1:{http}/snmp", params={"module": "pantau", "target": f"{addrs[0]}:{port}"},
-                         timeout=10).text
+
+        body = httpx.get(
+            f"http://127.0.0.1:{http}/snmp", params={"module": "pantau", "target": f"{addrs[0]}:{port}"}, timeout=10
+        ).text
         sample_ok = "sysUpTime" in body and "ifHCInOctets" in body
         lua = tmp / "targets.lua"
         lua.write_text(WRK_LUA.format(targets=",".join(f'"{a}:{port}"' for a in addrs)))
-        out = subprocess.run([wrk, "-t2", "-c64", f"-d{seconds:.0f}s", "-s", str(lua), "--latency",
-                              f"http://127.0.0.1:{http}"], capture_output=True, text=True, timeout=seconds + 60).stdout
+        out = subprocess.run(
+            [wrk, "-t2", "-c64", f"-d{seconds:.0f}s", "-s", str(lua), "--latency", f"http://127.0.0.1:{http}"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        ).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
         return {"polls_per_s": rps, "errors": int(non2xx.group(1)) if non2xx else 0, "sample_ok": sample_ok}
@@ -217,25 +236,37 @@ def main() -> None:
         finally:
             snmpd.stop()
     ex = res["exporter"]["polls_per_s"]
-    print(f"\nSNMPv2c GET of {len(OIDS)} OIDs from net-snmp snmpd on {len(addrs)} loopback addresses, "
-          f"{args.seconds:.0f}s each (2 cores: poller and snmpd one each)\n")
+    print(
+        f"\nSNMPv2c GET of {len(OIDS)} OIDs from net-snmp snmpd on {len(addrs)} loopback addresses, "
+        f"{args.seconds:.0f}s each (2 cores: poller and snmpd one each)\n"
+    )
     print(f"{'poller':<44}{'polls/s':>10}{'OIDs/s':>10}{'vs exporter':>13}{'errors':>8}")
-    rows = [("Prometheus snmp_exporter 0.21 (Go) + wrk", res["exporter"]),
-            ("Pantau engine, asyncio (pantau collect)", res["asyncio"]),
-            ("Pantau engine, uvloop", res["uvloop"]),
-            ("gufo-snmp 0.13 (Rust core), asyncio", res["gufo"])]
+    rows = [
+        ("Prometheus snmp_exporter 0.21 (Go) + wrk", res["exporter"]),
+        ("Pantau engine, asyncio (pantau collect)", res["asyncio"]),
+        ("Pantau engine, uvloop", res["uvloop"]),
+        ("gufo-snmp 0.13 (Rust core), asyncio", res["gufo"]),
+    ]
     for name, r in rows:
         ratio = r["polls_per_s"] / ex if ex else float("nan")
-        print(f"{name:<44}{r['polls_per_s']:>10.0f}{r['polls_per_s'] * len(OIDS):>10.0f}{ratio:>12.2f}x"
-              f"{r['errors']:>8}  {r.get('note', '')}")
+        print(
+            f"{name:<44}{r['polls_per_s']:>10.0f}{r['polls_per_s'] * len(OIDS):>10.0f}{ratio:>12.2f}x"
+            f"{r['errors']:>8}  {r.get('note', '')}"
+        )
     cyc = res["asyncio"]["cycle_s"]
-    print(f"\nFull cycle over {len(addrs)} targets (Pantau, asyncio, best of 3): {cyc:.3f} s "
-          f"({res['asyncio']['cycle_errors']} errors); uvloop: {res['uvloop']['cycle_s']:.3f} s")
-    print("Issue target: Pantau >= 0.25x snmp_exporter, cycle <= 0.5 s. One exporter scrape = one poll of 10 OIDs;\n"
-          "wrk and the exporter share the poller's core (that is how the exporter is used: HTTP per poll).")
+    print(
+        f"\nFull cycle over {len(addrs)} targets (Pantau, asyncio, best of 3): {cyc:.3f} s "
+        f"({res['asyncio']['cycle_errors']} errors); uvloop: {res['uvloop']['cycle_s']:.3f} s"
+    )
+    print(
+        "Issue target: Pantau >= 0.25x snmp_exporter, cycle <= 0.5 s. One exporter scrape = one poll of 10 OIDs;\n"
+        "wrk and the exporter share the poller's core (that is how the exporter is used: HTTP per poll)."
+    )
     pp = res["asyncio"]["polls_per_s"]
-    print(f"RESULT pantau_polls_per_s={pp:.0f} exporter_polls_per_s={ex:.0f} "
-          f"ratio={pp / ex if ex else 0:.2f} cycle_{len(addrs)}_s={cyc:.3f} gufo_polls_per_s={res['gufo']['polls_per_s']:.0f}")
+    print(
+        f"RESULT pantau_polls_per_s={pp:.0f} exporter_polls_per_s={ex:.0f} "
+        f"ratio={pp / ex if ex else 0:.2f} cycle_{len(addrs)}_s={cyc:.3f} gufo_polls_per_s={res['gufo']['polls_per_s']:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ class JobFile(BaseModel):
     jobs: list[Job] = Field(min_length=1)
 
 
-def load_jobs(path: str | Path = JOBS_FILE, known: set[str] | None = None,
-              overrides: dict[str, float] | None = None) -> list[Job]:
+def load_jobs(
+    path: str | Path = JOBS_FILE, known: set[str] | None = None, overrides: dict[str, float] | None = None
+) -> list[Job]:
     data, lines = read_yaml(path)
     jf = validate(JobFile, data, lines)
     problems = []
@@ -44,9 +45,10 @@ def load_jobs(path: str | Path = JOBS_FILE, known: set[str] | None = None,
             problems.append(lines.problem(("jobs", i, "name"), f"duplicate job name {j.name!r}"))
         names.add(j.name)
         if known is not None and j.runs not in known:
-            problems.append(lines.problem(("jobs", i, "runs"), f"unknown runnable {j.runs!r}; known: "
-                                                               f"{', '.join(sorted(known))}"))
-    for name in (overrides or {}):
+            problems.append(
+                lines.problem(("jobs", i, "runs"), f"unknown runnable {j.runs!r}; known: {', '.join(sorted(known))}")
+            )
+    for name in overrides or {}:
         if name not in names:
             problems.append(Problem(str(path), None, "", f"interval override for unknown job {name!r}"))
     if problems:
@@ -59,15 +61,25 @@ def load_jobs(path: str | Path = JOBS_FILE, known: set[str] | None = None,
     return out
 
 
-def schedule(scheduler: AsyncIOScheduler, jobs: list[Job],
-             runnables: dict[str, Callable[[Job], Awaitable[object]]]) -> None:
+def schedule(
+    scheduler: AsyncIOScheduler, jobs: list[Job], runnables: dict[str, Callable[[Job], Awaitable[object]]]
+) -> None:
     for j in jobs:
         fn = runnables[j.runs]
-        scheduler.add_job(fn, IntervalTrigger(seconds=j.interval_s, jitter=j.jitter_s or None), args=[j], id=j.name,
-                          name=j.name, max_instances=1, coalesce=True, misfire_grace_time=max(1, int(j.interval_s)),
-                          next_run_time=_now(scheduler))
+        scheduler.add_job(
+            fn,
+            IntervalTrigger(seconds=j.interval_s, jitter=j.jitter_s or None),
+            args=[j],
+            id=j.name,
+            name=j.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(j.interval_s)),
+            next_run_time=_now(scheduler),
+        )
 
 
 def _now(scheduler):
     from datetime import datetime
+
     return datetime.now(scheduler.timezone)

@@ -73,9 +73,7 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: yaml.Sa
             if isinstance(key, list):
                 key = tuple(key)
             if key in out:
-                raise DataFileError(
-                    [Problem(loader.name, key_node.start_mark.line + 1, str(key), "duplicate key")]
-                )
+                raise DataFileError([Problem(loader.name, key_node.start_mark.line + 1, str(key), "duplicate key")])
             out[key] = _construct(value_node, loc + (key,), lines, loader)
             lines[loc + (key,)] = key_node.start_mark.line + 1
         return out
@@ -168,9 +166,7 @@ def read_csv(path: str | Path, required: list[str], optional: list[str] = ()) ->
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
-            problems.append(
-                Problem(str(path), line, "", f"expected {len(header)} columns, found {len(values)}")
-            )
+            problems.append(Problem(str(path), line, "", f"expected {len(header)} columns, found {len(values)}"))
             continue
         idx = len(rows)
         lines[(idx,)] = line

@@ -104,12 +104,19 @@ def _credentials_doc(city: str) -> dict:
         "profiles": {
             "public-v2c": {"version": "2c", "community": f"pantau-{city}"},
             "noc-v3-sha-aes": {
-                "version": "3", "user": "pantau-noc", "auth_protocol": "SHA",
-                "auth_password": f"{city}-auth-2026", "priv_protocol": "AES", "priv_password": f"{city}-priv-2026",
+                "version": "3",
+                "user": "pantau-noc",
+                "auth_protocol": "SHA",
+                "auth_password": f"{city}-auth-2026",
+                "priv_protocol": "AES",
+                "priv_password": f"{city}-priv-2026",
             },
             "noc-v3-sha256-aes256": {
-                "version": "3", "user": "pantau-secure", "auth_protocol": "SHA-256",
-                "auth_password": f"{city}-auth256-2026", "priv_protocol": "AES-256",
+                "version": "3",
+                "user": "pantau-secure",
+                "auth_protocol": "SHA-256",
+                "auth_password": f"{city}-auth256-2026",
+                "priv_protocol": "AES-256",
                 "priv_password": f"{city}-priv256-2026",
             },
             "switch-v2c": {"version": "2c", "community": f"pantau-{city}-net"},
@@ -174,17 +181,24 @@ def _place_kelurahan(facts: CityFacts, geo: Geography, codes: list[str], rng: ra
         g = geo.kecamatan[c]
         for i, name in enumerate(g.kelurahan):
             lat, lon = _spread(g.center, g.radius_km, i, len(g.kelurahan))
-            kel.append({"kec": c, "name": name, "pos": _clip(lat, lon, facts.bbox),
-                        "spacing_km": g.radius_km / math.sqrt(len(g.kelurahan)),
-                        "w": g.weight * (0.8 + 0.4 * rng.random())})
+            kel.append(
+                {
+                    "kec": c,
+                    "name": name,
+                    "pos": _clip(lat, lon, facts.bbox),
+                    "spacing_km": g.radius_km / math.sqrt(len(g.kelurahan)),
+                    "w": g.weight * (0.8 + 0.4 * rng.random()),
+                }
+            )
     counts = _apportion(facts.hotspots, [k["w"] for k in kel], 3)
     for k, n in zip(kel, counts):
         k["n"] = n
     return kel
 
 
-def _assign_substations(kel: list[dict], sub_codes: list[str], subs_pos: dict[str, tuple],
-                        min_feeders: int) -> tuple[dict[str, list[int]], dict[int, list[str]]]:
+def _assign_substations(
+    kel: list[dict], sub_codes: list[str], subs_pos: dict[str, tuple], min_feeders: int
+) -> tuple[dict[str, list[int]], dict[int, list[str]]]:
     """Decide which substations serve each kelurahan: the nearest, plus neighbours short of kelurahan."""
     by_sub: dict[str, list[int]] = {code: [] for code in sub_codes}
     for i, k in enumerate(kel):
@@ -198,16 +212,19 @@ def _assign_substations(kel: list[dict], sub_codes: list[str], subs_pos: dict[st
             kel_share[i].append(code)
     for code in sub_codes:
         if len(by_sub[code]) < min_feeders:
-            extra = sorted((i for i in range(len(kel)) if i not in by_sub[code]),
-                           key=lambda i: _dist(subs_pos[code], kel[i]["pos"]))
+            extra = sorted(
+                (i for i in range(len(kel)) if i not in by_sub[code]),
+                key=lambda i: _dist(subs_pos[code], kel[i]["pos"]),
+            )
             for i in extra[: min_feeders - len(by_sub[code])]:
                 by_sub[code].append(i)
                 kel_share[i].append(code)
     return by_sub, kel_share
 
 
-def _transformer_plan(chunk: list[int], kel: list[dict], kel_share: dict[int, list[str]],
-                      knobs: GeneratorKnobs) -> list[int]:
+def _transformer_plan(
+    chunk: list[int], kel: list[dict], kel_share: dict[int, list[str]], knobs: GeneratorKnobs
+) -> list[int]:
     """Decide how many transformers a feeder has: the kelurahan index of each, in order."""
     plan = []
     for i in chunk:
@@ -220,9 +237,16 @@ def _transformer_plan(chunk: list[int], kel: list[dict], kel_share: dict[int, li
     return plan
 
 
-def _build_feeders(kel: list[dict], sub_codes: list[str], subs_pos: dict[str, tuple],
-                   by_sub: dict[str, list[int]], kel_share: dict[int, list[str]], knobs: GeneratorKnobs,
-                   rng: random.Random, bbox: BBox) -> tuple[list[dict], list[dict], dict[int, list[int]]]:
+def _build_feeders(
+    kel: list[dict],
+    sub_codes: list[str],
+    subs_pos: dict[str, tuple],
+    by_sub: dict[str, list[int]],
+    kel_share: dict[int, list[str]],
+    knobs: GeneratorKnobs,
+    rng: random.Random,
+    bbox: BBox,
+) -> tuple[list[dict], list[dict], dict[int, list[int]]]:
     """Decide the feeders of each substation (sectors of its kelurahan) and their transformers."""
     feeders: list[dict] = []
     transformers: list[dict] = []
@@ -232,7 +256,9 @@ def _build_feeders(kel: list[dict], sub_codes: list[str], subs_pos: dict[str, tu
         sp = subs_pos[code]
         members.sort(key=lambda i: (math.atan2(kel[i]["pos"][0] - sp[0], kel[i]["pos"][1] - sp[1]), i))
         n_feeders = max(knobs.min_feeders_per_substation, math.ceil(len(members) / 3))
-        chunks = [members[j * len(members) // n_feeders:(j + 1) * len(members) // n_feeders] for j in range(n_feeders)]
+        chunks = [
+            members[j * len(members) // n_feeders : (j + 1) * len(members) // n_feeders] for j in range(n_feeders)
+        ]
         for fi, chunk in enumerate(chunks, start=1):
             fid = f"{code}-{fi:02d}"
             feeders.append({"id": fid, "substation": code})
@@ -240,15 +266,22 @@ def _build_feeders(kel: list[dict], sub_codes: list[str], subs_pos: dict[str, tu
                 k = kel[i]
                 d = k["spacing_km"] * 0.5 / KM_PER_DEG
                 pos = _clip(k["pos"][0] + rng.uniform(-d, d), k["pos"][1] + rng.uniform(-d, d), bbox)
-                transformers.append({"id": f"{fid}-T{ti:02d}", "feeder": fid, "kecamatan": k["kec"],
-                                     "kelurahan": k["name"], "lat": pos[0], "lon": pos[1],
-                                     "kva": rng.choice([100, 160, 200, 250, 400])})
+                transformers.append(
+                    {
+                        "id": f"{fid}-T{ti:02d}",
+                        "feeder": fid,
+                        "kecamatan": k["kec"],
+                        "kelurahan": k["name"],
+                        "lat": pos[0],
+                        "lon": pos[1],
+                        "kva": rng.choice([100, 160, 200, 250, 400]),
+                    }
+                )
                 tx_of_kel[i].append(len(transformers) - 1)
     return feeders, transformers, tx_of_kel
 
 
-def _place_hotspots(kel: list[dict], tx_of_kel: dict[int, list[int]], rng: random.Random,
-                    bbox: BBox) -> list[dict]:
+def _place_hotspots(kel: list[dict], tx_of_kel: dict[int, list[int]], rng: random.Random, bbox: BBox) -> list[dict]:
     """Decide hotspot positions around their kelurahan and which of its transformers feeds each."""
     hotspots: list[dict] = []
     for i, k in enumerate(kel):
@@ -267,24 +300,41 @@ def _place_hotspots(kel: list[dict], tx_of_kel: dict[int, list[int]], rng: rando
     return hotspots
 
 
-def _build_switches(codes: list[str], geo: Geography, hotspots: list[dict],
-                    bbox: BBox) -> tuple[list[dict], dict[str, list[dict]]]:
+def _build_switches(
+    codes: list[str], geo: Geography, hotspots: list[dict], bbox: BBox
+) -> tuple[list[dict], dict[str, list[dict]]]:
     """Decide the switch tree: one core, one aggregation and several access switches per kecamatan."""
     knobs = geo.generator
     snet = list(ipaddress.ip_network(knobs.switch_network).hosts())
     switches: list[dict] = [{"id": "CORE-01", "role": "core", "address": str(snet[0]), "credentials": "switch-v2c"}]
     access_of_kec: dict[str, list[dict]] = {}
     for c in codes:
-        switches.append({"id": f"AGG-{c}", "role": "aggregation", "parent": "CORE-01", "kecamatan": c,
-                         "address": str(snet[len(switches)]), "credentials": "switch-v2c"})
+        switches.append(
+            {
+                "id": f"AGG-{c}",
+                "role": "aggregation",
+                "parent": "CORE-01",
+                "kecamatan": c,
+                "address": str(snet[len(switches)]),
+                "credentials": "switch-v2c",
+            }
+        )
         members = [h for h in hotspots if h["kec"] == c]
         n_sw = max(knobs.min_access_switches_per_kecamatan, round(len(members) / knobs.hotspots_per_access_switch))
         g = geo.kecamatan[c]
         access_of_kec[c] = []
         for s in range(n_sw):
             lat, lon = _clip(*_spread(g.center, g.radius_km * 0.8, s, n_sw), bbox)
-            sw = {"id": f"SW-{c}-{s + 1:02d}", "role": "access", "parent": f"AGG-{c}", "kecamatan": c,
-                  "address": str(snet[len(switches)]), "credentials": "switch-v2c", "lat": lat, "lon": lon}
+            sw = {
+                "id": f"SW-{c}-{s + 1:02d}",
+                "role": "access",
+                "parent": f"AGG-{c}",
+                "kecamatan": c,
+                "address": str(snet[len(switches)]),
+                "credentials": "switch-v2c",
+                "lat": lat,
+                "lon": lon,
+            }
             switches.append(sw)
             access_of_kec[c].append(sw)
     return switches, access_of_kec
@@ -299,8 +349,9 @@ def _wire_hotspots(hotspots: list[dict], access_of_kec: dict[str, list[dict]]) -
         h["switch"] = cands[1]["id"] if (n % 3 == 2 and len(cands) > 1) else cands[0]["id"]
 
 
-def _device_rows(hotspots: list[dict], transformers: list[dict], knobs: GeneratorKnobs,
-                 rng: random.Random) -> list[dict]:
+def _device_rows(
+    hotspots: list[dict], transformers: list[dict], knobs: GeneratorKnobs, rng: random.Random
+) -> list[dict]:
     """Decide each hotspot's device: vendor, model, credentials, UPS and address (rows of hotspots.csv)."""
     hnet = ipaddress.ip_network(knobs.hotspot_network)
     base = int(hnet.network_address)
@@ -312,50 +363,94 @@ def _device_rows(hotspots: list[dict], transformers: list[dict], knobs: Generato
         addr = ipaddress.IPv4Address(base + ((n - 1) // 250) * 256 + (n - 1) % 250 + 1)
         if addr not in hnet:
             raise ValueError(f"hotspot network {hnet} too small for {len(hotspots)} hotspots")
-        rows.append({
-            "id": f"AP-{n:04d}", "name": f"Wifi Publik {h['kel']} {n:04d}", "kecamatan": h["kec"],
-            "kelurahan": h["kel"], "lat": h["pos"][0], "lon": h["pos"][1], "vendor": vendor,
-            "model": rng.choice(models), "address": str(addr), "snmp_port": 161,
-            "credentials": rng.choice(creds), "switch": h["switch"],
-            "transformer": transformers[h["tx"]]["id"], "ups_minutes": ups,
-        })
+        rows.append(
+            {
+                "id": f"AP-{n:04d}",
+                "name": f"Wifi Publik {h['kel']} {n:04d}",
+                "kecamatan": h["kec"],
+                "kelurahan": h["kel"],
+                "lat": h["pos"][0],
+                "lon": h["pos"][1],
+                "vendor": vendor,
+                "model": rng.choice(models),
+                "address": str(addr),
+                "snmp_port": 161,
+                "credentials": rng.choice(creds),
+                "switch": h["switch"],
+                "transformer": transformers[h["tx"]]["id"],
+                "ups_minutes": ups,
+            }
+        )
     return rows
 
 
-def _inventory_doc(facts: CityFacts, geo: Geography, subs_pos: dict[str, tuple], feeders: list[dict],
-                   transformers: list[dict], switches: list[dict]) -> dict:
+def _inventory_doc(
+    facts: CityFacts,
+    geo: Geography,
+    subs_pos: dict[str, tuple],
+    feeders: list[dict],
+    transformers: list[dict],
+    switches: list[dict],
+) -> dict:
     """Decide the content of inventory.yaml, in its key order."""
     knobs = geo.generator
     bbox = facts.bbox
     return {
-        "city": facts.city, "display_name": facts.display_name, "province": facts.province,
-        "timezone": facts.timezone, "bbox": {"lat": list(bbox.lat), "lon": list(bbox.lon)},
-        "hotspots_file": "hotspots.csv", "credentials_file": "credentials.yaml",
-        "kecamatan": [{"code": k.code, "name": k.name, "kelurahan": list(geo.kecamatan[k.code].kelurahan)}
-                      for k in facts.kecamatan],
-        "substations": [{"id": s.code, "name": s.name, "lat": subs_pos[s.code][0], "lon": subs_pos[s.code][1]}
-                        for s in facts.substations],
+        "city": facts.city,
+        "display_name": facts.display_name,
+        "province": facts.province,
+        "timezone": facts.timezone,
+        "bbox": {"lat": list(bbox.lat), "lon": list(bbox.lon)},
+        "hotspots_file": "hotspots.csv",
+        "credentials_file": "credentials.yaml",
+        "kecamatan": [
+            {"code": k.code, "name": k.name, "kelurahan": list(geo.kecamatan[k.code].kelurahan)}
+            for k in facts.kecamatan
+        ],
+        "substations": [
+            {"id": s.code, "name": s.name, "lat": subs_pos[s.code][0], "lon": subs_pos[s.code][1]}
+            for s in facts.substations
+        ],
         "feeders": feeders,
         "transformers": transformers,
         "switches": switches,
         # One wireless LAN controller in the data centre; Cisco APs report their radios through it.
-        "controllers": [{"id": "WLC-01", "vendor": "cisco", "model": "AIR-CT5520-K9",
-                         "address": str(ipaddress.ip_network(knobs.controller_network)[1]),
-                         "credentials": "noc-v3-sha-aes", "manages": ["cisco"]}],
-        "egov": [{"id": e.slug, "name": e.name, "url": f"{knobs.egov_base_url}/{e.slug}/status",
-                  "keyword": "ok", **({"sla_days": e.sla_days} if e.sla_days else {})} for e in facts.egov],
+        "controllers": [
+            {
+                "id": "WLC-01",
+                "vendor": "cisco",
+                "model": "AIR-CT5520-K9",
+                "address": str(ipaddress.ip_network(knobs.controller_network)[1]),
+                "credentials": "noc-v3-sha-aes",
+                "manages": ["cisco"],
+            }
+        ],
+        "egov": [
+            {
+                "id": e.slug,
+                "name": e.name,
+                "url": f"{knobs.egov_base_url}/{e.slug}/status",
+                "keyword": "ok",
+                **({"sla_days": e.sla_days} if e.sla_days else {}),
+            }
+            for e in facts.egov
+        ],
     }
 
 
 def _write_files(out: Path, facts: CityFacts, geo: Geography, inventory: dict, rows: list[dict]) -> None:
     """Write inventory.yaml, credentials.yaml and hotspots.csv into ``out`` (created if missing)."""
     out.mkdir(parents=True, exist_ok=True)
-    header = (f"# Inventory of {facts.display_name}, generated by `pantau inventory generate` from the city facts\n"
-              f"# and geography.yaml (seed {geo.seed}). Format: docs/inventory.md. Hotspots: {inventory['hotspots_file']}.\n")
+    header = (
+        f"# Inventory of {facts.display_name}, generated by `pantau inventory generate` from the city facts\n"
+        f"# and geography.yaml (seed {geo.seed}). Format: docs/inventory.md. Hotspots: {inventory['hotspots_file']}.\n"
+    )
     (out / "inventory.yaml").write_text(header + _dump(inventory), encoding="utf-8")
     (out / "credentials.yaml").write_text(
         "# SNMP credential profiles of the simulated city (a real city keeps this file secret).\n"
-        + _dump(_credentials_doc(facts.city)), encoding="utf-8")
+        + _dump(_credentials_doc(facts.city)),
+        encoding="utf-8",
+    )
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
     writer.writeheader()
@@ -391,8 +486,16 @@ def generate(facts_path: str | Path, geography_path: str | Path, out_dir: str | 
 
     inventory = _inventory_doc(facts, geo, subs_pos, feeders, transformers, switches)
     _write_files(Path(out_dir), facts, geo, inventory, rows)
-    return {"kecamatan": len(codes), "kelurahan": len(kel), "substation": len(sub_codes), "feeder": len(feeders),
-            "transformer": len(transformers), "switch": len(switches), "hotspot": len(rows), "egov": len(facts.egov)}
+    return {
+        "kecamatan": len(codes),
+        "kelurahan": len(kel),
+        "substation": len(sub_codes),
+        "feeder": len(feeders),
+        "transformer": len(transformers),
+        "switch": len(switches),
+        "hotspot": len(rows),
+        "egov": len(facts.egov),
+    }
 
 
 class _Dumper(yaml.SafeDumper):

@@ -35,8 +35,15 @@ class HealthEvent:
     source: str = "poll"  # "poll" | "trap"
 
     def as_dict(self) -> dict:
-        return {"element": self.element, "at": self.at, "kind": self.kind, "old": self.old, "new": self.new,
-                "reason": self.reason, "source": self.source}
+        return {
+            "element": self.element,
+            "at": self.at,
+            "kind": self.kind,
+            "old": self.old,
+            "new": self.new,
+            "reason": self.reason,
+            "source": self.source,
+        }
 
 
 @dataclass
@@ -94,8 +101,9 @@ class HealthTracker:
         self._emit(ev)
         return ev
 
-    def observe(self, element: str, ok: bool, at: float, error: str = "", problems: list[str] | None = None
-                ) -> HealthEvent | None:
+    def observe(
+        self, element: str, ok: bool, at: float, error: str = "", problems: list[str] | None = None
+    ) -> HealthEvent | None:
         """Record one poll result; returns the state change it caused, if any."""
         h = self.get(element)
         h.last_poll = at
@@ -107,8 +115,11 @@ class HealthTracker:
             h.reasons = list(problems or [])
             target = DEGRADED if problems else UP
             if h.state in (UNKNOWN, UP, DEGRADED) or h.goods >= self.recover_threshold:
-                reason = "; ".join(problems) if problems else (
-                    "answering" if h.state == UNKNOWN else f"{h.goods} good polls in a row")
+                reason = (
+                    "; ".join(problems)
+                    if problems
+                    else ("answering" if h.state == UNKNOWN else f"{h.goods} good polls in a row")
+                )
                 return self._set(element, h, target, at, reason, "poll")
             h.reasons = [f"recovering: {h.goods}/{self.recover_threshold} good polls"]
             return None
@@ -133,8 +144,9 @@ class HealthTracker:
         self._emit(HealthEvent(element, at, "trap", h.state, h.state, detail, "trap"))
         return self._set(element, h, DOWN, at, detail, "trap")
 
-    def rebooted(self, element: str, at: float, detail: str, source: str = "poll",
-                 dedupe_s: float = 300.0) -> HealthEvent | None:
+    def rebooted(
+        self, element: str, at: float, detail: str, source: str = "poll", dedupe_s: float = 300.0
+    ) -> HealthEvent | None:
         """A reboot is news (an event) and proof of life: a booted device answers again. The
         coldStart trap and the sysUpTime drop seen by the next poll are one reboot, one event."""
         h = self.get(element)

@@ -97,6 +97,7 @@ class SwitchModel(_Strict):
 
 class ControllerModel(_Strict):
     """A wireless LAN controller: the APs of the vendors it manages report their radios through it."""
+
     id: Annotated[str, Field(pattern=r"^WLC-[0-9]{2}$")]
     vendor: Literal["cisco"]
     model: str
@@ -161,8 +162,18 @@ class HotspotRow(_Strict):
 
 
 HOTSPOT_COLUMNS_REQUIRED = [
-    "id", "name", "kecamatan", "kelurahan", "lat", "lon", "vendor", "model", "address",
-    "credentials", "switch", "transformer",
+    "id",
+    "name",
+    "kecamatan",
+    "kelurahan",
+    "lat",
+    "lon",
+    "vendor",
+    "model",
+    "address",
+    "credentials",
+    "switch",
+    "transformer",
 ]
 HOTSPOT_COLUMNS_OPTIONAL = ["snmp_port", "ups_minutes"]
 
@@ -353,7 +364,9 @@ class Inventory:
         if kind == "transformer":
             return list(self.hotspots_of_transformer.get(ident, []))
         if kind == "feeder":
-            return [h for t in self.transformers_of_feeder.get(ident, []) for h in self.hotspots_of_transformer.get(t, [])]
+            return [
+                h for t in self.transformers_of_feeder.get(ident, []) for h in self.hotspots_of_transformer.get(t, [])
+            ]
         if kind == "substation":
             return [h for f in self.feeders_of_substation.get(ident, []) for h in self.hotspots_below(f"feeder:{f}")]
         if kind == "switch":
@@ -427,8 +440,9 @@ def load_inventory(path: str | Path) -> Inventory:
 class _CrossCheck:
     """The cross-checks of one city's files: each method checks one section and reports into ``problems``."""
 
-    def __init__(self, city: CityModel, credentials: CredentialSet, lines: Lines, row_lines: Lines,
-                 problems: list[Problem]):
+    def __init__(
+        self, city: CityModel, credentials: CredentialSet, lines: Lines, row_lines: Lines, problems: list[Problem]
+    ):
         self.city = city
         self.credentials = credentials
         self.lines = lines
@@ -579,12 +593,14 @@ class _CrossCheck:
                 self.bad(loc + ("id",), f"duplicate controller id {c.id!r}")
             self.check_credentials(c.credentials, loc)
             self.check_address((c.address, c.snmp_port), f"controller {c.id}", loc, f"{c.address}:{c.snmp_port}")
-            controllers[c.id] = Controller(c.id, c.vendor, c.model, c.address, c.snmp_port, c.credentials,
-                                           tuple(c.manages))
+            controllers[c.id] = Controller(
+                c.id, c.vendor, c.model, c.address, c.snmp_port, c.credentials, tuple(c.manages)
+            )
         return controllers
 
-    def hotspots(self, rows: list[HotspotRow], switches: dict[str, Switch],
-                 transformers: dict[str, Transformer]) -> dict[str, Hotspot]:
+    def hotspots(
+        self, rows: list[HotspotRow], switches: dict[str, Switch], transformers: dict[str, Transformer]
+    ) -> dict[str, Hotspot]:
         """Decide whether each hotspot row has a known area, access switch, transformer, credentials, free address."""
         where = self.row_lines
         hotspots = {}
@@ -602,13 +618,34 @@ class _CrossCheck:
                 self.bad(loc + ("transformer",), f"unknown transformer {r.transformer!r}", where)
             self.check_credentials(r.credentials, loc, where)
             self.check_address((r.address, r.snmp_port), f"hotspot {r.id}", loc, f"{r.address}:{r.snmp_port}", where)
-            hotspots[r.id] = Hotspot(r.id, r.name, r.kecamatan, r.kelurahan, r.lat, r.lon, r.vendor, r.model,
-                                     r.address, r.snmp_port, r.credentials, r.switch, r.transformer, r.ups_minutes)
+            hotspots[r.id] = Hotspot(
+                r.id,
+                r.name,
+                r.kecamatan,
+                r.kelurahan,
+                r.lat,
+                r.lon,
+                r.vendor,
+                r.model,
+                r.address,
+                r.snmp_port,
+                r.credentials,
+                r.switch,
+                r.transformer,
+                r.ups_minutes,
+            )
         return hotspots
 
 
-def _cross_check(city: CityModel, rows: list[HotspotRow], credentials: CredentialSet, lines: Lines,
-                 row_lines: Lines, problems: list[Problem], source: str) -> Inventory:
+def _cross_check(
+    city: CityModel,
+    rows: list[HotspotRow],
+    credentials: CredentialSet,
+    lines: Lines,
+    row_lines: Lines,
+    problems: list[Problem],
+    source: str,
+) -> Inventory:
     """Cross-check the city's sections in a fixed order (problems go to ``problems``); build the Inventory."""
     check = _CrossCheck(city, credentials, lines, row_lines, problems)
     kec = check.kecamatan()
@@ -621,9 +658,20 @@ def _cross_check(city: CityModel, rows: list[HotspotRow], credentials: Credentia
     controllers = check.controllers()
     hotspots = check.hotspots(rows, switches, transformers)
     return Inventory(
-        city=city.city, display_name=city.display_name, province=city.province, timezone=city.timezone,
-        bbox=city.bbox, kecamatan=kec, substations=subs, feeders=feeders, transformers=transformers,
-        switches=switches, hotspots=hotspots, egov=egov, credentials=credentials, source=source,
+        city=city.city,
+        display_name=city.display_name,
+        province=city.province,
+        timezone=city.timezone,
+        bbox=city.bbox,
+        kecamatan=kec,
+        substations=subs,
+        feeders=feeders,
+        transformers=transformers,
+        switches=switches,
+        hotspots=hotspots,
+        egov=egov,
+        credentials=credentials,
+        source=source,
         controllers=controllers,
     )
 
@@ -641,6 +689,18 @@ def resolve_city(name_or_path: str | Path) -> Path:
     candidate = cities_dir() / str(name_or_path)
     if (candidate / "inventory.yaml").exists():
         return candidate
-    known = sorted(d.name for d in cities_dir().iterdir() if (d / "inventory.yaml").exists()) if cities_dir().exists() else []
-    raise DataFileError([Problem(str(name_or_path), None, "city",
-                                 f"no such city or inventory; known cities: {', '.join(known) or 'none'}")])
+    known = (
+        sorted(d.name for d in cities_dir().iterdir() if (d / "inventory.yaml").exists())
+        if cities_dir().exists()
+        else []
+    )
+    raise DataFileError(
+        [
+            Problem(
+                str(name_or_path),
+                None,
+                "city",
+                f"no such city or inventory; known cities: {', '.join(known) or 'none'}",
+            )
+        ]
+    )

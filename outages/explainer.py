@@ -89,10 +89,10 @@ class Incident:
 
 @dataclass
 class Settings:
-    poll_interval_s: float = 30.0       # hotspot poll interval (holdoffs and graces are multiples of it)
-    reopen_s: float = 600.0             # a root failing again within this reopens its incident
-    grace_polls: float = 4.0            # after an incident closes, its hotspots may take this long to be up
-    boot_s: float = 60.0                # and this much longer to boot
+    poll_interval_s: float = 30.0  # hotspot poll interval (holdoffs and graces are multiples of it)
+    reopen_s: float = 600.0  # a root failing again within this reopens its incident
+    grace_polls: float = 4.0  # after an incident closes, its hotspots may take this long to be up
+    boot_s: float = 60.0  # and this much longer to boot
     telemetry_interval_s: float = 10.0  # grid readings per element
 
     @property
@@ -106,8 +106,8 @@ class Explainer:
     def __init__(self, inv, settings: Settings | None = None, on_change: Callable[[list, list], None] | None = None):
         self.inv = inv
         self.s = settings or Settings()
-        self.hs: dict[str, dict] = {}       # hotspot/switch id -> {"state", "failing", "since", "reboot_at"}
-        self.grid: dict[str, tuple[str, float]] = {}   # element -> (state, since)
+        self.hs: dict[str, dict] = {}  # hotspot/switch id -> {"state", "failing", "since", "reboot_at"}
+        self.grid: dict[str, tuple[str, float]] = {}  # element -> (state, since)
         self.notices: dict[str, dict] = {}  # element -> notice
         self.incidents: dict[str, Incident] = {}
         self.recovering: dict[str, float] = {}  # hotspot -> until
@@ -186,8 +186,11 @@ class Explainer:
         # 2. network
         self._take(out, explained, self._network_findings(now))
         # 3. hotspots as power sensors
-        pending = {h for h, st in self.hs.items() if h.startswith("hotspot:") and st["failing"]
-                   and h not in explained and self.recovering.get(h, 0) <= now}
+        pending = {
+            h
+            for h, st in self.hs.items()
+            if h.startswith("hotspot:") and st["failing"] and h not in explained and self.recovering.get(h, 0) <= now
+        }
         self._take(out, explained, self._inferred_power_findings(pending, now))
         # 4. device / unknown
         self._take(out, explained, self._device_findings(pending - explained, now))
@@ -206,9 +209,15 @@ class Explainer:
         for el in sorted(self.hs):
             if el.startswith("egov:") and self.hs[el]["state"] == "down" and el[5:] in self.inv.egov:
                 st = self.hs[el]
-                out[el] = Finding("service", el, set(), [f"{el} failing its checks since {st['since']:.0f}: "
-                                                         f"{st.get('reason', '')}".rstrip(": ")],
-                                  0.99, since=st["since"], detail=st.get("reason", ""))
+                out[el] = Finding(
+                    "service",
+                    el,
+                    set(),
+                    [f"{el} failing its checks since {st['since']:.0f}: {st.get('reason', '')}".rstrip(": ")],
+                    0.99,
+                    since=st["since"],
+                    detail=st.get("reason", ""),
+                )
         return out
 
     def _telemetry_power_findings(self, now: float) -> dict[str, Finding]:
@@ -266,8 +275,10 @@ class Explainer:
             dark = {h for h in below if self.failing(h)}
             if not (st["state"] == "down" or len(dark) >= max(1, len(below) / 2)):
                 continue
-            ev = [f"{el} not answering" + (" (down)" if st["state"] == "down" else " (failed polls)"),
-                  f"{len(dark)} of {len(below)} hotspots behind it not answering; its parent answers"]
+            ev = [
+                f"{el} not answering" + (" (down)" if st["state"] == "down" else " (failed polls)"),
+                f"{len(dark)} of {len(below)} hotspots behind it not answering; its parent answers",
+            ]
             out[el] = Finding("network_uplink", el, dark, ev, 0.9 if st["state"] == "down" else 0.8, since=st["since"])
         return out
 
@@ -286,8 +297,11 @@ class Explainer:
         cur = self.parent_net.get(el)
         while cur:
             p_st = self.hs.get(cur)
-            if p_st and p_st["since"] > st.get("fail_at", st["since"]) and \
-                    now - p_st["since"] < self.s.grace_polls * self.s.poll_interval_s:
+            if (
+                p_st
+                and p_st["since"] > st.get("fail_at", st["since"])
+                and now - p_st["since"] < self.s.grace_polls * self.s.poll_interval_s
+            ):
                 return True
             cur = self.parent_net.get(cur)
         return False
@@ -313,8 +327,11 @@ class Explainer:
         if self.gstate(t) != UNKNOWN_G:
             return None  # its own telemetry decides (step 1); an energized feeder says nothing of it
         f_state, f_since = self.grid.get(self.parent_power[t], (UNKNOWN_G, 0.0))
-        if f_state == ENERGIZED and f_since > min(self.hs[h].get("fail_at", 0.0) for h in dark) \
-                and now - f_since < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s:
+        if (
+            f_state == ENERGIZED
+            and f_since > min(self.hs[h].get("fail_at", 0.0) for h in dark)
+            and now - f_since < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s
+        ):
             return None  # the feeder came back after they went dark: they are booting
         hs = self.below[t]
         non_ups = [h for h in hs if self.inv.hotspots[h[8:]].ups_minutes == 0]
@@ -325,8 +342,11 @@ class Explainer:
             return None
         if len(switches) < 2 and len(dark) < 3:
             return None
-        ev = [f"{len(dark)} of {len(hs)} hotspots on {t} failed together across {len(switches)} switch(es) "
-              f"that still answer", f"{t} telemetry: {self.gstate(t)}"]
+        ev = [
+            f"{len(dark)} of {len(hs)} hotspots on {t} failed together across {len(switches)} switch(es) "
+            f"that still answer",
+            f"{t} telemetry: {self.gstate(t)}",
+        ]
         since = min(self.hs[h].get("fail_at", self.hs[h]["since"]) for h in dark)
         return Finding("power_grid", t, set(dark), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
 
@@ -338,14 +358,26 @@ class Explainer:
         out: dict[str, Finding] = {}
         absorbed: set[str] = set()
         for fdr, ts in by_f.items():
-            with_hotspots = [t for t in (f"transformer:{x}" for x in self.inv.transformers_of_feeder.get(fdr[7:], []))
-                             if self.below[t]]
+            with_hotspots = [
+                t
+                for t in (f"transformer:{x}" for x in self.inv.transformers_of_feeder.get(fdr[7:], []))
+                if self.below[t]
+            ]
             if len(ts) >= 2 or (len(with_hotspots) == 1 and ts):
                 dark = set().union(*(inferred_t[t].affected for t in ts))
-                ev = [f"{len(ts)} transformers of {fdr} lost their hotspots together ({', '.join(sorted(ts))})",
-                      f"{fdr} telemetry: {self.gstate(fdr)}"]
-                out[fdr] = Finding("power_grid", fdr, dark, ev, 0.8 if len(ts) >= 2 else 0.7, True,
-                                   min(inferred_t[t].since for t in ts))
+                ev = [
+                    f"{len(ts)} transformers of {fdr} lost their hotspots together ({', '.join(sorted(ts))})",
+                    f"{fdr} telemetry: {self.gstate(fdr)}",
+                ]
+                out[fdr] = Finding(
+                    "power_grid",
+                    fdr,
+                    dark,
+                    ev,
+                    0.8 if len(ts) >= 2 else 0.7,
+                    True,
+                    min(inferred_t[t].since for t in ts),
+                )
                 absorbed.update(ts)
         return out, absorbed
 
@@ -366,8 +398,12 @@ class Explainer:
         """Decide whether power or the uplink of ``h`` came back after it went dark too recently to judge it."""
         t = self.parent_power[h]
         st = self.hs[h]
-        back = [since for el in (t, self.parent_power[t]) for state, since in [self.grid.get(el, (UNKNOWN_G, 0.0))]
-                if state == ENERGIZED and since > st["since"]]
+        back = [
+            since
+            for el in (t, self.parent_power[t])
+            for state, since in [self.grid.get(el, (UNKNOWN_G, 0.0))]
+            if state == ENERGIZED and since > st["since"]
+        ]
         cur: str | None = self.parent_net[h]
         while cur:  # its uplink came back after it went dark
             s_st = self.hs.get(cur)
@@ -381,8 +417,11 @@ class Explainer:
         sw = self.parent_net[h]
         t = self.parent_power[h]
         st = self.hs[h]
-        siblings_up = [x for x in self.below[t] if x != h and not self.failing(x)
-                       and self.inv.hotspots[x[8:]].ups_minutes == 0 and x in self.hs]
+        siblings_up = [
+            x
+            for x in self.below[t]
+            if x != h and not self.failing(x) and self.inv.hotspots[x[8:]].ups_minutes == 0 and x in self.hs
+        ]
         power_on = self.gstate(t) == ENERGIZED or siblings_up
         if power_on:
             why = []
@@ -391,11 +430,24 @@ class Explainer:
             if siblings_up:
                 why.append(f"{len(siblings_up)} hotspot(s) on the same transformer answer")
             detail = "restarting" if st.get("reboot_at") and now - st["reboot_at"] < 600 else ""
-            return Finding("device", h, {h}, [f"{h} down since {st['since']:.0f}; {sw} answers; " + ", ".join(why)],
-                           0.85, since=st["since"], detail=detail)
-        return Finding("unknown", h, {h}, [f"{h} down; {sw} answers; power of {t} unknown (no telemetry) "
-                                           f"and no other hotspot on it to compare"], 0.3, since=st["since"],
-                       detail="tidak ada data listrik untuk gardu ini / no power data for its transformer")
+            return Finding(
+                "device",
+                h,
+                {h},
+                [f"{h} down since {st['since']:.0f}; {sw} answers; " + ", ".join(why)],
+                0.85,
+                since=st["since"],
+                detail=detail,
+            )
+        return Finding(
+            "unknown",
+            h,
+            {h},
+            [f"{h} down; {sw} answers; power of {t} unknown (no telemetry) and no other hotspot on it to compare"],
+            0.3,
+            since=st["since"],
+            detail="tidak ada data listrik untuk gardu ini / no power data for its transformer",
+        )
 
     def _notice_for(self, el: str, since: float) -> dict | None:
         cur = el
@@ -430,8 +482,12 @@ class Explainer:
         for root, f in sorted(found.items(), key=lambda kv: (-len(kv[1].affected), kv[0])):
             inc = next((i for i in open_inc.values() if i.root == root and i.id not in matched), None)
             if inc is None:
-                cands = [i for i in open_inc.values() if i.id not in matched and
-                         (self._related(i.root, root) or (i.cause in ("device", "unknown") and i.root in f.affected))]
+                cands = [
+                    i
+                    for i in open_inc.values()
+                    if i.id not in matched
+                    and (self._related(i.root, root) or (i.cause in ("device", "unknown") and i.root in f.affected))
+                ]
                 cands.sort(key=lambda i: i.opened_at)
                 if cands:
                     inc = cands[0]
@@ -443,17 +499,41 @@ class Explainer:
                         self._record(other, "merged", {"into": inc.id})
                         matched.add(other.id)
             if inc is None:
-                inc = next((i for i in sorted(self.incidents.values(), key=lambda i: -(i.closed_at or 0))
-                            if i.status == "closed" and i.root == root and i.merged_into is None
-                            and i.closed_at is not None and now - i.closed_at <= self.s.reopen_s), None)
+                inc = next(
+                    (
+                        i
+                        for i in sorted(self.incidents.values(), key=lambda i: -(i.closed_at or 0))
+                        if i.status == "closed"
+                        and i.root == root
+                        and i.merged_into is None
+                        and i.closed_at is not None
+                        and now - i.closed_at <= self.s.reopen_s
+                    ),
+                    None,
+                )
                 if inc:
                     inc.status, inc.closed_at = "open", None
                     self._record(inc, "reopened", {"root": root})
             if inc is None:
-                iid = "INC-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + \
-                      hashlib.sha1(root.encode()).hexdigest()[:4]
-                inc = Incident(iid, self.inv.city, f.cause, root, "open", f.confidence, f.inferred,
-                               opened_at=now, updated_at=now, detected_at=now, since=f.since)
+                iid = (
+                    "INC-"
+                    + time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+                    + "-"
+                    + hashlib.sha1(root.encode()).hexdigest()[:4]
+                )
+                inc = Incident(
+                    iid,
+                    self.inv.city,
+                    f.cause,
+                    root,
+                    "open",
+                    f.confidence,
+                    f.inferred,
+                    opened_at=now,
+                    updated_at=now,
+                    detected_at=now,
+                    since=f.since,
+                )
                 self.incidents[iid] = inc
                 self._record(inc, "opened", {"cause": f.cause, "root": root, "evidence": f.evidence})
                 log.warning("incident %s opened: %s at %s (%s)", iid, f.cause, root, "; ".join(f.evidence))
@@ -485,8 +565,11 @@ class Explainer:
         inc.evidence = list(f.evidence)
         areas = sorted({f"{self.inv.hotspots[h[8:]].kecamatan}/{self.inv.hotspots[h[8:]].kelurahan}" for h in affected})
         if not areas and f.root.partition(":")[0] in POWER_KINDS:
-            ts = [f.root[12:]] if f.root.startswith("transformer:") else \
-                [t for t in self.inv.transformers if self._related(f"transformer:{t}", f.root)]
+            ts = (
+                [f.root[12:]]
+                if f.root.startswith("transformer:")
+                else [t for t in self.inv.transformers if self._related(f"transformer:{t}", f.root)]
+            )
             areas = sorted({f"{self.inv.transformers[t].kecamatan}/{self.inv.transformers[t].kelurahan}" for t in ts})
         inc.areas = areas
         kind, _, ident = f.root.partition(":")
@@ -497,8 +580,19 @@ class Explainer:
             name = self.inv.hotspots[ident].name
         elif kind == "egov":
             name = self.inv.egov[ident].name
-        text = explain(f.cause, f.root, name, inc.since or now, len(affected), [a.split("/")[1] for a in areas],
-                       f.inferred, (f.notice or {}).get("reason", ""), (f.notice or {}).get("end"), f.on_battery, f.detail)
+        text = explain(
+            f.cause,
+            f.root,
+            name,
+            inc.since or now,
+            len(affected),
+            [a.split("/")[1] for a in areas],
+            f.inferred,
+            (f.notice or {}).get("reason", ""),
+            (f.notice or {}).get("end"),
+            f.on_battery,
+            f.detail,
+        )
         inc.explanation_id, inc.explanation_en = text["id"], text["en"]
         after = (inc.cause, inc.root, inc.confidence, tuple(inc.affected), tuple(inc.evidence))
         if after != before:

@@ -31,7 +31,7 @@ class ExplainerService:
         self.debounce_s = debounce_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self.listeners = list(listeners)   # called with (changed incidents, log) — alerts, API (#6)
+        self.listeners = list(listeners)  # called with (changed incidents, log) — alerts, API (#6)
 
     def _collect(self, incidents, log_rows) -> None:
         self._changed += [i.row() for i in incidents]
@@ -45,8 +45,12 @@ class ExplainerService:
 
     def on_health(self, ev) -> None:
         if ev.kind in ("state", "suspect", "reboot"):
-            self._add(ev.at, "health", ev.element, {"kind": ev.kind, "old": ev.old, "new": ev.new,
-                                                    "reason": ev.reason, "source": ev.source})
+            self._add(
+                ev.at,
+                "health",
+                ev.element,
+                {"kind": ev.kind, "old": ev.old, "new": ev.new, "reason": ev.reason, "source": ev.source},
+            )
 
     def on_grid(self, ev) -> None:
         self._add(ev.at, "grid", ev.element, {"old": ev.old, "new": ev.new, "reason": ev.reason, "source": ev.source})
@@ -101,7 +105,18 @@ class ExplainerService:
 
     def status(self) -> dict:
         open_ = self.ex.open_incidents()
-        return {"open": [{"id": i.id, "cause": i.cause, "root": i.root, "affected": len(i.affected),
-                          "confidence": i.confidence, "opened_at": i.opened_at, "explanation": i.explanation_id}
-                         for i in sorted(open_, key=lambda i: i.opened_at)],
-                "total": len(self.ex.incidents)}
+        return {
+            "open": [
+                {
+                    "id": i.id,
+                    "cause": i.cause,
+                    "root": i.root,
+                    "affected": len(i.affected),
+                    "confidence": i.confidence,
+                    "opened_at": i.opened_at,
+                    "explanation": i.explanation_id,
+                }
+                for i in sorted(open_, key=lambda i: i.opened_at)
+            ],
+            "total": len(self.ex.incidents),
+        }

@@ -35,8 +35,25 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status, opened_at)",
 ]
 
-COLUMNS = ("id", "city", "cause", "root", "status", "confidence", "inferred", "opened_at", "updated_at", "closed_at",
-           "affected", "areas", "explanation_id", "explanation_en", "evidence", "merged_into", "detected_at")
+COLUMNS = (
+    "id",
+    "city",
+    "cause",
+    "root",
+    "status",
+    "confidence",
+    "inferred",
+    "opened_at",
+    "updated_at",
+    "closed_at",
+    "affected",
+    "areas",
+    "explanation_id",
+    "explanation_en",
+    "evidence",
+    "merged_into",
+    "detected_at",
+)
 
 
 class IncidentStore:
@@ -56,8 +73,10 @@ class IncidentStore:
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT INTO evidence (at, kind, element, data) VALUES (?, ?, ?, ?)",
-                                     [(at, k, el, json.dumps(d, separators=(",", ":"))) for at, k, el, d in evidence])
+                self._db.executemany(
+                    "INSERT INTO evidence (at, kind, element, data) VALUES (?, ?, ?, ?)",
+                    [(at, k, el, json.dumps(d, separators=(",", ":"))) for at, k, el, d in evidence],
+                )
                 for inc in incidents:
                     row = {c: inc.get(c) for c in COLUMNS}
                     for c in ("affected", "areas", "evidence"):
@@ -65,9 +84,12 @@ class IncidentStore:
                     row["inferred"] = int(bool(row["inferred"]))
                     self._db.execute(
                         f"INSERT OR REPLACE INTO incidents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                        [row[c] for c in COLUMNS])
-                self._db.executemany("INSERT INTO incident_log (incident_id, at, change, detail) VALUES (?, ?, ?, ?)",
-                                     [(i, at, ch, json.dumps(d, ensure_ascii=False)) for i, at, ch, d in log])
+                        [row[c] for c in COLUMNS],
+                    )
+                self._db.executemany(
+                    "INSERT INTO incident_log (incident_id, at, change, detail) VALUES (?, ?, ?, ?)",
+                    [(i, at, ch, json.dumps(d, ensure_ascii=False)) for i, at, ch, d in log],
+                )
                 self._db.execute("COMMIT")
             except Exception:
                 self._db.execute("ROLLBACK")
@@ -101,10 +123,14 @@ class IncidentStore:
     def log_since(self, after_id: int, limit: int = 500) -> list[dict]:
         """Incident changes after ``after_id`` (the incident_log row id), oldest first: live streams."""
         with self._lock:
-            rows = self._db.execute("SELECT id, incident_id, at, change, detail FROM incident_log WHERE id > ? "
-                                    "ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
-        return [{"seq": i, "incident_id": inc, "at": at, "change": ch, "detail": json.loads(d)}
-                for i, inc, at, ch, d in rows]
+            rows = self._db.execute(
+                "SELECT id, incident_id, at, change, detail FROM incident_log WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [
+            {"seq": i, "incident_id": inc, "at": at, "change": ch, "detail": json.loads(d)}
+            for i, inc, at, ch, d in rows
+        ]
 
     def last_log_id(self) -> int:
         with self._lock:

@@ -18,14 +18,26 @@ def _areas(areas: list[str], limit: int = 3) -> tuple[str, str]:
         return "", ""
     if len(names) > limit:
         more = len(names) - limit
-        return (", ".join(names[:limit]) + f" dan {more} kelurahan lain",
-                ", ".join(names[:limit]) + f" and {more} more kelurahan")
+        return (
+            ", ".join(names[:limit]) + f" dan {more} kelurahan lain",
+            ", ".join(names[:limit]) + f" and {more} more kelurahan",
+        )
     return ", ".join(names), ", ".join(names)
 
 
-def explain(cause: str, root: str, root_name: str, since: float, affected: int, areas: list[str],
-            inferred: bool = False, notice_reason: str = "", notice_end: float | None = None,
-            on_battery: int = 0, detail: str = "") -> dict[str, str]:
+def explain(
+    cause: str,
+    root: str,
+    root_name: str,
+    since: float,
+    affected: int,
+    areas: list[str],
+    inferred: bool = False,
+    notice_reason: str = "",
+    notice_end: float | None = None,
+    on_battery: int = 0,
+    detail: str = "",
+) -> dict[str, str]:
     kind, _, ident = root.partition(":")
     a_id, a_en = _areas(areas)
     where_id = f" di {a_id}" if a_id else ""
@@ -36,10 +48,16 @@ def explain(cause: str, root: str, root_name: str, since: float, affected: int, 
         hits_id += f" ({on_battery} lainnya masih menyala dengan baterai)"
         hits_en += f" ({on_battery} more still running on battery)"
     t_id, t_en = hhmm(since, "."), hhmm(since, ":")
-    grid_id = {"substation": f"Gardu induk {root_name}", "feeder": f"Penyulang {ident}",
-               "transformer": f"Gardu distribusi (trafo) {ident}"}
-    grid_en = {"substation": f"Substation {root_name}", "feeder": f"Feeder {ident}",
-               "transformer": f"Distribution transformer {ident}"}
+    grid_id = {
+        "substation": f"Gardu induk {root_name}",
+        "feeder": f"Penyulang {ident}",
+        "transformer": f"Gardu distribusi (trafo) {ident}",
+    }
+    grid_en = {
+        "substation": f"Substation {root_name}",
+        "feeder": f"Feeder {ident}",
+        "transformer": f"Distribution transformer {ident}",
+    }
     if cause == "power_grid":
         idt = f"{grid_id.get(kind, root)} padam sejak {t_id} WIB{hits_id}."
         ent = f"{grid_en.get(kind, root)} has been without power since {t_en} WIB{hits_en}."
@@ -51,13 +69,18 @@ def explain(cause: str, root: str, root_name: str, since: float, affected: int, 
         until_en = f", scheduled to end at {hhmm(notice_end, ':')} WIB" if notice_end else ""
         why = f" ({notice_reason})" if notice_reason else ""
         gi, ge = grid_id.get(kind, root), grid_en.get(kind, root)
-        idt = f"Pemeliharaan terencana PLN{why}: {gi[0].lower() + gi[1:]} dipadamkan sejak {t_id} WIB{until_id}{hits_id}."
-        ent = f"PLN planned maintenance{why}: {ge[0].lower() + ge[1:]} switched off since {t_en} WIB{until_en}{hits_en}."
+        idt = (
+            f"Pemeliharaan terencana PLN{why}: {gi[0].lower() + gi[1:]} dipadamkan sejak {t_id} WIB{until_id}{hits_id}."
+        )
+        ent = (
+            f"PLN planned maintenance{why}: {ge[0].lower() + ge[1:]} switched off since {t_en} WIB{until_en}{hits_en}."
+        )
     elif cause == "network_uplink":
-        idt = (f"Gangguan jaringan: switch {ident} tidak terjangkau sejak {t_id} WIB{hits_id}. "
-               f"Listrik di lokasi normal; teknisi jaringan menangani.")
-        ent = (f"Network fault: switch {ident} unreachable since {t_en} WIB{hits_en}. "
-               f"Power on site is normal.")
+        idt = (
+            f"Gangguan jaringan: switch {ident} tidak terjangkau sejak {t_id} WIB{hits_id}. "
+            f"Listrik di lokasi normal; teknisi jaringan menangani."
+        )
+        ent = f"Network fault: switch {ident} unreachable since {t_en} WIB{hits_en}. Power on site is normal."
     elif cause == "device":
         idt = f"Perangkat wifi {root_name}{where_id} tidak merespons sejak {t_id} WIB; listrik dan jaringan normal."
         ent = f"Wifi device {root_name}{where_en} not responding since {t_en} WIB; power and network are normal."

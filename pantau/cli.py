@@ -17,8 +17,12 @@ from rich.table import Table
 from hotspots.datafile import DataFileError
 from hotspots.inventory import KINDS, load_inventory, resolve_city
 
-app = typer.Typer(help="Pantau: network and IoT operations monitor of a smart city.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Pantau: network and IoT operations monitor of a smart city.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 inventory_app = typer.Typer(help="City inventories: list, show, validate, generate.", no_args_is_help=True)
 simulator_app = typer.Typer(help="The simulated city.", no_args_is_help=True)
 scenario_app = typer.Typer(help="Fault scenarios (../shared/spec/scenarios.md).", no_args_is_help=True)
@@ -42,9 +46,11 @@ def _inventory(city: str):
 
 
 @inventory_app.command("list")
-def inventory_list(kind: str = typer.Option(..., "--kind", "-k", help=f"one of: {', '.join(KINDS)}"),
-                   city: str = typer.Option("semarang", help="city name or path to a city folder"),
-                   ids_only: bool = typer.Option(False, "--ids", help="print only the element ids")):
+def inventory_list(
+    kind: str = typer.Option(..., "--kind", "-k", help=f"one of: {', '.join(KINDS)}"),
+    city: str = typer.Option("semarang", help="city name or path to a city folder"),
+    ids_only: bool = typer.Option(False, "--ids", help="print only the element ids"),
+):
     """Print the elements of one kind (ids as scenario files name them)."""
     inv = _inventory(city)
     if kind not in KINDS:
@@ -71,7 +77,9 @@ def _detail(inv, kind, el) -> str:
     if kind == "transformer":
         return f"feeder {el.feeder}, {el.kelurahan} ({el.kecamatan}), {el.kva} kVA, {len(inv.hotspots_of_transformer.get(el.id, []))} hotspots"
     if kind == "switch":
-        return f"{el.role}, parent {el.parent or '-'}, {el.address}, {len(inv.hotspots_below('switch:' + el.id))} hotspots"
+        return (
+            f"{el.role}, parent {el.parent or '-'}, {el.address}, {len(inv.hotspots_below('switch:' + el.id))} hotspots"
+        )
     if kind == "substation":
         return f"{el.name}, {len(inv.feeders_of_substation.get(el.id, []))} feeders"
     if kind == "egov":
@@ -80,8 +88,10 @@ def _detail(inv, kind, el) -> str:
 
 
 @inventory_app.command("show")
-def inventory_show(element_id: str = typer.Argument(..., help="kind:ID, e.g. hotspot:AP-0042 or feeder:SRD-04"),
-                   city: str = typer.Option("semarang")):
+def inventory_show(
+    element_id: str = typer.Argument(..., help="kind:ID, e.g. hotspot:AP-0042 or feeder:SRD-04"),
+    city: str = typer.Option("semarang"),
+):
     """Show one element with its place in the power and network trees (credentials redacted)."""
     inv = _inventory(city)
     try:
@@ -118,9 +128,11 @@ def inventory_validate(path: Path = typer.Argument(..., help="city folder or its
 
 
 @inventory_app.command("generate")
-def inventory_generate(facts: Path = typer.Argument(..., help="city facts file (format of shared/city/semarang.yaml)"),
-                       out_dir: Path = typer.Option(..., "--out", help="city folder (holds geography.yaml)"),
-                       geography: Optional[Path] = typer.Option(None, help="default: OUT/geography.yaml")):
+def inventory_generate(
+    facts: Path = typer.Argument(..., help="city facts file (format of shared/city/semarang.yaml)"),
+    out_dir: Path = typer.Option(..., "--out", help="city folder (holds geography.yaml)"),
+    geography: Optional[Path] = typer.Option(None, help="default: OUT/geography.yaml"),
+):
     """Generate a city's inventory deterministically from its facts and geography."""
     from hotspots.generator import generate
 
@@ -135,32 +147,53 @@ def inventory_generate(facts: Path = typer.Argument(..., help="city facts file (
 
 
 @simulator_app.command("run")
-def simulator_run(city: str = typer.Option("semarang"), snmp_port: int = typer.Option(161),
-                  http_port: int = typer.Option(18080, help="e-gov services and the control API"),
-                  mqtt: Optional[str] = typer.Option(None, help="HOST:PORT of the broker for grid telemetry"),
-                  time_scale: float = typer.Option(1.0), seed: int = typer.Option(0),
-                  telemetry_interval: float = typer.Option(10.0, help="seconds between readings of one element"),
-                  trap_target: Optional[str] = typer.Option(None, help="HOST:PORT that receives SNMP traps"),
-                  mqtt_username: Optional[str] = typer.Option(
-                      None, help="broker user (gateway 'simulator'); its password from env PANTAU_SIM_MQTT_PASSWORD"),
-                  mqtt_ca_file: Optional[Path] = typer.Option(None, help="TLS to the broker, verified against this CA"),
-                  verbose: bool = typer.Option(False, "-v")):
+def simulator_run(
+    city: str = typer.Option("semarang"),
+    snmp_port: int = typer.Option(161),
+    http_port: int = typer.Option(18080, help="e-gov services and the control API"),
+    mqtt: Optional[str] = typer.Option(None, help="HOST:PORT of the broker for grid telemetry"),
+    time_scale: float = typer.Option(1.0),
+    seed: int = typer.Option(0),
+    telemetry_interval: float = typer.Option(10.0, help="seconds between readings of one element"),
+    trap_target: Optional[str] = typer.Option(None, help="HOST:PORT that receives SNMP traps"),
+    mqtt_username: Optional[str] = typer.Option(
+        None, help="broker user (gateway 'simulator'); its password from env PANTAU_SIM_MQTT_PASSWORD"
+    ),
+    mqtt_ca_file: Optional[Path] = typer.Option(None, help="TLS to the broker, verified against this CA"),
+    verbose: bool = typer.Option(False, "-v"),
+):
     """Run the simulated city until interrupted."""
     from collectors.grid.mqtt import BrokerConf
     from simulator.runtime import run_city
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     inv = _inventory(city)
     broker = None
     if mqtt:
         mh, mp = _hostport(mqtt)
-        broker = BrokerConf(mh, mp, mqtt_username, os.environ.get("PANTAU_SIM_MQTT_PASSWORD"),
-                            tls=mqtt_ca_file is not None, ca_file=str(mqtt_ca_file) if mqtt_ca_file else None)
+        broker = BrokerConf(
+            mh,
+            mp,
+            mqtt_username,
+            os.environ.get("PANTAU_SIM_MQTT_PASSWORD"),
+            tls=mqtt_ca_file is not None,
+            ca_file=str(mqtt_ca_file) if mqtt_ca_file else None,
+        )
     try:
-        asyncio.run(run_city(inv, snmp_port, http_port, broker, time_scale=time_scale, seed=seed,
-                             telemetry_interval_s=telemetry_interval,
-                             trap_target=_hostport(trap_target) if trap_target else None))
+        asyncio.run(
+            run_city(
+                inv,
+                snmp_port,
+                http_port,
+                broker,
+                time_scale=time_scale,
+                seed=seed,
+                telemetry_interval_s=telemetry_interval,
+                trap_target=_hostport(trap_target) if trap_target else None,
+            )
+        )
     except OSError as exc:
         err.print(f"[red]simulator cannot start[/red]: {exc}")
         raise typer.Exit(1)
@@ -187,9 +220,12 @@ def scenario_check(file: Path):
 
 
 @scenario_app.command("run")
-def scenario_run(file: Path, time_scale: float = typer.Option(1.0, "--time-scale", min=0.1, max=100),
-                 report: Optional[Path] = typer.Option(None, "--report", help="write the JSON report here"),
-                 quiet: bool = typer.Option(False, "-q")):
+def scenario_run(
+    file: Path,
+    time_scale: float = typer.Option(1.0, "--time-scale", min=0.1, max=100),
+    report: Optional[Path] = typer.Option(None, "--report", help="write the JSON report here"),
+    quiet: bool = typer.Option(False, "-q"),
+):
     """Replay a scenario against the simulated city; exit 0 if every expectation held, 1 if not, 2 on a bad file."""
     from pantau.scenario_run import run_scenario
 
@@ -211,36 +247,45 @@ CONFIG_OPT = typer.Option(None, "--config", help="YAML settings file (also PANTA
 
 
 @app.command("collect")
-def collect(config: Optional[Path] = CONFIG_OPT,
-            city: Optional[str] = typer.Option(None, help="city name or path to a city folder [PANTAU_CITY]"),
-            influx: Optional[str] = typer.Option(None, help="InfluxDB URL, v1 /write and /query [PANTAU_INFLUX_URL]"),
-            database: Optional[str] = typer.Option(None, help="[PANTAU_INFLUX_DATABASE]"),
-            snmp_port: Optional[int] = typer.Option(None, help="poll every agent on this UDP port instead of the "
-                                                               "inventory's (the simulator on a high port)"),
-            traps: Optional[str] = typer.Option(None, help="HOST:PORT to receive SNMP traps on [PANTAU_TRAPS_LISTEN]"),
-            interval: list[str] = typer.Option([], help="override a job's interval: NAME=SECONDS (repeatable)"),
-            profiles: Optional[Path] = typer.Option(None, help="device profile folder (default: collectors/profiles)"),
-            status_file: Optional[Path] = typer.Option(None, help="also write collector status JSON here every "
-                                                                  "second (always: STATE_DIR/collector-status.json)"),
-            mqtt: Optional[str] = typer.Option(None, help="HOST:PORT of the MQTT broker: ingest grid telemetry "
-                                                          "[PANTAU_MQTT_HOST, PANTAU_MQTT_PORT]"),
-            mqtt_user: Optional[str] = typer.Option(None, help="[PANTAU_MQTT_USERNAME]; the password only from "
-                                                               "PANTAU_MQTT_PASSWORD(_FILE) or the config file"),
-            mqtt_tls: Optional[bool] = typer.Option(None, "--mqtt-tls", help="TLS to the broker [PANTAU_MQTT_TLS]"),
-            mqtt_ca: Optional[Path] = typer.Option(None, help="CA file for --mqtt-tls [PANTAU_MQTT_CA_FILE]"),
-            grid_workers: Optional[int] = typer.Option(None, help="extra ingest processes sharing the telemetry "
-                                                                   "subscription ($share); 0 = in this process"),
-            telemetry_interval: Optional[float] = typer.Option(None, help="seconds between a grid element's "
-                                                                           "readings (lost after 3 missed)"),
-            state_dir: Optional[Path] = typer.Option(None, help="spools, SQLite files, live.json [PANTAU_STATE_DIR]"),
-            no_snmp: bool = typer.Option(False, "--no-snmp", help="grid only: no SNMP polling or traps"),
-            snmp_timeout: Optional[float] = typer.Option(None, help="seconds to wait for an SNMP answer"),
-            time_scale: Optional[float] = typer.Option(None, help="divide the explainer's fixed timings (scenario runs)"),
-            no_egov: bool = typer.Option(False, "--no-egov", help="do not probe the e-government services"),
-            egov_base_url: Optional[str] = typer.Option(None, help="probe the e-gov services at this scheme://host:port "
-                                                                   "instead of their URLs' (the simulator)"),
-            receivers: Optional[Path] = typer.Option(None, help="alert receivers file [PANTAU_RECEIVERS_FILE]"),
-            verbose: bool = typer.Option(False, "-v")):
+def collect(
+    config: Optional[Path] = CONFIG_OPT,
+    city: Optional[str] = typer.Option(None, help="city name or path to a city folder [PANTAU_CITY]"),
+    influx: Optional[str] = typer.Option(None, help="InfluxDB URL, v1 /write and /query [PANTAU_INFLUX_URL]"),
+    database: Optional[str] = typer.Option(None, help="[PANTAU_INFLUX_DATABASE]"),
+    snmp_port: Optional[int] = typer.Option(
+        None, help="poll every agent on this UDP port instead of the inventory's (the simulator on a high port)"
+    ),
+    traps: Optional[str] = typer.Option(None, help="HOST:PORT to receive SNMP traps on [PANTAU_TRAPS_LISTEN]"),
+    interval: list[str] = typer.Option([], help="override a job's interval: NAME=SECONDS (repeatable)"),
+    profiles: Optional[Path] = typer.Option(None, help="device profile folder (default: collectors/profiles)"),
+    status_file: Optional[Path] = typer.Option(
+        None, help="also write collector status JSON here every second (always: STATE_DIR/collector-status.json)"
+    ),
+    mqtt: Optional[str] = typer.Option(
+        None, help="HOST:PORT of the MQTT broker: ingest grid telemetry [PANTAU_MQTT_HOST, PANTAU_MQTT_PORT]"
+    ),
+    mqtt_user: Optional[str] = typer.Option(
+        None, help="[PANTAU_MQTT_USERNAME]; the password only from PANTAU_MQTT_PASSWORD(_FILE) or the config file"
+    ),
+    mqtt_tls: Optional[bool] = typer.Option(None, "--mqtt-tls", help="TLS to the broker [PANTAU_MQTT_TLS]"),
+    mqtt_ca: Optional[Path] = typer.Option(None, help="CA file for --mqtt-tls [PANTAU_MQTT_CA_FILE]"),
+    grid_workers: Optional[int] = typer.Option(
+        None, help="extra ingest processes sharing the telemetry subscription ($share); 0 = in this process"
+    ),
+    telemetry_interval: Optional[float] = typer.Option(
+        None, help="seconds between a grid element's readings (lost after 3 missed)"
+    ),
+    state_dir: Optional[Path] = typer.Option(None, help="spools, SQLite files, live.json [PANTAU_STATE_DIR]"),
+    no_snmp: bool = typer.Option(False, "--no-snmp", help="grid only: no SNMP polling or traps"),
+    snmp_timeout: Optional[float] = typer.Option(None, help="seconds to wait for an SNMP answer"),
+    time_scale: Optional[float] = typer.Option(None, help="divide the explainer's fixed timings (scenario runs)"),
+    no_egov: bool = typer.Option(False, "--no-egov", help="do not probe the e-government services"),
+    egov_base_url: Optional[str] = typer.Option(
+        None, help="probe the e-gov services at this scheme://host:port instead of their URLs' (the simulator)"
+    ),
+    receivers: Optional[Path] = typer.Option(None, help="alert receivers file [PANTAU_RECEIVERS_FILE]"),
+    verbose: bool = typer.Option(False, "-v"),
+):
     """Run Pantau's collectors (SNMP polling, traps, health; grid MQTT; explainer; alerts) until interrupted."""
     from pantau.service import run_collect
 
@@ -253,12 +298,31 @@ def collect(config: Optional[Path] = CONFIG_OPT,
             err.print(f"--interval wants NAME=SECONDS, got {item!r}")
             raise typer.Exit(2)
     mh, mp = _hostport(mqtt) if mqtt else (None, None)
-    st = _settings(config_file=config, city=city, influx_url=influx, influx_database=database, snmp_port=snmp_port,
-                   traps_listen=traps, intervals=overrides or None, profiles_dir=profiles, mqtt_host=mh, mqtt_port=mp,
-                   mqtt_username=mqtt_user, mqtt_tls=mqtt_tls, mqtt_ca_file=mqtt_ca, grid_workers=grid_workers,
-                   telemetry_interval_s=telemetry_interval, state_dir=state_dir, snmp=False if no_snmp else None,
-                   snmp_timeout_s=snmp_timeout, time_scale=time_scale, egov=False if no_egov else None,
-                   egov_base_url=egov_base_url, receivers_file=receivers, log_level="DEBUG" if verbose else None)
+    st = _settings(
+        config_file=config,
+        city=city,
+        influx_url=influx,
+        influx_database=database,
+        snmp_port=snmp_port,
+        traps_listen=traps,
+        intervals=overrides or None,
+        profiles_dir=profiles,
+        mqtt_host=mh,
+        mqtt_port=mp,
+        mqtt_username=mqtt_user,
+        mqtt_tls=mqtt_tls,
+        mqtt_ca_file=mqtt_ca,
+        grid_workers=grid_workers,
+        telemetry_interval_s=telemetry_interval,
+        state_dir=state_dir,
+        snmp=False if no_snmp else None,
+        snmp_timeout_s=snmp_timeout,
+        time_scale=time_scale,
+        egov=False if no_egov else None,
+        egov_base_url=egov_base_url,
+        receivers_file=receivers,
+        log_level="DEBUG" if verbose else None,
+    )
     logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     inv = _inventory(st.city)
     try:
@@ -290,8 +354,9 @@ def config_show(config: Optional[Path] = CONFIG_OPT, as_json: bool = typer.Optio
     for c in ("setting", "variable", "value", "from"):
         t.add_column(c)
     for k, v in vals.items():
-        t.add_row(k, env_name(k), "-" if v is None else json.dumps(v, default=str) if not isinstance(v, str) else v,
-                  src[k])
+        t.add_row(
+            k, env_name(k), "-" if v is None else json.dumps(v, default=str) if not isinstance(v, str) else v, src[k]
+        )
     out.print(t)
 
 
@@ -306,15 +371,16 @@ def _read_status(status_file: Path) -> dict:
 
 
 @grid_app.command("state")
-def grid_state(status_file: Optional[Path] = typer.Option(None, help="the collector's status file "
-                                                                   "(default: STATE_DIR/collector-status.json)"),
-               all_elements: bool = typer.Option(False, "--all", help="also list energized elements (counts only "
-                                                                      "by default)"),
-               as_json: bool = typer.Option(False, "--json")):
+def grid_state(
+    status_file: Optional[Path] = typer.Option(
+        None, help="the collector's status file (default: STATE_DIR/collector-status.json)"
+    ),
+    all_elements: bool = typer.Option(False, "--all", help="also list energized elements (counts only by default)"),
+    as_json: bool = typer.Option(False, "--json"),
+):
     """Grid state per substation, feeder and transformer: energized / de-energized / unknown (telemetry lost)."""
     import json
     from datetime import datetime, timedelta, timezone
-
 
     st = _read_status(status_file or _settings().status_file).get("grid")
     if not st:
@@ -341,20 +407,27 @@ def grid_state(status_file: Optional[Path] = typer.Option(None, help="the collec
             t.add_row(e, v["state"], since, v["reason"])
         console.print(t)
     for n in g["notices"]:
-        console.print(f"PLN notice {n['id']} {n['element']}: "
-                      f"{datetime.fromtimestamp(n['start'], wib):%d %b %H:%M} – {datetime.fromtimestamp(n['end'], wib):%H:%M} WIB"
-                      f" {n['reason']}")
+        console.print(
+            f"PLN notice {n['id']} {n['element']}: "
+            f"{datetime.fromtimestamp(n['start'], wib):%d %b %H:%M} – {datetime.fromtimestamp(n['end'], wib):%H:%M} WIB"
+            f" {n['reason']}"
+        )
     ing = st["ingest"]
-    console.print(f"ingest: {ing['received']:,} received, {ing['accepted']:,} accepted, {ing['dead']:,} dead letters "
-                  f"{ing['dead_by_reason'] or ''}, {ing['written']:,} written, spool backlog {ing['spool_backlog_bytes']:,} B")
+    console.print(
+        f"ingest: {ing['received']:,} received, {ing['accepted']:,} accepted, {ing['dead']:,} dead letters "
+        f"{ing['dead_by_reason'] or ''}, {ing['written']:,} written, spool backlog {ing['spool_backlog_bytes']:,} B"
+    )
 
 
 @app.command("incidents")
-def incidents(db: Optional[Path] = typer.Option(None, help="the collector's incident store "
-                                                          "(default: STATE_DIR/incidents.sqlite)"),
-              all_: bool = typer.Option(False, "--all", help="closed ones too"),
-              lang: str = typer.Option("id", help="explanation language: id or en"),
-              as_json: bool = typer.Option(False, "--json")):
+def incidents(
+    db: Optional[Path] = typer.Option(
+        None, help="the collector's incident store (default: STATE_DIR/incidents.sqlite)"
+    ),
+    all_: bool = typer.Option(False, "--all", help="closed ones too"),
+    lang: str = typer.Option("id", help="explanation language: id or en"),
+    as_json: bool = typer.Option(False, "--json"),
+):
     """Incidents the outage explainer opened: cause, root, affected hotspots, explanation."""
     import json
     from datetime import datetime
@@ -376,9 +449,16 @@ def incidents(db: Optional[Path] = typer.Option(None, help="the collector's inci
     for c in ("id", "cause", "root", "opened (WIB)", "closed", "hotspots", "conf.", "explanation"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["id"], r["cause"], r["root"], datetime.fromtimestamp(r["opened_at"], WIB).strftime("%d %b %H:%M:%S"),
-                  datetime.fromtimestamp(r["closed_at"], WIB).strftime("%H:%M:%S") if r["closed_at"] else "-",
-                  str(len(r["affected"])), f"{r['confidence']:.2f}", r["explanation_" + ("en" if lang == "en" else "id")])
+        t.add_row(
+            r["id"],
+            r["cause"],
+            r["root"],
+            datetime.fromtimestamp(r["opened_at"], WIB).strftime("%d %b %H:%M:%S"),
+            datetime.fromtimestamp(r["closed_at"], WIB).strftime("%H:%M:%S") if r["closed_at"] else "-",
+            str(len(r["affected"])),
+            f"{r['confidence']:.2f}",
+            r["explanation_" + ("en" if lang == "en" else "id")],
+        )
     console.print(t)
 
 
@@ -388,13 +468,16 @@ app.add_typer(keys_app, name="keys")
 
 def _statedb(state_dir: Optional[Path]):
     from store.state import StateDB
+
     return StateDB(_settings(state_dir=state_dir).state_db)
 
 
 @keys_app.command("create")
-def keys_create(name: str = typer.Argument(..., help="who or what uses the key, e.g. noc-shift-a, grafana"),
-                role: str = typer.Option("viewer", help="viewer | operator | admin"),
-                state_dir: Optional[Path] = typer.Option(None, help="[PANTAU_STATE_DIR]")):
+def keys_create(
+    name: str = typer.Argument(..., help="who or what uses the key, e.g. noc-shift-a, grafana"),
+    role: str = typer.Option("viewer", help="viewer | operator | admin"),
+    state_dir: Optional[Path] = typer.Option(None, help="[PANTAU_STATE_DIR]"),
+):
     """Create an API key; prints it once (only its hash is kept)."""
     db = _statedb(state_dir)
     try:
@@ -414,6 +497,7 @@ def keys_list(state_dir: Optional[Path] = typer.Option(None, help="[PANTAU_STATE
     from datetime import datetime
 
     from outages.texts import WIB
+
     db = _statedb(state_dir)
     rows = db.keys()
     db.close()
@@ -439,39 +523,71 @@ def keys_revoke(key_id: str, state_dir: Optional[Path] = typer.Option(None, help
 
 
 @app.command("api")
-def api_cmd(config: Optional[Path] = CONFIG_OPT,
-            city: Optional[str] = typer.Option(None, help="city name or path to a city folder [PANTAU_CITY]"),
-            state_dir: Optional[Path] = typer.Option(None, help="the collecting process's state folder "
-                                                                "(live.json, *.sqlite) [PANTAU_STATE_DIR]"),
-            influx: Optional[str] = typer.Option(None, help="InfluxDB URL for history and uptime [PANTAU_INFLUX_URL]"),
-            database: Optional[str] = typer.Option(None, help="[PANTAU_INFLUX_DATABASE]"),
-            host: Optional[str] = typer.Option(None, help="[PANTAU_API_HOST]"),
-            port: Optional[int] = typer.Option(None, help="[PANTAU_API_PORT]"),
-            rate: Optional[float] = typer.Option(None, help="public requests per second per client [PANTAU_PUBLIC_RATE]"),
-            burst: Optional[int] = typer.Option(None, help="public request burst per client [PANTAU_PUBLIC_BURST]"),
-            trusted_proxy: Optional[list[str]] = typer.Option(None, help="addresses/CIDRs whose X-Forwarded-For is "
-                                                                         "believed (repeatable) [PANTAU_TRUSTED_PROXIES]"),
-            access_log: bool = typer.Option(False, help="log every request (paths only; keys are headers, never logged)"),
-            verbose: bool = typer.Option(False, "-v")):
+def api_cmd(
+    config: Optional[Path] = CONFIG_OPT,
+    city: Optional[str] = typer.Option(None, help="city name or path to a city folder [PANTAU_CITY]"),
+    state_dir: Optional[Path] = typer.Option(
+        None, help="the collecting process's state folder (live.json, *.sqlite) [PANTAU_STATE_DIR]"
+    ),
+    influx: Optional[str] = typer.Option(None, help="InfluxDB URL for history and uptime [PANTAU_INFLUX_URL]"),
+    database: Optional[str] = typer.Option(None, help="[PANTAU_INFLUX_DATABASE]"),
+    host: Optional[str] = typer.Option(None, help="[PANTAU_API_HOST]"),
+    port: Optional[int] = typer.Option(None, help="[PANTAU_API_PORT]"),
+    rate: Optional[float] = typer.Option(None, help="public requests per second per client [PANTAU_PUBLIC_RATE]"),
+    burst: Optional[int] = typer.Option(None, help="public request burst per client [PANTAU_PUBLIC_BURST]"),
+    trusted_proxy: Optional[list[str]] = typer.Option(
+        None, help="addresses/CIDRs whose X-Forwarded-For is believed (repeatable) [PANTAU_TRUSTED_PROXIES]"
+    ),
+    access_log: bool = typer.Option(False, help="log every request (paths only; keys are headers, never logged)"),
+    verbose: bool = typer.Option(False, "-v"),
+):
     """Serve the API (NOC with keys, public for citizens, /metrics) with uvicorn."""
     import uvicorn
 
     from api.app import create_app
-    st = _settings(config_file=config, city=city, state_dir=state_dir, influx_url=influx, influx_database=database,
-                   api_host=host, api_port=port, public_rate=rate, public_burst=burst,
-                   trusted_proxies=trusted_proxy or None, log_level="DEBUG" if verbose else None)
+
+    st = _settings(
+        config_file=config,
+        city=city,
+        state_dir=state_dir,
+        influx_url=influx,
+        influx_database=database,
+        api_host=host,
+        api_port=port,
+        public_rate=rate,
+        public_burst=burst,
+        trusted_proxies=trusted_proxy or None,
+        log_level="DEBUG" if verbose else None,
+    )
     logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     inv = _inventory(st.city)
-    app_ = create_app(inv, st.state_dir, st.influx(), rate_per_s=st.public_rate, burst=st.public_burst,
-                      trusted_proxies=set(st.trusted_proxies), background_refresh=True)
-    uvicorn.run(app_, host=st.api_host, port=st.api_port, loop="uvloop", http="httptools", access_log=access_log,
-                log_level=st.log_level.lower(), proxy_headers=False)
+    app_ = create_app(
+        inv,
+        st.state_dir,
+        st.influx(),
+        rate_per_s=st.public_rate,
+        burst=st.public_burst,
+        trusted_proxies=set(st.trusted_proxies),
+        background_refresh=True,
+    )
+    uvicorn.run(
+        app_,
+        host=st.api_host,
+        port=st.api_port,
+        loop="uvloop",
+        http="httptools",
+        access_log=access_log,
+        log_level=st.log_level.lower(),
+        proxy_headers=False,
+    )
 
 
 @grid_app.command("deadletters")
-def grid_deadletters(directory: Optional[Path] = typer.Option(None, help="default: STATE_DIR/grid/deadletters"),
-                     reason: Optional[str] = typer.Option(None, help="only this reason code"),
-                     limit: int = typer.Option(20)):
+def grid_deadletters(
+    directory: Optional[Path] = typer.Option(None, help="default: STATE_DIR/grid/deadletters"),
+    reason: Optional[str] = typer.Option(None, help="only this reason code"),
+    limit: int = typer.Option(20),
+):
     """The newest grid messages Pantau refused, with their reasons (docs/grid.md)."""
     import json
 
@@ -486,8 +602,10 @@ def grid_deadletters(directory: Optional[Path] = typer.Option(None, help="defaul
 
 
 @app.command("demo")
-def demo(state_dir: Path = typer.Option(Path(".pantau"), help="where services keep their data and logs"),
-         time_scale: float = typer.Option(1.0)):
+def demo(
+    state_dir: Path = typer.Option(Path(".pantau"), help="where services keep their data and logs"),
+    time_scale: float = typer.Option(1.0),
+):
     """Start InfluxDB, Mosquitto and the simulated city; print where to look; Ctrl-C stops everything."""
     from pantau.demo import run_demo
 

@@ -17,11 +17,18 @@ console = Console()
 
 def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
     inv = load_inventory(resolve_city("semarang"))
-    stack = Stack(state_dir.resolve(), time_scale=time_scale,
-                  influx_port=8086 if port_free(8086) else None,
-                  mqtt_port=1883 if port_free(1883) else None,
-                  http_port=18080 if port_free(18080) else None, collect=True, api=True,
-                  api_port=8000 if port_free(8000) else None, alerts_to_sim=True, secure=True)
+    stack = Stack(
+        state_dir.resolve(),
+        time_scale=time_scale,
+        influx_port=8086 if port_free(8086) else None,
+        mqtt_port=1883 if port_free(1883) else None,
+        http_port=18080 if port_free(18080) else None,
+        collect=True,
+        api=True,
+        api_port=8000 if port_free(8000) else None,
+        alerts_to_sim=True,
+        secure=True,
+    )
     stopping = False
 
     def _stop(*_):
@@ -68,18 +75,18 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             f"Collector   polls every hotspot (jobs: collectors/jobs.yaml); status {stack.collector.status_file}",
             "",
             f"  curl {influx_auth} -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
-            "\"q=SELECT last(up), last(clients) FROM hotspot_poll WHERE time > now() - 5m GROUP BY hotspot\" | head -c 600",
+            '"q=SELECT last(up), last(clients) FROM hotspot_poll WHERE time > now() - 5m GROUP BY hotspot" | head -c 600',
             f"  curl {influx_auth} -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
-            "\"q=SELECT * FROM hotspot_event ORDER BY time DESC LIMIT 20\"",
+            '"q=SELECT * FROM hotspot_event ORDER BY time DESC LIMIT 20"',
             f"  mosquitto_sub -p {mq} {mqtt_auth} -t 'pantau/semarang/grid/#' -v",
             f"  .venv/bin/pantau grid state --status-file {stack.collector.status_file}     # energized / de-energized / unknown",
             f"  .venv/bin/pantau grid deadletters --directory {stack.collector.state_dir}/grid/deadletters",
             f"  .venv/bin/pantau incidents --db {stack.collector.state_dir}/incidents.sqlite --all   # why it went dark",
             f"  curl {influx_auth} -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
-            "\"q=SELECT count(voltage_v) FROM grid_telemetry WHERE time > now() - 1m GROUP BY kind\"",
+            '"q=SELECT count(voltage_v) FROM grid_telemetry WHERE time > now() - 1m GROUP BY kind"',
             f"  curl {stack.sim.url}/lapor-hendi/status",
-            f"  curl -XPOST {stack.sim.url}/_sim/events -d '{{\"action\":\"feeder_trip\",\"target\":\"feeder:SRD-04\"}}'",
-            f"  curl -XPOST {stack.sim.url}/_sim/events -d '{{\"action\":\"telemetry_loss\",\"target\":\"feeder:PDL-01\"}}'",
+            f'  curl -XPOST {stack.sim.url}/_sim/events -d \'{{"action":"feeder_trip","target":"feeder:SRD-04"}}\'',
+            f'  curl -XPOST {stack.sim.url}/_sim/events -d \'{{"action":"telemetry_loss","target":"feeder:PDL-01"}}\'',
             "  .venv/bin/pantau scenario run ../shared/scenarios/feeder-trip.yaml --time-scale 10 --report reports/feeder-trip.json",
             "  .venv/bin/pantau inventory list --kind feeder",
             "",
@@ -90,8 +97,8 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             f"  KEY=$(.venv/bin/pantau keys create noc-demo --role operator --state-dir {stack.state_dir}/collector)",
             f"  curl -H \"X-API-Key: $KEY\" '{stack.api_svc.url}/api/v1/incidents?status=all'",
             f"  curl -H \"X-API-Key: $KEY\" '{stack.api_svc.url}/api/v1/hotspots?kecamatan=Tembalang&state=down'",
-            f"  curl -H \"X-API-Key: $KEY\" {stack.api_svc.url}/api/v1/services     # e-gov probes and uptime",
-            f"  curl -N -H \"X-API-Key: $KEY\" {stack.api_svc.url}/api/v1/events     # live (SSE)",
+            f'  curl -H "X-API-Key: $KEY" {stack.api_svc.url}/api/v1/services     # e-gov probes and uptime',
+            f'  curl -N -H "X-API-Key: $KEY" {stack.api_svc.url}/api/v1/events     # live (SSE)',
             f"  curl {stack.sim.url}/_sim/webhooks        # alerts delivered (Alertmanager v4, HMAC-signed)",
             "",
             "Ctrl-C stops everything.",

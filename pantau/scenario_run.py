@@ -49,12 +49,22 @@ def report_incidents(rows: list[dict], t0: float, k: float) -> list[dict]:
     for r in rows:
         if r["opened_at"] < t0 or r["merged_into"]:
             continue  # merged: a provisional view of a cause that another incident carries
-        out.append({"id": r["id"], "cause": r["cause"], "root": r["root"],
-                    "opened_s": round((r["opened_at"] - t0) * k, 1),
-                    "closed_s": round((r["closed_at"] - t0) * k, 1) if r["closed_at"] else None,
-                    "affected_hotspots": len(r["affected"]), "affected_areas": r["areas"],
-                    "confidence": r["confidence"], "inferred": r["inferred"], "merged_into": r["merged_into"],
-                    "explanation": {"id": r["explanation_id"], "en": r["explanation_en"]}, "evidence": r["evidence"]})
+        out.append(
+            {
+                "id": r["id"],
+                "cause": r["cause"],
+                "root": r["root"],
+                "opened_s": round((r["opened_at"] - t0) * k, 1),
+                "closed_s": round((r["closed_at"] - t0) * k, 1) if r["closed_at"] else None,
+                "affected_hotspots": len(r["affected"]),
+                "affected_areas": r["areas"],
+                "confidence": r["confidence"],
+                "inferred": r["inferred"],
+                "merged_into": r["merged_into"],
+                "explanation": {"id": r["explanation_id"], "en": r["explanation_en"]},
+                "evidence": r["evidence"],
+            }
+        )
     return out
 
 
@@ -73,9 +83,16 @@ def run_scenario(file: Path, time_scale: float, report_path: Path | None, quiet:
     with tempfile.TemporaryDirectory(prefix=f"pantau-{sc.name}-") as tmp:
         with console.status("starting InfluxDB, Mosquitto and the simulated city…"):
             # A free high port of its own: runs never share agents with another run or a demo on 161.
-            stack = Stack(Path(tmp), city=sc.city, time_scale=time_scale, seed=sc.seed, telemetry_interval_s=interval,
-                          collect=True, intervals=scaled_intervals(sc, time_scale),
-                          snmp_port=services.free_port(kind=socket.SOCK_DGRAM))
+            stack = Stack(
+                Path(tmp),
+                city=sc.city,
+                time_scale=time_scale,
+                seed=sc.seed,
+                telemetry_interval_s=interval,
+                collect=True,
+                intervals=scaled_intervals(sc, time_scale),
+                snmp_port=services.free_port(kind=socket.SOCK_DGRAM),
+            )
             stack.start()
             _wait_all_up(stack, inv, 60 * 3 / time_scale + 30)
         try:
@@ -89,21 +106,33 @@ def run_scenario(file: Path, time_scale: float, report_path: Path | None, quiet:
     note = "" if EXPLAINER_AVAILABLE else "no outage explainer in this build yet: the run only reports"
     checks = evaluate(sc.expect, incidents, note)
     passed = all(c["passed"] for c in checks)
-    report = {"scenario": sc.name, "passed": passed, "time_scale": time_scale, "incidents": incidents,
-              "checks": checks, "events": applied, "simulator": final, "explainer": EXPLAINER_AVAILABLE}
+    report = {
+        "scenario": sc.name,
+        "passed": passed,
+        "time_scale": time_scale,
+        "incidents": incidents,
+        "checks": checks,
+        "events": applied,
+        "simulator": final,
+        "explainer": EXPLAINER_AVAILABLE,
+    }
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     for c in checks:
         mark = "[green]PASS[/green]" if c["passed"] else "[red]FAIL[/red]"
         console.print(f"{mark} {c['expect']}: {c['detail']}", highlight=False)
-    console.print(f"scenario {sc.name}: {'passed' if passed else 'failed'} "
-                  f"({len(applied)} events replayed at time scale {time_scale})", highlight=False)
+    console.print(
+        f"scenario {sc.name}: {'passed' if passed else 'failed'} "
+        f"({len(applied)} events replayed at time scale {time_scale})",
+        highlight=False,
+    )
     return 0 if passed else 1
 
 
 async def _drive(sc, stack: Stack, k: float, console: Console):
     async with httpx.AsyncClient(base_url=stack.sim.url, timeout=10) as client:
+
         async def apply(body: dict) -> None:
             r = await client.post("/_sim/events", json=body)
             if r.status_code != 200:
@@ -112,8 +141,14 @@ async def _drive(sc, stack: Stack, k: float, console: Console):
         start = time.monotonic()
         t0 = time.time()
         duration = sc.duration_s / k
-        with Progress(TextColumn(f"{sc.name}"), BarColumn(), TextColumn("{task.fields[t]:>6.0f}s / {task.total:.0f}s"),
-                      TimeRemainingColumn(), console=console, transient=True) as progress:
+        with Progress(
+            TextColumn(f"{sc.name}"),
+            BarColumn(),
+            TextColumn("{task.fields[t]:>6.0f}s / {task.total:.0f}s"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             task = progress.add_task("replay", total=sc.duration_s, t=0.0)
 
             async def tick():
@@ -139,7 +174,10 @@ def _wait_all_up(stack: Stack, inv, timeout: float) -> None:
         st = stack.collector.status()
         health = st.get("health", {})
         grid = st.get("grid", {}).get("grid", {}).get("counts", {})
-        if health.get("up", 0) + health.get("degraded", 0) >= len(inv.hotspots) + len(inv.switches) \
-                and grid and all(c.get("unknown", 1) == 0 for c in grid.values()):
+        if (
+            health.get("up", 0) + health.get("degraded", 0) >= len(inv.hotspots) + len(inv.switches)
+            and grid
+            and all(c.get("unknown", 1) == 0 for c in grid.values())
+        ):
             return
         time.sleep(0.5)

@@ -53,9 +53,15 @@ class LiveWriter:
                     h = self.coll.health.elements.get(f"{kind}:{ident}")
                     if h is not None:
                         out[ident] = [h.state, h.since or None, h.last_seen, "; ".join(h.reasons)[:200]]
-        doc = {"at": time.time(), "city": self.inv.city, "hotspots": hs, "switches": sw,
-               "grid": self.grid.grid.snapshot() if self.grid else None,
-               "egov": status.get("egov", {}), "status": {k: v for k, v in status.items() if k != "egov"}}
+        doc = {
+            "at": time.time(),
+            "city": self.inv.city,
+            "hotspots": hs,
+            "switches": sw,
+            "grid": self.grid.grid.snapshot() if self.grid else None,
+            "egov": status.get("egov", {}),
+            "status": {k: v for k, v in status.items() if k != "egov"},
+        }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, separators=(",", ":")))
         tmp.replace(self.path)
@@ -73,8 +79,11 @@ def influx_status(sink, grid) -> dict:
     ``ok``, ``unavailable`` or ``credentials_refused`` (then ``message`` says so in words)."""
     states = [sink.influx.as_dict()] + ([grid.influx_state()] if grid else [])
     worst = dict(InfluxState.worst(states))
-    worst["message"] = {InfluxState.REFUSED: REFUSED_CREDENTIALS, InfluxState.UNAVAILABLE: "InfluxDB unavailable",
-                        InfluxState.OK: "InfluxDB accepts Pantau's writes"}.get(worst["state"], worst["state"])
+    worst["message"] = {
+        InfluxState.REFUSED: REFUSED_CREDENTIALS,
+        InfluxState.UNAVAILABLE: "InfluxDB unavailable",
+        InfluxState.OK: "InfluxDB accepts Pantau's writes",
+    }.get(worst["state"], worst["state"])
     return worst
 
 
@@ -95,28 +104,44 @@ class Collecting:
     explainer: ExplainerService
 
 
-def _snmp_collector(inv: Inventory, st_: Settings, sink, intervals: dict,
-                    trap_listen: tuple[str, int] | None) -> tuple[SnmpCollector | None, float]:
+def _snmp_collector(
+    inv: Inventory, st_: Settings, sink, intervals: dict, trap_listen: tuple[str, int] | None
+) -> tuple[SnmpCollector | None, float]:
     """The SNMP collector (unless disabled) and the hotspot poll interval the explainer waits on."""
     poll_interval = 30.0
     if not st_.snmp:
         return None, poll_interval
     profiles = load_profiles(st_.profiles_dir) if st_.profiles_dir else load_profiles()
-    coll = SnmpCollector(inv, sink, profiles=profiles, port=st_.snmp_port, trap_listen=trap_listen,
-                         intervals=intervals, timeout=st_.snmp_timeout_s)
+    coll = SnmpCollector(
+        inv,
+        sink,
+        profiles=profiles,
+        port=st_.snmp_port,
+        trap_listen=trap_listen,
+        intervals=intervals,
+        timeout=st_.snmp_timeout_s,
+    )
     poll_interval = next((j.interval_s for j in coll.jobs if j.runs == "snmp.hotspots"), poll_interval)
     return coll, poll_interval
 
 
-def _grid_collector(inv: Inventory, st_: Settings, broker, influx: InfluxConf, sink,
-                    state_dir: Path) -> GridCollector | None:
+def _grid_collector(
+    inv: Inventory, st_: Settings, broker, influx: InfluxConf, sink, state_dir: Path
+) -> GridCollector | None:
     """The grid MQTT collector when a broker is configured; its readings go to durable spool sinks
     the store builds from the InfluxDB settings (``<state>/grid/spool/<process>``)."""
     if broker is None:
         return None
     spools = SpoolSinks(influx, state_dir / "grid" / "spool")
-    return GridCollector(inv, broker, state_dir / "grid", spools, sink,
-                         telemetry_interval_s=st_.telemetry_interval_s, workers=st_.grid_workers)
+    return GridCollector(
+        inv,
+        broker,
+        state_dir / "grid",
+        spools,
+        sink,
+        telemetry_interval_s=st_.telemetry_interval_s,
+        workers=st_.grid_workers,
+    )
 
 
 def _egov_prober(inv: Inventory, st_: Settings, sink, intervals: dict) -> EgovProber | None:
@@ -135,9 +160,16 @@ def _alert_delivery(st_: Settings, state: StateDB) -> AlertDelivery | None:
 
 def _explainer(inv: Inventory, st_: Settings, store: IncidentStore, poll_interval: float) -> ExplainerService:
     time_scale = st_.time_scale
-    return ExplainerService(inv, store, ExplainerSettings(poll_interval_s=poll_interval,
-                                                          reopen_s=600 / time_scale, boot_s=60 / time_scale,
-                                                          telemetry_interval_s=st_.telemetry_interval_s))
+    return ExplainerService(
+        inv,
+        store,
+        ExplainerSettings(
+            poll_interval_s=poll_interval,
+            reopen_s=600 / time_scale,
+            boot_s=60 / time_scale,
+            telemetry_interval_s=st_.telemetry_interval_s,
+        ),
+    )
 
 
 def _connect(c: Collecting) -> None:
@@ -163,8 +195,13 @@ def build(inv: Inventory, st_: Settings) -> Collecting:
     state_dir.mkdir(parents=True, exist_ok=True)
     broker = st_.broker()
     trap_listen = _hostport(st_.traps_listen) if st_.traps_listen else None
-    log.info("starting: city %s, %s, state in %s, broker %s", inv.city, influx, state_dir,
-             f"{broker.host}:{broker.port}{' (TLS)' if broker.tls else ''}" if broker else "none")
+    log.info(
+        "starting: city %s, %s, state in %s, broker %s",
+        inv.city,
+        influx,
+        state_dir,
+        f"{broker.host}:{broker.port}{' (TLS)' if broker.tls else ''}" if broker else "none",
+    )
     coll, poll_interval = _snmp_collector(inv, st_, sink, intervals, trap_listen)
     grid = _grid_collector(inv, st_, broker, influx, sink, state_dir)
     prober = _egov_prober(inv, st_, sink, intervals)

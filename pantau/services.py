@@ -73,21 +73,25 @@ class Service:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab")
         env = {**os.environ, **self.env} if self.env else None
-        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, env=env)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        )
         out.close()
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServiceError(f"{self.name} exited with {self.proc.returncode} at start; "
-                                   f"see {self.log_path}:\n{self._tail()}")
+                raise ServiceError(
+                    f"{self.name} exited with {self.proc.returncode} at start; see {self.log_path}:\n{self._tail()}"
+                )
             if self.ready():
                 log.info("%s ready on %s:%d", self.name, self.host, self.port)
                 return self
             time.sleep(0.05)
         self.stop()
-        raise ServiceError(f"{self.name} not ready on {self.host}:{self.port} after {ready_timeout}s; "
-                           f"see {self.log_path}:\n{self._tail()}")
+        raise ServiceError(
+            f"{self.name} not ready on {self.host}:{self.port} after {ready_timeout}s; "
+            f"see {self.log_path}:\n{self._tail()}"
+        )
 
     def ready(self) -> bool:
         return port_open(self.host, self.port)
@@ -128,23 +132,38 @@ class BrokerSecurity:
     acl: Path
 
 
-def mosquitto(state_dir: Path, port: int | None = None, host: str = "127.0.0.1",
-              security: BrokerSecurity | None = None) -> Service:
+def mosquitto(
+    state_dir: Path, port: int | None = None, host: str = "127.0.0.1", security: BrokerSecurity | None = None
+) -> Service:
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
-    conf = render("mosquitto.conf.tmpl", state_dir / "mosquitto.conf", port=port, host=host,
-                  state_dir=state_dir, user=getpass.getuser())
+    conf = render(
+        "mosquitto.conf.tmpl",
+        state_dir / "mosquitto.conf",
+        port=port,
+        host=host,
+        state_dir=state_dir,
+        user=getpass.getuser(),
+    )
     if security is not None:
         passwd = state_dir / "passwd"
         passwd.write_text("".join(f"{u}:{pw}\n" for u, pw in security.users.items()))
         passwd.chmod(0o600)
-        subprocess.run([require_binary("mosquitto_passwd", "mosquitto"), "-U", str(passwd)], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [require_binary("mosquitto_passwd", "mosquitto"), "-U", str(passwd)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         t = Path(security.tls_dir)
-        text = conf.read_text().replace("allow_anonymous true\n", (
-            f"cafile {t / 'ca.pem'}\ncertfile {t / 'server.pem'}\nkeyfile {t / 'server.key'}\n"
-            f"allow_anonymous false\npassword_file {passwd}\nacl_file {security.acl}\n"))
+        text = conf.read_text().replace(
+            "allow_anonymous true\n",
+            (
+                f"cafile {t / 'ca.pem'}\ncertfile {t / 'server.pem'}\nkeyfile {t / 'server.key'}\n"
+                f"allow_anonymous false\npassword_file {passwd}\nacl_file {security.acl}\n"
+            ),
+        )
         assert "allow_anonymous false" in text, "config/mosquitto.conf.tmpl changed its anchor"
         conf.write_text(text)
     binary = require_binary("mosquitto", "mosquitto")
@@ -165,10 +184,12 @@ def nginx(state_dir: Path, upstream_port: int, tls_dir: Path, port: int | None =
     port = port or free_port()
     tls_dir = Path(tls_dir)
     site = (CONFIG_DIR / "nginx" / "pantau.conf").read_text()
-    site = (site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
-            .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
-            .replace("/etc/pantau/tls/fullchain.pem", str(tls_dir / "server.pem"))
-            .replace("/etc/pantau/tls/privkey.pem", str(tls_dir / "server.key")))
+    site = (
+        site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+        .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
+        .replace("/etc/pantau/tls/fullchain.pem", str(tls_dir / "server.pem"))
+        .replace("/etc/pantau/tls/privkey.pem", str(tls_dir / "server.key"))
+    )
     if site.count(f"127.0.0.1:{upstream_port};") != 1 or f"127.0.0.1:{port} ssl" not in site:
         raise ServiceError("config/nginx/pantau.conf lost the anchors services.nginx rewrites")
     tmp = state_dir / "temp"
@@ -181,8 +202,13 @@ http {{ access_log off; client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/
 }}
 """)
     binary = require_binary("nginx", "nginx-light")
-    return _Nginx("nginx", [binary, "-c", str(conf), "-p", str(state_dir), "-e", f"{state_dir}/nginx.error.log"],
-                  state_dir, "127.0.0.1", port)
+    return _Nginx(
+        "nginx",
+        [binary, "-c", str(conf), "-p", str(state_dir), "-e", f"{state_dir}/nginx.error.log"],
+        state_dir,
+        "127.0.0.1",
+        port,
+    )
 
 
 class _HttpReady(Service):
@@ -201,8 +227,15 @@ class _HttpReady(Service):
         return f"http://{self.host}:{self.port}"
 
 
-def prometheus(state_dir: Path, targets: list[str], port: int | None = None, scrape_interval: str = "15s",
-               scheme: str = "http", ca_file: Path | None = None, alertmanager: str | None = None) -> _HttpReady:
+def prometheus(
+    state_dir: Path,
+    targets: list[str],
+    port: int | None = None,
+    scrape_interval: str = "15s",
+    scheme: str = "http",
+    ca_file: Path | None = None,
+    alertmanager: str | None = None,
+) -> _HttpReady:
     """Debian's Prometheus with Pantau's shipped scrape config and rules (config/prometheus/),
     scraping ``targets`` (HOST:PORT of ``pantau api``, or of nginx with ``scheme="https"``)."""
     import json
@@ -227,8 +260,18 @@ def prometheus(state_dir: Path, targets: list[str], port: int | None = None, scr
     conf = state_dir / "prometheus.yml"
     conf.write_text(json.dumps(doc))
     binary = require_binary("prometheus", "prometheus")
-    return _HttpReady("prometheus", [binary, f"--config.file={conf}", f"--storage.tsdb.path={state_dir}/tsdb",
-                                     f"--web.listen-address=127.0.0.1:{port}"], state_dir, "127.0.0.1", port)
+    return _HttpReady(
+        "prometheus",
+        [
+            binary,
+            f"--config.file={conf}",
+            f"--storage.tsdb.path={state_dir}/tsdb",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        state_dir,
+        "127.0.0.1",
+        port,
+    )
 
 
 def alertmanager(state_dir: Path, webhook_url: str, port: int | None = None, group_wait: str = "1s") -> _HttpReady:
@@ -239,14 +282,34 @@ def alertmanager(state_dir: Path, webhook_url: str, port: int | None = None, gro
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     conf = state_dir / "alertmanager.yml"
-    conf.write_text(json.dumps({
-        "route": {"receiver": "noc-hook", "group_by": ["incident_id"], "group_wait": group_wait,
-                  "group_interval": "1s", "repeat_interval": "1h"},
-        "receivers": [{"name": "noc-hook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}]}))
+    conf.write_text(
+        json.dumps(
+            {
+                "route": {
+                    "receiver": "noc-hook",
+                    "group_by": ["incident_id"],
+                    "group_wait": group_wait,
+                    "group_interval": "1s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [{"name": "noc-hook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}],
+            }
+        )
+    )
     binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
-    return _HttpReady("alertmanager", [binary, f"--config.file={conf}", f"--storage.path={state_dir}/data",
-                                       f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                      state_dir, "127.0.0.1", port)
+    return _HttpReady(
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={conf}",
+            f"--storage.path={state_dir}/data",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        state_dir,
+        "127.0.0.1",
+        port,
+    )
 
 
 class _Influx(Service):
@@ -270,8 +333,15 @@ def influxdb(state_dir: Path, port: int | None = None, host: str = "127.0.0.1", 
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
     rpc_port = free_port(host)
-    conf = render("influxdb.conf.tmpl", state_dir / "influxdb.conf", port=port, rpc_port=rpc_port, host=host,
-                  state_dir=state_dir, auth_enabled="true" if auth else "false")
+    conf = render(
+        "influxdb.conf.tmpl",
+        state_dir / "influxdb.conf",
+        port=port,
+        rpc_port=rpc_port,
+        host=host,
+        state_dir=state_dir,
+        auth_enabled="true" if auth else "false",
+    )
     binary = require_binary("influxd", "influxdb")
     return _Influx("influxdb", [binary, "-config", str(conf)], state_dir, host, port)
 
@@ -295,17 +365,43 @@ class _Snmpd(Service):
     community: str = "public"
 
 
-def snmpd(state_dir: Path, addresses: list[str], port: int, community: str = "public",
-          v3_user: str = "pantau-noc", v3_auth: str = "test-auth-pass", v3_priv: str = "test-priv-pass") -> _Snmpd:
+def snmpd(
+    state_dir: Path,
+    addresses: list[str],
+    port: int,
+    community: str = "public",
+    v3_user: str = "pantau-noc",
+    v3_auth: str = "test-auth-pass",
+    v3_priv: str = "test-priv-pass",
+) -> _Snmpd:
     """net-snmp's snmpd on the given loopback addresses (passed as arguments, not agentAddress)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    conf = render("snmpd.conf.tmpl", state_dir / "snmpd.conf", community=community, v3_user=v3_user,
-                  v3_auth=v3_auth, v3_priv=v3_priv)
+    conf = render(
+        "snmpd.conf.tmpl",
+        state_dir / "snmpd.conf",
+        community=community,
+        v3_user=v3_user,
+        v3_auth=v3_auth,
+        v3_priv=v3_priv,
+    )
     binary = require_binary("snmpd", "snmpd")
-    argv = [binary, "-f", "-Lf", str(state_dir / "snmpd.log"), "-C", "-c", str(conf),
-            "-p", str(state_dir / "snmpd.pid"), "-M", "/usr/share/snmp/mibs",
-            "--persistentDir=" + str(state_dir / "persist"), "-I", "-smux,mteTrigger,mteTriggerConf"]
+    argv = [
+        binary,
+        "-f",
+        "-Lf",
+        str(state_dir / "snmpd.log"),
+        "-C",
+        "-c",
+        str(conf),
+        "-p",
+        str(state_dir / "snmpd.pid"),
+        "-M",
+        "/usr/share/snmp/mibs",
+        "--persistentDir=" + str(state_dir / "persist"),
+        "-I",
+        "-smux,mteTrigger,mteTriggerConf",
+    ]
     argv += [f"udp:{a}:{port}" for a in addresses]
     svc = _Snmpd("snmpd", argv, state_dir, addresses[0], port)
     svc.community = community
@@ -326,19 +422,44 @@ class _Simulator(Service):
         return f"http://{self.host}:{self.port}"
 
 
-def simulator(state_dir: Path, city: str, snmp_port: int, http_port: int | None = None,
-              mqtt: tuple[str, int] | None = None, time_scale: float = 1.0, seed: int = 0,
-              telemetry_interval_s: float = 10.0, trap_target: tuple[str, int] | None = None,
-              mqtt_username: str | None = None, mqtt_password: str | None = None,
-              mqtt_ca_file: Path | None = None) -> _Simulator:
+def simulator(
+    state_dir: Path,
+    city: str,
+    snmp_port: int,
+    http_port: int | None = None,
+    mqtt: tuple[str, int] | None = None,
+    time_scale: float = 1.0,
+    seed: int = 0,
+    telemetry_interval_s: float = 10.0,
+    trap_target: tuple[str, int] | None = None,
+    mqtt_username: str | None = None,
+    mqtt_password: str | None = None,
+    mqtt_ca_file: Path | None = None,
+) -> _Simulator:
     """The simulated city as a child process (its own core for the SNMP agents)."""
     import sys
 
     state_dir = Path(state_dir)
     http_port = http_port or free_port()
-    argv = [sys.executable, "-m", "pantau", "simulator", "run", "--city", str(city), "--snmp-port", str(snmp_port),
-            "--http-port", str(http_port), "--time-scale", str(time_scale), "--seed", str(seed),
-            "--telemetry-interval", str(telemetry_interval_s)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pantau",
+        "simulator",
+        "run",
+        "--city",
+        str(city),
+        "--snmp-port",
+        str(snmp_port),
+        "--http-port",
+        str(http_port),
+        "--time-scale",
+        str(time_scale),
+        "--seed",
+        str(seed),
+        "--telemetry-interval",
+        str(telemetry_interval_s),
+    ]
     if mqtt:
         argv += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}"]
     if trap_target:
@@ -366,11 +487,23 @@ class _Collector(Service):
             return {}
 
 
-def collector(state_dir: Path, city: str, influx_url: str, database: str = "pantau", snmp_port: int | None = None,
-              trap_port: int | None = None, intervals: dict[str, float] | None = None,
-              mqtt: tuple[str, int] | None = None, telemetry_interval_s: float = 10.0, grid_workers: int = 0,
-              snmp: bool = True, time_scale: float = 1.0, egov_base_url: str | None = None,
-              receivers: Path | None = None, env: dict[str, str] | None = None) -> _Collector:
+def collector(
+    state_dir: Path,
+    city: str,
+    influx_url: str,
+    database: str = "pantau",
+    snmp_port: int | None = None,
+    trap_port: int | None = None,
+    intervals: dict[str, float] | None = None,
+    mqtt: tuple[str, int] | None = None,
+    telemetry_interval_s: float = 10.0,
+    grid_workers: int = 0,
+    snmp: bool = True,
+    time_scale: float = 1.0,
+    egov_base_url: str | None = None,
+    receivers: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> _Collector:
     """``pantau collect`` as a child process (SNMP poller, trap receiver, health; grid MQTT → InfluxDB)."""
     import sys
 
@@ -378,11 +511,31 @@ def collector(state_dir: Path, city: str, influx_url: str, database: str = "pant
     state_dir.mkdir(parents=True, exist_ok=True)
     status = state_dir / "collector-status.json"
     status.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "pantau", "collect", "--city", str(city), "--influx", influx_url,
-            "--database", database, "--status-file", str(status), "--state-dir", str(state_dir)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pantau",
+        "collect",
+        "--city",
+        str(city),
+        "--influx",
+        influx_url,
+        "--database",
+        database,
+        "--status-file",
+        str(status),
+        "--state-dir",
+        str(state_dir),
+    ]
     if mqtt:
-        argv += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}", "--telemetry-interval", f"{telemetry_interval_s:g}",
-                 "--grid-workers", str(grid_workers)]
+        argv += [
+            "--mqtt",
+            f"{mqtt[0]}:{mqtt[1]}",
+            "--telemetry-interval",
+            f"{telemetry_interval_s:g}",
+            "--grid-workers",
+            str(grid_workers),
+        ]
     if not snmp:
         argv.append("--no-snmp")
     if egov_base_url:
@@ -408,8 +561,14 @@ class _Snmpsim(_Snmpd):
     pass
 
 
-def snmpsim(state_dir: Path, recordings: dict[str, Path], port: int, v3_user: str = "pantau-sim",
-            v3_auth: str = "sim-auth-pass", v3_priv: str = "sim-priv-pass") -> _Snmpsim:
+def snmpsim(
+    state_dir: Path,
+    recordings: dict[str, Path],
+    port: int,
+    v3_user: str = "pantau-sim",
+    v3_auth: str = "sim-auth-pass",
+    v3_priv: str = "sim-priv-pass",
+) -> _Snmpsim:
     """snmpsim (Debian package) serving recordings of real devices: community (v2c) or context
     name (v3) = the recording's name. ``recordings``: name → .snmprec file (may be .gz)."""
     import gzip
@@ -424,9 +583,18 @@ def snmpsim(state_dir: Path, recordings: dict[str, Path], port: int, v3_user: st
         raw = gzip.decompress(src.read_bytes()) if src.suffix == ".gz" else src.read_bytes()
         (data / f"{name}.snmprec").write_bytes(raw)
     binary = require_binary("snmpsimd", "snmpsim")
-    argv = [binary, f"--data-dir={data}", f"--cache-dir={cache}", f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-            f"--v3-user={v3_user}", f"--v3-auth-key={v3_auth}", "--v3-auth-proto=SHA", f"--v3-priv-key={v3_priv}",
-            "--v3-priv-proto=AES", "--logging-method=null"]
+    argv = [
+        binary,
+        f"--data-dir={data}",
+        f"--cache-dir={cache}",
+        f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+        f"--v3-user={v3_user}",
+        f"--v3-auth-key={v3_auth}",
+        "--v3-auth-proto=SHA",
+        f"--v3-priv-key={v3_priv}",
+        "--v3-priv-proto=AES",
+        "--logging-method=null",
+    ]
     if os.geteuid() == 0:  # snmpsimd refuses to run as root: it drops to nobody
         nobody = pwd.getpwnam("nobody")
         os.chown(cache, nobody.pw_uid, nobody.pw_gid)
@@ -438,14 +606,34 @@ def snmpsim(state_dir: Path, recordings: dict[str, Path], port: int, v3_user: st
     return svc
 
 
-def api(state_dir: Path, city: str, influx_url: str | None, port: int | None = None, host: str = "127.0.0.1",
-        rate_per_s: float | None = None, burst: int | None = None, env: dict[str, str] | None = None) -> Service:
+def api(
+    state_dir: Path,
+    city: str,
+    influx_url: str | None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    rate_per_s: float | None = None,
+    burst: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Service:
     """``pantau api`` as a child process (uvicorn, one worker) reading the collector's state folder."""
     import sys
 
     port = port or free_port()
-    argv = [sys.executable, "-m", "pantau", "api", "--city", str(city), "--state-dir", str(state_dir),
-            "--host", host, "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pantau",
+        "api",
+        "--city",
+        str(city),
+        "--state-dir",
+        str(state_dir),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if influx_url:
         argv += ["--influx", influx_url]
     if rate_per_s is not None:

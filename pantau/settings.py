@@ -26,8 +26,21 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 ENV_PREFIX = "PANTAU_"
 # Values people leave in example files. A production start refuses them for any secret.
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "change_me", "secret", "password", "admin", "pantau",
-                       "example", "placeholder", "xxx", "todo", "default"}
+PLACEHOLDER_SECRETS = {
+    "",
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret",
+    "password",
+    "admin",
+    "pantau",
+    "example",
+    "placeholder",
+    "xxx",
+    "todo",
+    "default",
+}
 SECRETS = ("influx_password", "influx_token", "mqtt_password")
 
 
@@ -80,14 +93,18 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False,
-                                      validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", case_sensitive=False, validate_default=True
+    )
 
-    env: Literal["development", "production"] = Field("development", description="production refuses placeholder secrets")
+    env: Literal["development", "production"] = Field(
+        "development", description="production refuses placeholder secrets"
+    )
     config_file: Path | None = Field(None, description="YAML file with these settings (below env and flags)")
     city: str = Field("semarang", description="city name or path to a city folder")
-    state_dir: Path = Field(Path(".pantau/collector"),
-                            description="the collecting process's state: spools, SQLite files, live.json, status")
+    state_dir: Path = Field(
+        Path(".pantau/collector"), description="the collecting process's state: spools, SQLite files, live.json, status"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     influx_url: str = Field("http://127.0.0.1:8086", description="InfluxDB v1 HTTP API (/write, /query)")
@@ -123,12 +140,14 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     public_rate: float = Field(5.0, ge=0, description="citizens' requests per second per client")
     public_burst: int = Field(30, ge=1)
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"],
-                                       description="addresses/CIDRs whose X-Forwarded-For is believed")
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"], description="addresses/CIDRs whose X-Forwarded-For is believed"
+    )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                   file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         path = init_settings.init_kwargs.get("config_file") or os.environ.get(env_name("config_file"))
         return (init_settings, env_settings, _ConfigFile(settings_cls, Path(path) if path else None))
 
@@ -163,8 +182,10 @@ class Settings(BaseSettings):
             if why := bad("influx_token"):
                 problems.append(f"{env_name('influx_token')} {why}")
         elif not self.influx_username:
-            problems.append(f"{env_name('influx_username')} and {env_name('influx_password')} "
-                            f"(or {env_name('influx_token')}) are not set")
+            problems.append(
+                f"{env_name('influx_username')} and {env_name('influx_password')} "
+                f"(or {env_name('influx_token')}) are not set"
+            )
         elif why := bad("influx_password"):
             problems.append(f"{env_name('influx_password')} {why}")
         if self.mqtt_host:
@@ -173,8 +194,7 @@ class Settings(BaseSettings):
             if why := bad("mqtt_password"):
                 problems.append(f"{env_name('mqtt_password')} {why}")
         if problems:
-            raise ValueError("refusing to start in production: " + "; ".join(problems)
-                             + " (or their _FILE variants)")
+            raise ValueError("refusing to start in production: " + "; ".join(problems) + " (or their _FILE variants)")
         return self
 
     # --- derived --------------------------------------------------------------------------------
@@ -201,18 +221,27 @@ class Settings(BaseSettings):
     def influx(self):
         from store.timeseries import InfluxConf
 
-        return InfluxConf(self.influx_url, self.influx_database, self.influx_username,
-                          self.influx_password.get_secret_value() if self.influx_password else None,
-                          self.influx_token.get_secret_value() if self.influx_token else None)
+        return InfluxConf(
+            self.influx_url,
+            self.influx_database,
+            self.influx_username,
+            self.influx_password.get_secret_value() if self.influx_password else None,
+            self.influx_token.get_secret_value() if self.influx_token else None,
+        )
 
     def broker(self):
         from collectors.grid.mqtt import BrokerConf
 
         if not self.mqtt_host:
             return None
-        return BrokerConf(self.mqtt_host, self.mqtt_port, self.mqtt_username,
-                          self.mqtt_password.get_secret_value() if self.mqtt_password else None,
-                          self.mqtt_tls, str(self.mqtt_ca_file) if self.mqtt_ca_file else None)
+        return BrokerConf(
+            self.mqtt_host,
+            self.mqtt_port,
+            self.mqtt_username,
+            self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+            self.mqtt_tls,
+            str(self.mqtt_ca_file) if self.mqtt_ca_file else None,
+        )
 
 
 def load_settings(**flags: Any) -> Settings:
@@ -225,7 +254,9 @@ def load_settings(**flags: Any) -> Settings:
         for e in exc.errors():
             loc = ".".join(str(x) for x in e["loc"])
             name = f"{env_name(loc)} ({loc})" if loc else ""
-            msgs.append(f"{name}: {e['msg'].removeprefix('Value error, ')}" if name else e["msg"].removeprefix("Value error, "))
+            msgs.append(
+                f"{name}: {e['msg'].removeprefix('Value error, ')}" if name else e["msg"].removeprefix("Value error, ")
+            )
         raise SettingsError("; ".join(msgs)) from None
 
 

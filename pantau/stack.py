@@ -31,8 +31,11 @@ def port_free(port: int, kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1"
 def pick_snmp_port(preferred: int = 161) -> int:
     """161 when we may bind it (root) and it is free; otherwise a free high port."""
     # The simulator binds 127.20.x.y / 127.30.x.y, not 127.0.0.1: ask one of those (another run may hold them).
-    if (preferred >= 1024 or os.geteuid() == 0) and port_free(preferred, socket.SOCK_DGRAM, "127.20.0.1") \
-            and port_free(preferred, socket.SOCK_DGRAM, "127.0.0.1"):
+    if (
+        (preferred >= 1024 or os.geteuid() == 0)
+        and port_free(preferred, socket.SOCK_DGRAM, "127.20.0.1")
+        and port_free(preferred, socket.SOCK_DGRAM, "127.0.0.1")
+    ):
         return preferred
     return services.free_port(kind=socket.SOCK_DGRAM)
 
@@ -50,9 +53,9 @@ class Stack:
     http_port: int | None = None
     trap_target: tuple[str, int] | None = None
     collect: bool = False  # also run Pantau's collectors (pantau collect) against the city
-    egov: bool = True      # the collectors probe the simulated e-gov services
+    egov: bool = True  # the collectors probe the simulated e-gov services
     receivers: Path | None = None  # alert receivers file for the collectors
-    api: bool = False      # also serve the API (pantau api) on the collectors' state
+    api: bool = False  # also serve the API (pantau api) on the collectors' state
     api_port: int | None = None
     api_rate: float | None = None
     alerts_to_sim: bool = False  # demo: alerts go to the simulator's webhook sink (/_sim/webhooks)
@@ -100,12 +103,18 @@ class Stack:
         if not (self.state_dir / "influxdb" / ".admin-created").exists():
             # 1.x with auth-enabled allows exactly this one unauthenticated statement while no user exists.
             InfluxV1(self.influx.url, "pantau").query(
-                f"CREATE USER {INFLUX_ADMIN} WITH PASSWORD '{pw}' WITH ALL PRIVILEGES")
+                f"CREATE USER {INFLUX_ADMIN} WITH PASSWORD '{pw}' WITH ALL PRIVILEGES"
+            )
             (self.state_dir / "influxdb" / ".admin-created").touch()
         self.db = InfluxV1(self.influx.url, "pantau", INFLUX_ADMIN, pw)
         provision_v1(self.db)
-        provision_users_v1(self.db, {INFLUX_WRITER: (self.secret("influx-collect"), "WRITE"),
-                                     INFLUX_READER: (self.secret("influx-api"), "READ")})
+        provision_users_v1(
+            self.db,
+            {
+                INFLUX_WRITER: (self.secret("influx-collect"), "WRITE"),
+                INFLUX_READER: (self.secret("influx-api"), "READ"),
+            },
+        )
 
     def _start_mosquitto(self) -> None:
         security = None
@@ -115,15 +124,24 @@ class Stack:
             self.tls_dir = self.state_dir / "tls"
             make_ca(self.tls_dir, days=30)
             acl = self.state_dir / "mosquitto.acl"
-            acl.write_text((services.CONFIG_DIR / "mosquitto.acl").read_text() + (
-                f"\n# The simulated city's grid gateway (pantau/stack.py); it also plays PLN's notice publisher.\n"
-                f"user {MQTT_GATEWAY}\n"
-                f"topic write pantau/{self._city_name()}/grid/feeder/+/telemetry\n"
-                f"topic write pantau/{self._city_name()}/grid/transformer/+/telemetry\n"
-                f"topic write pantau/{self._city_name()}/grid/maintenance/#\n"))
-            security = services.BrokerSecurity(self.tls_dir, {MQTT_COLLECTOR: self.secret("mqtt-collector"),
-                                                              MQTT_GATEWAY: self.secret("mqtt-simulator")}, acl)
-        self.mosquitto = services.mosquitto(self.state_dir / "mosquitto", port=self.mqtt_port, security=security).start()
+            acl.write_text(
+                (services.CONFIG_DIR / "mosquitto.acl").read_text()
+                + (
+                    f"\n# The simulated city's grid gateway (pantau/stack.py); it also plays PLN's notice publisher.\n"
+                    f"user {MQTT_GATEWAY}\n"
+                    f"topic write pantau/{self._city_name()}/grid/feeder/+/telemetry\n"
+                    f"topic write pantau/{self._city_name()}/grid/transformer/+/telemetry\n"
+                    f"topic write pantau/{self._city_name()}/grid/maintenance/#\n"
+                )
+            )
+            security = services.BrokerSecurity(
+                self.tls_dir,
+                {MQTT_COLLECTOR: self.secret("mqtt-collector"), MQTT_GATEWAY: self.secret("mqtt-simulator")},
+                acl,
+            )
+        self.mosquitto = services.mosquitto(
+            self.state_dir / "mosquitto", port=self.mqtt_port, security=security
+        ).start()
         self._started.append(self.mosquitto)
 
     def _city_name(self) -> str:
@@ -135,15 +153,26 @@ class Stack:
         """The EnvironmentFile of each unit (deploy/systemd/pantau.env.example), for this stack."""
         import json
 
-        common = {"PANTAU_ENV": "production", "PANTAU_CITY": str(self.city), "PANTAU_STATE_DIR": str(state),
-                  "PANTAU_INFLUX_URL": self.influx.url, "PANTAU_INFLUX_DATABASE": "pantau"}
-        env = {**common, "PANTAU_INFLUX_USERNAME": INFLUX_WRITER,
-               "PANTAU_INFLUX_PASSWORD_FILE": str(self.secrets["influx-collect"]),
-               "PANTAU_MQTT_HOST": "127.0.0.1", "PANTAU_MQTT_PORT": str(self.mosquitto.port),
-               "PANTAU_MQTT_USERNAME": MQTT_COLLECTOR, "PANTAU_MQTT_PASSWORD_FILE": str(self.secrets["mqtt-collector"]),
-               "PANTAU_MQTT_TLS": "true", "PANTAU_MQTT_CA_FILE": str(self.tls_dir / "ca.pem"),
-               "PANTAU_TELEMETRY_INTERVAL_S": f"{self.telemetry_interval_s / self.time_scale:g}",
-               "PANTAU_SNMP_PORT": str(self.snmp_port)}
+        common = {
+            "PANTAU_ENV": "production",
+            "PANTAU_CITY": str(self.city),
+            "PANTAU_STATE_DIR": str(state),
+            "PANTAU_INFLUX_URL": self.influx.url,
+            "PANTAU_INFLUX_DATABASE": "pantau",
+        }
+        env = {
+            **common,
+            "PANTAU_INFLUX_USERNAME": INFLUX_WRITER,
+            "PANTAU_INFLUX_PASSWORD_FILE": str(self.secrets["influx-collect"]),
+            "PANTAU_MQTT_HOST": "127.0.0.1",
+            "PANTAU_MQTT_PORT": str(self.mosquitto.port),
+            "PANTAU_MQTT_USERNAME": MQTT_COLLECTOR,
+            "PANTAU_MQTT_PASSWORD_FILE": str(self.secrets["mqtt-collector"]),
+            "PANTAU_MQTT_TLS": "true",
+            "PANTAU_MQTT_CA_FILE": str(self.tls_dir / "ca.pem"),
+            "PANTAU_TELEMETRY_INTERVAL_S": f"{self.telemetry_interval_s / self.time_scale:g}",
+            "PANTAU_SNMP_PORT": str(self.snmp_port),
+        }
         if trap_port:
             env["PANTAU_TRAPS_LISTEN"] = f"127.0.0.1:{trap_port}"
         if self.intervals:
@@ -160,10 +189,14 @@ class Stack:
             env["PANTAU_SECRET_ALERTS_HMAC"] = self.secret("alerts-hmac")
         self.collector_env = env
         self.api_port = self.api_port or services.free_port()
-        self.api_env = {**common, "PANTAU_INFLUX_USERNAME": INFLUX_READER,
-                        "PANTAU_INFLUX_PASSWORD_FILE": str(self.secrets["influx-api"]),
-                        "PANTAU_API_HOST": "127.0.0.1", "PANTAU_API_PORT": str(self.api_port),
-                        "PANTAU_TRUSTED_PROXIES": '["127.0.0.1"]'}
+        self.api_env = {
+            **common,
+            "PANTAU_INFLUX_USERNAME": INFLUX_READER,
+            "PANTAU_INFLUX_PASSWORD_FILE": str(self.secrets["influx-api"]),
+            "PANTAU_API_HOST": "127.0.0.1",
+            "PANTAU_API_PORT": str(self.api_port),
+            "PANTAU_TRUSTED_PROXIES": '["127.0.0.1"]',
+        }
         if self.api_rate is not None:
             self.api_env["PANTAU_PUBLIC_RATE"] = f"{self.api_rate:g}"
 
@@ -182,14 +215,20 @@ class Stack:
             if self.collect and self.trap_target is None:
                 trap_port = services.free_port(kind=socket.SOCK_DGRAM)
                 self.trap_target = ("127.0.0.1", trap_port)
-            self.sim = services.simulator(self.state_dir / "simulator", self.city, self.snmp_port, self.http_port,
-                                          mqtt=("127.0.0.1", self.mosquitto.port), time_scale=self.time_scale,
-                                          seed=self.seed, telemetry_interval_s=self.telemetry_interval_s,
-                                          trap_target=self.trap_target,
-                                          mqtt_username=MQTT_GATEWAY if self.secure else None,
-                                          mqtt_password=self.secret("mqtt-simulator") if self.secure else None,
-                                          mqtt_ca_file=self.tls_dir / "ca.pem" if self.secure else None,
-                                          ).start(ready_timeout=120)
+            self.sim = services.simulator(
+                self.state_dir / "simulator",
+                self.city,
+                self.snmp_port,
+                self.http_port,
+                mqtt=("127.0.0.1", self.mosquitto.port),
+                time_scale=self.time_scale,
+                seed=self.seed,
+                telemetry_interval_s=self.telemetry_interval_s,
+                trap_target=self.trap_target,
+                mqtt_username=MQTT_GATEWAY if self.secure else None,
+                mqtt_password=self.secret("mqtt-simulator") if self.secure else None,
+                mqtt_ca_file=self.tls_dir / "ca.pem" if self.secure else None,
+            ).start(ready_timeout=120)
             self._started.append(self.sim)
             if self.collect and self.receivers is None and self.alerts_to_sim:
                 self.receivers = self.state_dir / "receivers.yaml"
@@ -199,24 +238,36 @@ class Stack:
                     "receivers:\n"
                     f"  - {{name: demo-noc, url: '{self.sim.url}/_sim/webhook', format: alertmanager,\n"
                     "     hmac_secret: alerts-hmac, group_wait_s: 10, group_interval_s: 30}\n"
-                    + ("" if self.secure else "secrets:\n  alerts-hmac: demo-only-not-a-secret\n"))
+                    + ("" if self.secure else "secrets:\n  alerts-hmac: demo-only-not-a-secret\n")
+                )
             if self.collect:
                 progress("starting Pantau's collectors (SNMP poller, traps, health; grid MQTT ingest and state)")
                 if self.secure:
                     self._start_secure_pantau(trap_port)
                     return self
-                self.collector = services.collector(self.state_dir / "collector", self.city, self.influx.url,
-                                                    snmp_port=self.snmp_port, trap_port=trap_port,
-                                                    intervals=self.intervals, mqtt=("127.0.0.1", self.mosquitto.port),
-                                                    telemetry_interval_s=self.telemetry_interval_s / self.time_scale,
-                                                    time_scale=self.time_scale,
-                                                    egov_base_url=self.sim.url if self.egov else None,
-                                                    receivers=self.receivers).start(ready_timeout=60)
+                self.collector = services.collector(
+                    self.state_dir / "collector",
+                    self.city,
+                    self.influx.url,
+                    snmp_port=self.snmp_port,
+                    trap_port=trap_port,
+                    intervals=self.intervals,
+                    mqtt=("127.0.0.1", self.mosquitto.port),
+                    telemetry_interval_s=self.telemetry_interval_s / self.time_scale,
+                    time_scale=self.time_scale,
+                    egov_base_url=self.sim.url if self.egov else None,
+                    receivers=self.receivers,
+                ).start(ready_timeout=60)
                 self._started.append(self.collector)
                 if self.api:
                     progress("starting the API")
-                    self.api_svc = services.api(self.state_dir / "collector", self.city, self.influx.url,
-                                                port=self.api_port, rate_per_s=self.api_rate).start(ready_timeout=60)
+                    self.api_svc = services.api(
+                        self.state_dir / "collector",
+                        self.city,
+                        self.influx.url,
+                        port=self.api_port,
+                        rate_per_s=self.api_rate,
+                    ).start(ready_timeout=60)
                     self._started.append(self.api_svc)
         except BaseException:
             self.stop()

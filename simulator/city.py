@@ -43,8 +43,14 @@ def security_for(creds, engine_id: bytes) -> Security:
     if isinstance(creds, V2cCredentials):
         return Security(community=creds.community.get_secret_value().encode(), engine_id=engine_id)
     assert isinstance(creds, V3Credentials)
-    keys = UserKeys(creds.user, engine_id, creds.auth_protocol, creds.auth_password.get_secret_value(),
-                    creds.priv_protocol, creds.priv_password.get_secret_value() if creds.priv_password else None)
+    keys = UserKeys(
+        creds.user,
+        engine_id,
+        creds.auth_protocol,
+        creds.auth_password.get_secret_value(),
+        creds.priv_protocol,
+        creds.priv_password.get_secret_value() if creds.priv_password else None,
+    )
     return Security(keys=keys, engine_id=engine_id)
 
 
@@ -86,9 +92,16 @@ class MaintenanceNotice:
 
 
 class SimCity:
-    def __init__(self, inv: Inventory, snmp_port: int = 161, time_scale: float = 1.0, seed: int = 0,
-                 telemetry_interval_s: float = 10.0, trap_target: tuple[str, int] | None = None,
-                 clock=time.time):
+    def __init__(
+        self,
+        inv: Inventory,
+        snmp_port: int = 161,
+        time_scale: float = 1.0,
+        seed: int = 0,
+        telemetry_interval_s: float = 10.0,
+        trap_target: tuple[str, int] | None = None,
+        clock=time.time,
+    ):
         self.inv = inv
         self.k = float(time_scale)
         self.clock = clock
@@ -117,20 +130,38 @@ class SimCity:
     def _build(self) -> None:
         inv = self.inv
         for sw in inv.switches.values():
-            ports = inv.hotspots_of_switch.get(sw.id, []) if sw.role == "access" else inv.children_of_switch.get(sw.id, [])
+            ports = (
+                inv.hotspots_of_switch.get(sw.id, []) if sw.role == "access" else inv.children_of_switch.get(sw.id, [])
+            )
             tmpl = switch_template(sw.id, len(ports), sw.role)
-            st = DeviceState(sw.id, seed_of(sw.id), sw.id, f"Kabinet {sw.id}", device_macs(seed_of(sw.id), len(ports) + 1),
-                             n_if=len(ports) + 1,
-                             peak_down_bps=200e6, clock=self.clock)
+            st = DeviceState(
+                sw.id,
+                seed_of(sw.id),
+                sw.id,
+                f"Kabinet {sw.id}",
+                device_macs(seed_of(sw.id), len(ports) + 1),
+                n_if=len(ports) + 1,
+                peak_down_bps=200e6,
+                clock=self.clock,
+            )
             sec = security_for(inv.credentials.profiles[sw.credentials], engine_id_for(14988, sw.id))
             self.switch_devices[sw.id] = Device(sw.id, sw.address, self.snmp_port, tmpl, st, sec)
         for h in inv.hotspots.values():
             seed = seed_of(h.id) ^ self.seed
-            busy = (seed % 5 == 0)
-            st = DeviceState(h.id, seed, h.name, f"{h.kelurahan}, {inv.kecamatan[h.kecamatan].name}", device_macs(seed),
-                             peak_down_bps=(60e6 + (seed % 60) * 1e6) if busy else (5e6 + (seed % 35) * 1e6),
-                             max_clients=30 + seed % 50, clock=self.clock)
-            sec = security_for(inv.credentials.profiles[h.credentials], engine_id_for(VENDORS[h.vendor].enterprise, h.id))
+            busy = seed % 5 == 0
+            st = DeviceState(
+                h.id,
+                seed,
+                h.name,
+                f"{h.kelurahan}, {inv.kecamatan[h.kecamatan].name}",
+                device_macs(seed),
+                peak_down_bps=(60e6 + (seed % 60) * 1e6) if busy else (5e6 + (seed % 35) * 1e6),
+                max_clients=30 + seed % 50,
+                clock=self.clock,
+            )
+            sec = security_for(
+                inv.credentials.profiles[h.credentials], engine_id_for(VENDORS[h.vendor].enterprise, h.id)
+            )
             dev = Device(h.id, h.address, self.snmp_port, hotspot_template(h.vendor, h.model), st, sec)
             chain, cur = [], h.switch
             while cur:
@@ -149,17 +180,32 @@ class SimCity:
 
         # Wireless controllers (in the data centre: always powered and reachable).
         for c in inv.controllers.values():
-            aps = sorted((h.id, device_mac(seed_of(h.id) ^ self.seed), self.hotspots[h.id])
-                         for h in inv.hotspots.values() if h.vendor in c.manages)
-            st = DeviceState(c.id, seed_of(c.id), c.id, "Data centre", device_macs(seed_of(c.id), 1), n_if=1,
-                             peak_down_bps=500e6, clock=self.clock)
+            aps = sorted(
+                (h.id, device_mac(seed_of(h.id) ^ self.seed), self.hotspots[h.id])
+                for h in inv.hotspots.values()
+                if h.vendor in c.manages
+            )
+            st = DeviceState(
+                c.id,
+                seed_of(c.id),
+                c.id,
+                "Data centre",
+                device_macs(seed_of(c.id), 1),
+                n_if=1,
+                peak_down_bps=500e6,
+                clock=self.clock,
+            )
             sec = security_for(inv.credentials.profiles[c.credentials], engine_id_for(9, c.id))
-            self.controller_devices[c.id] = Device(c.id, c.address, self.snmp_port, wlc_template(c.id, c.model, aps),
-                                                   st, sec)
+            self.controller_devices[c.id] = Device(
+                c.id, c.address, self.snmp_port, wlc_template(c.id, c.model, aps), st, sec
+            )
 
     def devices(self) -> list[Device]:
-        return (list(self.switch_devices.values()) + list(self.controller_devices.values())
-                + [h.device for h in self.hotspots.values()])
+        return (
+            list(self.switch_devices.values())
+            + list(self.controller_devices.values())
+            + [h.device for h in self.hotspots.values()]
+        )
 
     # --- power and reachability -----------------------------------------------------------------
     def transformer_powered(self, tid: str) -> bool:
@@ -239,9 +285,15 @@ class SimCity:
         sw_id, port = self.inv.port_of(hid)  # ifIndex 1 is the uplink
         dev = self.switch_devices[sw_id]
         status = 1 if up else 2
-        self._send_trap(dev, LINK_UP if up else LINK_DOWN,
-                        [(IF_INDEX + (port,), ber.enc_int(port)), (IF_ADMIN + (port,), ber.enc_int(1)),
-                         (IF_OPER + (port,), ber.enc_int(status))])
+        self._send_trap(
+            dev,
+            LINK_UP if up else LINK_DOWN,
+            [
+                (IF_INDEX + (port,), ber.enc_int(port)),
+                (IF_ADMIN + (port,), ber.enc_int(1)),
+                (IF_OPER + (port,), ber.enc_int(status)),
+            ],
+        )
 
     # --- actions (the scenario contract) --------------------------------------------------------
     def apply(self, action: str, target: str, **kw) -> None:
@@ -276,13 +328,21 @@ class SimCity:
             self.telemetry_delay.pop(target, None)
         elif action == "telemetry_delay":
             until = kw.get("until_s")
-            self.telemetry_delay[target] = (float(kw.get("delay_s", 30)) / k,
-                                            now + (float(until) - float(kw.get("_at", 0))) / k if until is not None else float("inf"))
+            self.telemetry_delay[target] = (
+                float(kw.get("delay_s", 30)) / k,
+                now + (float(until) - float(kw.get("_at", 0))) / k if until is not None else float("inf"),
+            )
         elif action == "maintenance_notice":
             at = float(kw.get("_at", 0))
             nid = f"PLN-{ident}-{int(now)}"
-            self.notices[target] = MaintenanceNotice(nid, target, now + (float(kw["start_s"]) - at) / k,
-                                                     now + (float(kw["end_s"]) - at) / k, str(kw.get("reason", "")), now)
+            self.notices[target] = MaintenanceNotice(
+                nid,
+                target,
+                now + (float(kw["start_s"]) - at) / k,
+                now + (float(kw["end_s"]) - at) / k,
+                str(kw.get("reason", "")),
+                now,
+            )
         elif action == "flap":
             period = float(kw.get("period_s", 30)) / k
             until = now + (float(kw["until_s"]) - float(kw.get("_at", 0))) / k if "until_s" in kw else float("inf")
@@ -295,8 +355,10 @@ class SimCity:
             for d in devs:
                 d.delay_s = delay
             if "until_s" in kw:
-                asyncio.get_event_loop().call_later((float(kw["until_s"]) - float(kw.get("_at", 0))) / k,
-                                                    lambda: [setattr(d, "delay_s", 0.0) for d in devs])
+                asyncio.get_event_loop().call_later(
+                    (float(kw["until_s"]) - float(kw.get("_at", 0))) / k,
+                    lambda: [setattr(d, "delay_s", 0.0) for d in devs],
+                )
         elif action in ("egov_fail", "egov_restore"):
             self.egov_mode[ident] = "ok" if action == "egov_restore" else kw.get("mode", "error")
         else:
@@ -312,18 +374,28 @@ class SimCity:
             on = self.feeder_energized(ident)
             f = self.inv.feeders[ident]
             load = 0.4 + 0.5 * daily_factor(now)
-            return {"element": element, "substation": f.substation, "ts": _iso(now),
-                    "voltage_v": round(20000 * (1 + r.uniform(-0.02, 0.02)), 1) if on else round(r.uniform(0, 5), 1),
-                    "current_a": round(180 * load * r.uniform(0.9, 1.1), 2) if on else 0.0,
-                    "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
-                    "breaker": "closed" if self.feeder_on[ident] else "open", "gateway": "simulator"}
+            return {
+                "element": element,
+                "substation": f.substation,
+                "ts": _iso(now),
+                "voltage_v": round(20000 * (1 + r.uniform(-0.02, 0.02)), 1) if on else round(r.uniform(0, 5), 1),
+                "current_a": round(180 * load * r.uniform(0.9, 1.1), 2) if on else 0.0,
+                "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
+                "breaker": "closed" if self.feeder_on[ident] else "open",
+                "gateway": "simulator",
+            }
         t = self.inv.transformers[ident]
         on = self.transformer_powered(ident)
-        return {"element": element, "feeder": t.feeder, "ts": _iso(now),
-                "voltage_v": round(230 * (1 + r.uniform(-0.03, 0.03)), 1) if on else round(r.uniform(0, 2), 1),
-                "current_a": round(t.kva * 1.44 * (0.3 + 0.5 * daily_factor(now)) * r.uniform(0.9, 1.1), 2) if on else 0.0,
-                "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
-                "breaker": "closed" if self.transformer_ok[ident] else "open", "gateway": "simulator"}
+        return {
+            "element": element,
+            "feeder": t.feeder,
+            "ts": _iso(now),
+            "voltage_v": round(230 * (1 + r.uniform(-0.03, 0.03)), 1) if on else round(r.uniform(0, 2), 1),
+            "current_a": round(t.kva * 1.44 * (0.3 + 0.5 * daily_factor(now)) * r.uniform(0.9, 1.1), 2) if on else 0.0,
+            "frequency_hz": round(50 + r.uniform(-0.05, 0.05), 3) if on else 0.0,
+            "breaker": "closed" if self.transformer_ok[ident] else "open",
+            "gateway": "simulator",
+        }
 
     def grid_elements(self) -> list[str]:
         return [f"feeder:{f}" for f in self.inv.feeders] + [f"transformer:{t}" for t in self.inv.transformers]
@@ -331,7 +403,8 @@ class SimCity:
     def snapshot(self) -> dict:
         up = sum(1 for h in self.hotspots.values() if h.device.up)
         return {
-            "hotspots_total": len(self.hotspots), "hotspots_answering": up,
+            "hotspots_total": len(self.hotspots),
+            "hotspots_answering": up,
             "feeders_off": sorted(f for f, on in self.feeder_on.items() if not on),
             "substations_off": sorted(s for s, on in self.substation_on.items() if not on),
             "transformers_failed": sorted(t for t, ok in self.transformer_ok.items() if not ok),
@@ -375,5 +448,14 @@ def notice_topic(city: str, element: str) -> str:
 
 
 def notice_payload(n: MaintenanceNotice) -> str:
-    return json.dumps({"id": n.id, "element": n.element, "start": _iso(n.start), "end": _iso(n.end),
-                       "reason": n.reason, "issued_at": _iso(n.issued_at), "issuer": "PLN UP3 Semarang"})
+    return json.dumps(
+        {
+            "id": n.id,
+            "element": n.element,
+            "start": _iso(n.start),
+            "end": _iso(n.end),
+            "reason": n.reason,
+            "issued_at": _iso(n.issued_at),
+            "issuer": "PLN UP3 Semarang",
+        }
+    )

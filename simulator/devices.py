@@ -59,13 +59,30 @@ class Vendor:
 
 
 VENDORS = {
-    "mikrotik": Vendor("mikrotik", 14988, (1, 3, 6, 1, 4, 1, 14988, 1), "RouterOS {model}", ("ether1", "wlan1", "wlan2")),
-    "ubiquiti": Vendor("ubiquiti", 41112, (1, 3, 6, 1, 4, 1, 41112, 1, 6), "Linux 4.4.153 #1 SMP {model} 6.5.62",
-                       ("eth0", "ath0", "ath1")),
-    "cisco": Vendor("cisco", 9, (1, 3, 6, 1, 4, 1, 9, 1, 2240), "Cisco AP Software, {model}, Version 17.9.4",
-                    ("GigabitEthernet0", "Dot11Radio0", "Dot11Radio1")),
-    "ruckus": Vendor("ruckus", 25053, (1, 3, 6, 1, 4, 1, 25053, 3, 1, 4), "Ruckus {model} Multimedia Hotzone Wireless AP",
-                     ("eth0", "wlan0", "wlan32")),
+    "mikrotik": Vendor(
+        "mikrotik", 14988, (1, 3, 6, 1, 4, 1, 14988, 1), "RouterOS {model}", ("ether1", "wlan1", "wlan2")
+    ),
+    "ubiquiti": Vendor(
+        "ubiquiti",
+        41112,
+        (1, 3, 6, 1, 4, 1, 41112, 1, 6),
+        "Linux 4.4.153 #1 SMP {model} 6.5.62",
+        ("eth0", "ath0", "ath1"),
+    ),
+    "cisco": Vendor(
+        "cisco",
+        9,
+        (1, 3, 6, 1, 4, 1, 9, 1, 2240),
+        "Cisco AP Software, {model}, Version 17.9.4",
+        ("GigabitEthernet0", "Dot11Radio0", "Dot11Radio1"),
+    ),
+    "ruckus": Vendor(
+        "ruckus",
+        25053,
+        (1, 3, 6, 1, 4, 1, 25053, 3, 1, 4),
+        "Ruckus {model} Multimedia Hotzone Wireless AP",
+        ("eth0", "wlan0", "wlan32"),
+    ),
 }
 
 
@@ -221,7 +238,7 @@ def hotspot_template(vendor: str, model: str) -> Template:
         v = VENDORS[vendor]
         entries = [
             (SYS + (1, 0), _s(v.descr.format(model=model))),
-            (SYS + (2, 0), (lambda b: (lambda d: b))(enc_oid(v.sys_object_id))),
+            (SYS + (2, 0), (lambda b: lambda d: b)(enc_oid(v.sys_object_id))),
             (SYS + (3, 0), lambda d: enc_uint(d.uptime_ticks(), TIMETICKS)),
             (SYS + (4, 0), _s("NOC Diskominfo <noc@pantau.local>")),
             (SYS + (5, 0), lambda d: d.enc_name),
@@ -235,8 +252,12 @@ def hotspot_template(vendor: str, model: str) -> Template:
 
 def switch_template(switch_id: str, n_ports: int, role: str) -> Template:
     names = ["uplink"] + [f"port{i}" for i in range(1, n_ports + 1)]
-    entries = _system(f"Simulated {role} switch, Pantau city simulator", (1, 3, 6, 1, 4, 1, 14988, 1),
-                      switch_id, f"Kabinet {switch_id}")
+    entries = _system(
+        f"Simulated {role} switch, Pantau city simulator",
+        (1, 3, 6, 1, 4, 1, 14988, 1),
+        switch_id,
+        f"Kabinet {switch_id}",
+    )
     entries += _interfaces(names, [6] * len(names), [10000] + [1000] * n_ports)
     return Template(entries)
 
@@ -273,12 +294,18 @@ def wlc_template(name: str, model: str, aps: list[tuple[str, bytes, object]]) ->
             entries += [
                 (BSN_AP_IF + (2,) + ix + (slot,), _const_int(1 if slot == 0 else 2)),
                 (BSN_AP_IF + (4,) + ix + (slot,), _const_int(channel)),
-                (BSN_AP_IF + (15,) + ix + (slot,),
-                 lambda d, ap=ap, r=r: enc_uint(ap.state.clients(r) if ap.joined() else 0, COUNTER32)),
-                (BSN_AP_IF_LOAD + (3,) + ix + (slot,),
-                 lambda d, ap=ap, r=r: enc_int(ap.state.channel_util(r) if ap.joined() else 0)),
-                (BSN_AP_IF_LOAD + (4,) + ix + (slot,),
-                 lambda d, ap=ap, r=r: enc_int(ap.state.clients(r) if ap.joined() else 0)),
+                (
+                    BSN_AP_IF + (15,) + ix + (slot,),
+                    lambda d, ap=ap, r=r: enc_uint(ap.state.clients(r) if ap.joined() else 0, COUNTER32),
+                ),
+                (
+                    BSN_AP_IF_LOAD + (3,) + ix + (slot,),
+                    lambda d, ap=ap, r=r: enc_int(ap.state.channel_util(r) if ap.joined() else 0),
+                ),
+                (
+                    BSN_AP_IF_LOAD + (4,) + ix + (slot,),
+                    lambda d, ap=ap, r=r: enc_int(ap.state.clients(r) if ap.joined() else 0),
+                ),
                 (BSN_AP_IF_NOISE + (21,) + ix + (slot, channel), lambda d, ap=ap, r=r: enc_int(ap.state.noise_dbm(r))),
             ]
     return Template(entries)

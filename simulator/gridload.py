@@ -35,9 +35,16 @@ def elements_of(inv, n: int | None = None) -> list[str]:
 def payload(inv, element: str, ms: int, seq: int, energized: bool = True) -> str:
     kind, _, ident = element.partition(":")
     nominal = 20000.0 if kind == "feeder" else 230.0
-    d = {"element": element, "ts": iso_ms(ms), "voltage_v": nominal * (1.0 + (seq % 7) / 1000) if energized else 0.4,
-         "current_a": 100.0 + seq % 50 if energized else 0.0, "frequency_hz": 50.0 if energized else 0.0,
-         "breaker": "closed", "seq": seq, "gateway": "loadgen"}
+    d = {
+        "element": element,
+        "ts": iso_ms(ms),
+        "voltage_v": nominal * (1.0 + (seq % 7) / 1000) if energized else 0.4,
+        "current_a": 100.0 + seq % 50 if energized else 0.0,
+        "frequency_hz": 50.0 if energized else 0.0,
+        "breaker": "closed",
+        "seq": seq,
+        "gateway": "loadgen",
+    }
     if kind == "feeder":
         d["substation"] = inv.feeders[ident].substation
     else:
@@ -76,9 +83,26 @@ class LinePublishers:
         self.procs = {}
         for i, el in enumerate(elements):
             self.procs[el] = subprocess.Popen(
-                ["mosquitto_pub", "-h", host, "-p", str(port), "-q", "1", "-l", "-t", topic(inv.city, el),
-                 "-i", f"{client_prefix}-{os.getpid()}-{i}", "-V", "mqttv311"],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                [
+                    "mosquitto_pub",
+                    "-h",
+                    host,
+                    "-p",
+                    str(port),
+                    "-q",
+                    "1",
+                    "-l",
+                    "-t",
+                    topic(inv.city, el),
+                    "-i",
+                    f"{client_prefix}-{os.getpid()}-{i}",
+                    "-V",
+                    "mqttv311",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         self.written = 0
         self._i = 0
 
@@ -151,8 +175,18 @@ def bad_payload(inv, element: str, k: int) -> tuple[str, bytes]:
     return variants[k % len(variants)]
 
 
-def _acked_publisher(port: int, city_path: str, elements: list[str], rate: float, seconds: float,
-                     bad_every: int, result_q, stop_ev, client_id: str, count: int | None) -> None:
+def _acked_publisher(
+    port: int,
+    city_path: str,
+    elements: list[str],
+    rate: float,
+    seconds: float,
+    bad_every: int,
+    result_q,
+    stop_ev,
+    client_id: str,
+    count: int | None,
+) -> None:
     import paho.mqtt.client as mqtt
 
     from hotspots.inventory import load_inventory
@@ -164,7 +198,7 @@ def _acked_publisher(port: int, city_path: str, elements: list[str], rate: float
     import threading
 
     inflight: dict[int, tuple[str, int]] = {}
-    early: set[int] = set()   # PUBACKs that beat the bookkeeping of their publish (paho's thread is quick)
+    early: set[int] = set()  # PUBACKs that beat the bookkeeping of their publish (paho's thread is quick)
     acked: list[tuple[str, int]] = []
     bad_acked = [0]
     lock = threading.Lock()
@@ -234,13 +268,25 @@ def _acked_publisher(port: int, city_path: str, elements: list[str], rate: float
 class AckedPublisher:
     """Runs :func:`_acked_publisher` in a child process; ``result()`` → what the broker acknowledged."""
 
-    def __init__(self, port: int, city_path: str, elements: list[str], rate: float, seconds: float,
-                 bad_every: int = 0, client_id: str = "pantau-loadgen", count: int | None = None):
+    def __init__(
+        self,
+        port: int,
+        city_path: str,
+        elements: list[str],
+        rate: float,
+        seconds: float,
+        bad_every: int = 0,
+        client_id: str = "pantau-loadgen",
+        count: int | None = None,
+    ):
         ctx = multiprocessing.get_context("spawn")
         self.q = ctx.Queue()
         self.stop_ev = ctx.Event()
-        self.proc = ctx.Process(target=_acked_publisher, args=(port, city_path, elements, rate, seconds, bad_every,
-                                                               self.q, self.stop_ev, client_id, count), daemon=True)
+        self.proc = ctx.Process(
+            target=_acked_publisher,
+            args=(port, city_path, elements, rate, seconds, bad_every, self.q, self.stop_ev, client_id, count),
+            daemon=True,
+        )
         self.proc.start()
 
     def result(self, timeout: float = 180) -> dict:

@@ -38,8 +38,10 @@ class GridPublisher:
         self.name = city.inv.city
         self.broker = broker
         if broker.username and broker.username != self.GATEWAY:
-            raise ValueError(f"the simulator publishes as gateway {self.GATEWAY!r}: its broker user must be that "
-                             f"(config/mosquitto.acl patterns), not {broker.username!r}")
+            raise ValueError(
+                f"the simulator publishes as gateway {self.GATEWAY!r}: its broker user must be that "
+                f"(config/mosquitto.acl patterns), not {broker.username!r}"
+            )
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         configure_auth(self.client, broker)
         status = f"pantau/{self.name}/grid/gateway/{self.GATEWAY}/status"
@@ -119,7 +121,9 @@ def control_app(city: SimCity) -> Starlette:
             await asyncio.sleep(120)
             return JSONResponse({"status": "late"}, status_code=504)
         if mode != "ok":
-            return JSONResponse({"status": "error", "service": slug, "message": "Layanan sedang gangguan"}, status_code=503)
+            return JSONResponse(
+                {"status": "error", "service": slug, "message": "Layanan sedang gangguan"}, status_code=503
+            )
         return JSONResponse({"status": "ok", "service": slug, "name": city.inv.egov[slug].name})
 
     async def events(request: Request):
@@ -140,8 +144,13 @@ def control_app(city: SimCity) -> Starlette:
     async def webhook(request: Request):
         """A stand-in for a NOC's chat/pager: keeps what Pantau's alerts deliver (demo, tests)."""
         body = await request.body()
-        received.append({"at": time.time(), "headers": {k: v for k, v in request.headers.items()
-                                                         if k.startswith("x-pantau")}, "body": body.decode(errors="replace")})
+        received.append(
+            {
+                "at": time.time(),
+                "headers": {k: v for k, v in request.headers.items() if k.startswith("x-pantau")},
+                "body": body.decode(errors="replace"),
+            }
+        )
         del received[:-1000]
         return JSONResponse({"ok": True})
 
@@ -151,27 +160,46 @@ def control_app(city: SimCity) -> Starlette:
     async def health(request: Request):
         return JSONResponse({"ok": True, "city": city.inv.city, "time_scale": city.k})
 
-    return Starlette(routes=[
-        Route("/_sim/events", events, methods=["POST"]),
-        Route("/_sim/state", state),
-        Route("/_sim/health", health),
-        Route("/_sim/webhook", webhook, methods=["POST"]),
-        Route("/_sim/webhooks", webhooks),
-        Route("/{slug}/status", egov_status),
-    ])
+    return Starlette(
+        routes=[
+            Route("/_sim/events", events, methods=["POST"]),
+            Route("/_sim/state", state),
+            Route("/_sim/health", health),
+            Route("/_sim/webhook", webhook, methods=["POST"]),
+            Route("/_sim/webhooks", webhooks),
+            Route("/{slug}/status", egov_status),
+        ]
+    )
 
 
-async def run_city(inv: Inventory, snmp_port: int, http_port: int, broker: BrokerConf | None,
-                   time_scale: float = 1.0, seed: int = 0, telemetry_interval_s: float = 10.0,
-                   trap_target: tuple[str, int] | None = None, ready: asyncio.Event | None = None,
-                   http_host: str = "127.0.0.1") -> None:
-    city = SimCity(inv, snmp_port=snmp_port, time_scale=time_scale, seed=seed,
-                   telemetry_interval_s=telemetry_interval_s, trap_target=trap_target)
+async def run_city(
+    inv: Inventory,
+    snmp_port: int,
+    http_port: int,
+    broker: BrokerConf | None,
+    time_scale: float = 1.0,
+    seed: int = 0,
+    telemetry_interval_s: float = 10.0,
+    trap_target: tuple[str, int] | None = None,
+    ready: asyncio.Event | None = None,
+    http_host: str = "127.0.0.1",
+) -> None:
+    city = SimCity(
+        inv,
+        snmp_port=snmp_port,
+        time_scale=time_scale,
+        seed=seed,
+        telemetry_interval_s=telemetry_interval_s,
+        trap_target=trap_target,
+    )
     await city.start_snmp()
-    log.info("SNMP agents: %d hotspots and %d switches on port %d", len(city.hotspots), len(city.switch_devices), snmp_port)
+    log.info(
+        "SNMP agents: %d hotspots and %d switches on port %d", len(city.hotspots), len(city.switch_devices), snmp_port
+    )
     publisher = GridPublisher(city, broker) if broker else None
-    server = uvicorn.Server(uvicorn.Config(control_app(city), host=http_host, port=http_port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(control_app(city), host=http_host, port=http_port, log_level="warning", lifespan="off")
+    )
     server.install_signal_handlers = lambda: None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -35,8 +35,10 @@ ACTIONS: dict[str, tuple[tuple[str, ...], dict[str, tuple[type, bool]]]] = {
     "telemetry_loss": (("feeder", "transformer"), {}),
     "telemetry_restore": (("feeder", "transformer"), {}),
     "telemetry_delay": (("feeder", "transformer"), {"delay_s": (float, True), "until_s": (float, False)}),
-    "maintenance_notice": (("feeder", "transformer"), {"start_s": (float, True), "end_s": (float, True),
-                                                       "reason": (str, False)}),
+    "maintenance_notice": (
+        ("feeder", "transformer"),
+        {"start_s": (float, True), "end_s": (float, True), "reason": (str, False)},
+    ),
     "flap": (("hotspot",), {"period_s": (float, False), "until_s": (float, False)}),
     "snmp_latency": (("hotspot", "switch"), {"delay_ms": (float, True), "until_s": (float, False)}),
     "egov_fail": (("egov",), {"mode": (str, False)}),
@@ -109,14 +111,18 @@ def check_events(sc: Scenario, lines: Lines, inv: Inventory | None) -> list[Prob
     for i, ev in enumerate(sc.events):
         loc = ("events", i)
         if ev.action not in ACTIONS:
-            problems.append(lines.problem(loc + ("action",), f"unknown action {ev.action!r}; "
-                                          f"known: {', '.join(sorted(ACTIONS))}"))
+            problems.append(
+                lines.problem(loc + ("action",), f"unknown action {ev.action!r}; known: {', '.join(sorted(ACTIONS))}")
+            )
             continue
         kinds, extras = ACTIONS[ev.action]
         kind = ev.target.partition(":")[0]
         if kind not in kinds:
-            problems.append(lines.problem(loc + ("target",), f"{ev.action} takes a target of kind "
-                                          f"{' or '.join(kinds)}, not {kind!r}"))
+            problems.append(
+                lines.problem(
+                    loc + ("target",), f"{ev.action} takes a target of kind {' or '.join(kinds)}, not {kind!r}"
+                )
+            )
         elif inv is not None and not inv.has(ev.target):
             problems.append(lines.problem(loc + ("target",), f"no element {ev.target!r} in the {inv.city} inventory"))
         if ev.at > sc.duration_s:
@@ -137,16 +143,23 @@ def check_events(sc: Scenario, lines: Lines, inv: Inventory | None) -> list[Prob
         if ev.action == "egov_fail" and ev.fields.get("mode", "error") not in EGOV_MODES:
             problems.append(lines.problem(loc + ("mode",), f"mode must be one of {', '.join(EGOV_MODES)}"))
         f = ev.fields
-        if ev.action == "maintenance_notice" and isinstance(f.get("start_s"), (int, float)) and \
-                isinstance(f.get("end_s"), (int, float)) and f["end_s"] <= f["start_s"]:
+        if (
+            ev.action == "maintenance_notice"
+            and isinstance(f.get("start_s"), (int, float))
+            and isinstance(f.get("end_s"), (int, float))
+            and f["end_s"] <= f["start_s"]
+        ):
             problems.append(lines.problem(loc + ("end_s",), "end_s must be after start_s"))
         if "until_s" in f and isinstance(f["until_s"], (int, float)) and f["until_s"] < ev.at:
             problems.append(lines.problem(loc + ("until_s",), "until_s lies before the event's own time"))
     if sc.expect and inv is not None:
         for i, inc in enumerate(sc.expect.incidents):
             if inc.root and not inv.has(inc.root):
-                problems.append(lines.problem(("expect", "incidents", i, "root"),
-                                              f"no element {inc.root!r} in the {inv.city} inventory"))
+                problems.append(
+                    lines.problem(
+                        ("expect", "incidents", i, "root"), f"no element {inc.root!r} in the {inv.city} inventory"
+                    )
+                )
             for key in ("opened_between_s", "closed_between_s"):
                 w = getattr(inc, key)
                 if w and w[0] > w[1]:
@@ -154,8 +167,9 @@ def check_events(sc: Scenario, lines: Lines, inv: Inventory | None) -> list[Prob
     return problems
 
 
-def load_scenario(path: str | Path, inventory_loader: Callable[[str], Inventory] | None = None,
-                  text: str | None = None) -> tuple[Scenario, Inventory | None]:
+def load_scenario(
+    path: str | Path, inventory_loader: Callable[[str], Inventory] | None = None, text: str | None = None
+) -> tuple[Scenario, Inventory | None]:
     """Load and check a scenario; with ``inventory_loader``, targets are checked against its city."""
     if text is not None:
         data, lines = parse_yaml(text, str(path))
@@ -169,15 +183,22 @@ def load_scenario(path: str | Path, inventory_loader: Callable[[str], Inventory]
         try:
             inv = inventory_loader(sc.city)
         except DataFileError as exc:
-            raise DataFileError([lines.problem(("city",), f"city {sc.city!r}: {p.message}") for p in exc.problems]) from None
+            raise DataFileError(
+                [lines.problem(("city",), f"city {sc.city!r}: {p.message}") for p in exc.problems]
+            ) from None
     problems = check_events(sc, lines, inv)
     if problems:
         raise DataFileError(problems)
     return sc, inv
 
 
-async def replay(sc: Scenario, time_scale: float, apply: Callable[[dict], Awaitable[None]],
-                 start: float | None = None, on_event: Callable[[dict], None] | None = None) -> list[dict]:
+async def replay(
+    sc: Scenario,
+    time_scale: float,
+    apply: Callable[[dict], Awaitable[None]],
+    start: float | None = None,
+    on_event: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Apply the events at ``at / time_scale`` real seconds from ``start``. Returns what was applied."""
     start = time.monotonic() if start is None else start
     applied = []
@@ -187,8 +208,12 @@ async def replay(sc: Scenario, time_scale: float, apply: Callable[[dict], Awaita
             await asyncio.sleep(delay)
         body = {"action": ev.action, "target": ev.target, **ev.fields, "_at": ev.at}
         await apply(body)
-        rec = {"at_s": ev.at, "action": ev.action, "target": ev.target,
-               "applied_s": round((time.monotonic() - start) * time_scale, 2)}
+        rec = {
+            "at_s": ev.at,
+            "action": ev.action,
+            "target": ev.target,
+            "applied_s": round((time.monotonic() - start) * time_scale, 2),
+        }
         applied.append(rec)
         if on_event:
             on_event(rec)
@@ -228,9 +253,19 @@ def evaluate(expect: Expect | None, incidents: list[dict], note: str = "") -> li
     for f in expect.forbid:
         desc = f"no incident cause={f.cause}" + (f" root={f.root}" if f.root else "")
         bad = [i for i in incidents if i["cause"] == f.cause and (f.root is None or i["root"] == f.root)]
-        checks.append({"expect": desc, "passed": not bad,
-                       "detail": "none seen" if not bad else "seen: " + ", ".join(f"{i['id']} ({i['root']})" for i in bad)})
+        checks.append(
+            {
+                "expect": desc,
+                "passed": not bad,
+                "detail": "none seen" if not bad else "seen: " + ", ".join(f"{i['id']} ({i['root']})" for i in bad),
+            }
+        )
     if expect.max_incidents is not None:
-        checks.append({"expect": f"at most {expect.max_incidents} incident(s)",
-                       "passed": len(incidents) <= expect.max_incidents, "detail": f"{len(incidents)} seen"})
+        checks.append(
+            {
+                "expect": f"at most {expect.max_incidents} incident(s)",
+                "passed": len(incidents) <= expect.max_incidents,
+                "detail": f"{len(incidents)} seen",
+            }
+        )
     return checks

@@ -42,8 +42,14 @@ from snmpwire.usm import UserKeys, UsmError, encode_v3, scoped_plaintext
 log = logging.getLogger("pantau.simulator.snmp")
 
 USM_STATS = (1, 3, 6, 1, 6, 3, 15, 1, 1)
-UNSUPPORTED_SEC_LEVELS, NOT_IN_TIME_WINDOWS, UNKNOWN_USER_NAMES, UNKNOWN_ENGINE_IDS, WRONG_DIGESTS, DECRYPTION_ERRORS = (
-    USM_STATS + (i, 0) for i in range(1, 7))
+(
+    UNSUPPORTED_SEC_LEVELS,
+    NOT_IN_TIME_WINDOWS,
+    UNKNOWN_USER_NAMES,
+    UNKNOWN_ENGINE_IDS,
+    WRONG_DIGESTS,
+    DECRYPTION_ERRORS,
+) = (USM_STATS + (i, 0) for i in range(1, 7))
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID_0 = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 MAX_UDP = 65507
@@ -188,13 +194,15 @@ class Device:
             self.stats["reports"] += 1
             pdu = enc_pdu(REPORT, request_id, 0, 0, [(enc_oid(oid), enc_uint(1, COUNTER32))])
             scoped = tlv(SEQUENCE, enc_octets(sec.engine_id) + enc_octets(b"") + pdu)
-            return self.build_v3(h.msg_id, 1 if authenticated else 0, scoped, authenticated=authenticated, encrypt=False)
+            return self.build_v3(
+                h.msg_id, 1 if authenticated else 0, scoped, authenticated=authenticated, encrypt=False
+            )
 
         def plain_request_id() -> int:
             if priv:
                 return 0
             try:
-                return ber.decode_scoped_pdu(data[h.scoped_start:h.scoped_end], decode_oids=False)[2].request_id
+                return ber.decode_scoped_pdu(data[h.scoped_start : h.scoped_end], decode_oids=False)[2].request_id
             except BERError:
                 return 0
 
@@ -225,13 +233,25 @@ class Device:
     def build_v3(self, msg_id: int, flags: int, scoped: bytes, authenticated: bool, encrypt: bool) -> bytes:
         sec, st = self.security, self.state
         keys = sec.keys
-        return encode_v3(msg_id, MAX_UDP, flags, sec.engine_id, st.boots, st.engine_time(),
-                         keys.user if authenticated else b"", keys if authenticated else None, scoped, encrypt)
+        return encode_v3(
+            msg_id,
+            MAX_UDP,
+            flags,
+            sec.engine_id,
+            st.boots,
+            st.engine_time(),
+            keys.user if authenticated else b"",
+            keys if authenticated else None,
+            scoped,
+            encrypt,
+        )
 
     # --- traps --------------------------------------------------------------------------------
     def trap(self, trap_oid: tuple[int, ...], varbinds: list[tuple[tuple[int, ...], bytes]]) -> bytes:
-        vbs = [(enc_oid(SYS_UPTIME_0), enc_uint(self.state.uptime_ticks(), ber.TIMETICKS)),
-               (enc_oid(SNMP_TRAP_OID_0), enc_oid(trap_oid))] + [(enc_oid(o), v) for o, v in varbinds]
+        vbs = [
+            (enc_oid(SYS_UPTIME_0), enc_uint(self.state.uptime_ticks(), ber.TIMETICKS)),
+            (enc_oid(SNMP_TRAP_OID_0), enc_oid(trap_oid)),
+        ] + [(enc_oid(o), v) for o, v in varbinds]
         pdu = enc_pdu(TRAP_V2, int.from_bytes(os.urandom(3), "big"), 0, 0, vbs)
         sec = self.security
         if not sec.v3:

@@ -15,8 +15,32 @@ from snmpwire.ber import enc_octets
 
 WIB = timezone(timedelta(hours=7))
 # Share of peak traffic by hour of day (WIB), 0..23.
-DAILY = [0.10, 0.06, 0.04, 0.04, 0.05, 0.12, 0.25, 0.40, 0.55, 0.55, 0.55, 0.60,
-         0.70, 0.65, 0.60, 0.60, 0.65, 0.75, 0.85, 0.95, 1.00, 0.95, 0.70, 0.35]
+DAILY = [
+    0.10,
+    0.06,
+    0.04,
+    0.04,
+    0.05,
+    0.12,
+    0.25,
+    0.40,
+    0.55,
+    0.55,
+    0.55,
+    0.60,
+    0.70,
+    0.65,
+    0.60,
+    0.60,
+    0.65,
+    0.75,
+    0.85,
+    0.95,
+    1.00,
+    0.95,
+    0.70,
+    0.35,
+]
 
 
 def daily_factor(t: float) -> float:
@@ -37,8 +61,18 @@ def _noise(seed: int, bucket: int) -> float:
 class DeviceState:
     """State shared by a hotspot's or switch's SNMP responses."""
 
-    def __init__(self, ident: str, seed: int, name: str, location: str, macs: list[bytes], n_if: int = 3,
-                 peak_down_bps: float = 20e6, max_clients: int = 40, clock=time.time):
+    def __init__(
+        self,
+        ident: str,
+        seed: int,
+        name: str,
+        location: str,
+        macs: list[bytes],
+        n_if: int = 3,
+        peak_down_bps: float = 20e6,
+        max_clients: int = 40,
+        clock=time.time,
+    ):
         self.ident = ident
         self.seed = seed
         self.clock = clock
@@ -122,12 +156,16 @@ class DeviceState:
     def clients(self, radio: int) -> int:
         now = self.clock()
         share = 0.35 if radio == 0 else 0.65
-        return int(self.max_clients * share * daily_factor(now) * (0.7 + 0.6 * _noise(self.seed + radio, int(now // 60))))
+        return int(
+            self.max_clients * share * daily_factor(now) * (0.7 + 0.6 * _noise(self.seed + radio, int(now // 60)))
+        )
 
     def channel_util(self, radio: int) -> int:
         now = self.clock()
         base = 25 if radio == 0 else 10
-        return min(100, int(base + 60 * daily_factor(now) * (0.6 + 0.8 * _noise(self.seed * 3 + radio, int(now // 20)))))
+        return min(
+            100, int(base + 60 * daily_factor(now) * (0.6 + 0.8 * _noise(self.seed * 3 + radio, int(now // 20))))
+        )
 
     def noise_dbm(self, radio: int) -> int:
         return (-93 if radio == 0 else -99) + int(5 * _noise(self.seed * 5 + radio, int(self.clock() // 60)))

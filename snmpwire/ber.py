@@ -102,7 +102,9 @@ def enc_varbinds(varbinds: list[tuple[bytes, bytes]]) -> bytes:
     return tlv(SEQUENCE, b"".join(tlv(SEQUENCE, o + v) for o, v in varbinds))
 
 
-def enc_pdu(tag: int, request_id: int, error_status: int, error_index: int, varbinds: list[tuple[bytes, bytes]]) -> bytes:
+def enc_pdu(
+    tag: int, request_id: int, error_status: int, error_index: int, varbinds: list[tuple[bytes, bytes]]
+) -> bytes:
     return tlv(tag, enc_int(request_id) + enc_int(error_status) + enc_int(error_index) + enc_varbinds(varbinds))
 
 
@@ -110,8 +112,14 @@ def enc_message_v2c(community: bytes, pdu: bytes) -> bytes:
     return tlv(SEQUENCE, b"\x02\x01\x01" + enc_octets(community) + pdu)
 
 
-def encode_get_request_v2c(community: bytes | str, request_id: int, oids: list[tuple[int, ...]],
-                           tag: int = GET, non_repeaters: int = 0, max_repetitions: int = 0) -> bytes:
+def encode_get_request_v2c(
+    community: bytes | str,
+    request_id: int,
+    oids: list[tuple[int, ...]],
+    tag: int = GET,
+    non_repeaters: int = 0,
+    max_repetitions: int = 0,
+) -> bytes:
     """A v2c GET/GETNEXT/GETBULK request (used by readiness checks, benchmarks and tests)."""
     if isinstance(community, str):
         community = community.encode()
@@ -138,7 +146,7 @@ def read_tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
             raise BERError("unsupported length form (indefinite or > 4 bytes)")
         if pos + k > end:
             raise BERError("truncated length")
-        n = int.from_bytes(buf[pos:pos + k], "big")
+        n = int.from_bytes(buf[pos : pos + k], "big")
         pos += k
     if pos + n > end:
         raise BERError(f"truncated: value of tag 0x{tag:02x} needs {n} bytes, {end - pos} left")
@@ -227,8 +235,9 @@ def decode_value(tag: int, raw: bytes):
     if tag == NULL:
         return None
     if tag in (NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW):
-        return {NO_SUCH_OBJECT: "noSuchObject", NO_SUCH_INSTANCE: "noSuchInstance",
-                END_OF_MIB_VIEW: "endOfMibView"}[tag]
+        return {NO_SUCH_OBJECT: "noSuchObject", NO_SUCH_INSTANCE: "noSuchInstance", END_OF_MIB_VIEW: "endOfMibView"}[
+            tag
+        ]
     raise BERError(f"unknown value tag 0x{tag:02x}")
 
 

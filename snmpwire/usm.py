@@ -49,8 +49,15 @@ class UserKeys:
 
     __slots__ = ("user", "auth_proto", "hash_name", "mac_len", "auth_key", "priv_proto", "priv_key")
 
-    def __init__(self, user: str, engine_id: bytes, auth_proto: str, auth_password: str,
-                 priv_proto: str | None, priv_password: str | None):
+    def __init__(
+        self,
+        user: str,
+        engine_id: bytes,
+        auth_proto: str,
+        auth_password: str,
+        priv_proto: str | None,
+        priv_password: str | None,
+    ):
         if auth_proto not in AUTH:
             raise UsmError(f"unsupported auth protocol {auth_proto}")
         self.user = user.encode()
@@ -74,7 +81,7 @@ class UserKeys:
     def verify(self, whole_message: bytes, offset: int, received: bytes) -> bool:
         if len(received) != self.mac_len:
             return False
-        zeroed = whole_message[:offset] + b"\x00" * self.mac_len + whole_message[offset + self.mac_len:]
+        zeroed = whole_message[:offset] + b"\x00" * self.mac_len + whole_message[offset + self.mac_len :]
         return hmac.compare_digest(self.mac(zeroed), received)
 
     def _cipher(self, boots: int, etime: int, salt: bytes) -> Cipher:
@@ -100,8 +107,18 @@ def engine_id_for(enterprise: int, text: str) -> bytes:
     return (0x80000000 | enterprise).to_bytes(4, "big") + b"\x04" + text.encode()[:27]
 
 
-def encode_v3(msg_id: int, max_size: int, flags: int, engine_id: bytes, boots: int, etime: int,
-              user: bytes, keys: UserKeys | None, scoped: bytes, encrypt: bool) -> bytes:
+def encode_v3(
+    msg_id: int,
+    max_size: int,
+    flags: int,
+    engine_id: bytes,
+    boots: int,
+    etime: int,
+    user: bytes,
+    keys: UserKeys | None,
+    scoped: bytes,
+    encrypt: bool,
+) -> bytes:
     """A whole SNMPv3 message (RFC 3412 header + RFC 3414 USM parameters + scoped PDU).
 
     ``flags``: 1 auth, 2 priv, 4 reportable. With ``keys`` and the auth flag the message is
@@ -109,6 +126,7 @@ def encode_v3(msg_id: int, max_size: int, flags: int, engine_id: bytes, boots: i
     scoped PDU is AES-encrypted with (boots, etime) of the authoritative engine in the IV.
     """
     from snmpwire.ber import SEQUENCE, enc_int, enc_octets, tlv
+
     salt = b""
     if encrypt:
         if keys is None:
@@ -128,17 +146,25 @@ def encode_v3(msg_id: int, max_size: int, flags: int, engine_id: bytes, boots: i
     msg = tlv(SEQUENCE, body)
     if auth_keys is None:
         return msg
-    off = ((len(msg) - len(body)) + 3 + len(header) + (len(sec_params) - len(usm))
-           + (len(usm) - len(usm_content)) + len(prefix) + 2)
+    off = (
+        (len(msg) - len(body))
+        + 3
+        + len(header)
+        + (len(sec_params) - len(usm))
+        + (len(usm) - len(usm_content))
+        + len(prefix)
+        + 2
+    )
     mac = auth_keys.mac(msg)
-    return msg[:off] + mac + msg[off + mac_len:]
+    return msg[:off] + mac + msg[off + mac_len :]
 
 
 def scoped_plaintext(data: bytes, h, keys: UserKeys | None, priv: bool) -> bytes:
     """The scoped PDU bytes of a decoded v3 message ``h`` (ber.V3Header), decrypted if ``priv``."""
     from snmpwire.ber import OCTET_STRING, BERError, read_tlv
+
     if not priv:
-        return data[h.scoped_start:h.scoped_end]
+        return data[h.scoped_start : h.scoped_end]
     tag, s, e = read_tlv(data, h.scoped_start, h.scoped_end)
     if tag != OCTET_STRING:
         raise BERError("encrypted scoped PDU must be an OCTET STRING")

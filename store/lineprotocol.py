@@ -68,8 +68,9 @@ class Point:
         return encode_line(self.measurement, self.tags, self.fields, self.time_ns)
 
 
-def encode_line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue],
-                time_ns: int | None = None) -> str:
+def encode_line(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], time_ns: int | None = None
+) -> str:
     if not fields:
         raise ValueError(f"point of {measurement!r} has no fields")
     parts = [escape_measurement(measurement)]

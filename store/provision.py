@@ -55,7 +55,7 @@ def provision_v1(db: InfluxV1, plan: RetentionPlan = RetentionPlan()) -> list[st
             continue
         db.query(
             f"CREATE CONTINUOUS QUERY {quote_ident(cq)} ON {qn} BEGIN "
-            f"SELECT mean(*) INTO {qn}.\"rollup\".{quote_ident(m)} FROM {qn}.\"raw\".{quote_ident(m)} "
+            f'SELECT mean(*) INTO {qn}."rollup".{quote_ident(m)} FROM {qn}."raw".{quote_ident(m)} '
             f"GROUP BY time({plan.rollup_every}), * END"
         )
         actions.append(f"created continuous query {cq}")
@@ -100,16 +100,21 @@ def provision_v2(url: str, token: str, org: str, bucket: str, plan: RetentionPla
             found = buckets.find_bucket_by_name(name)
             if found is None:
                 found = buckets.create_bucket(
-                    bucket_name=name, org_id=org_id,
-                    retention_rules=BucketRetentionRules(type="expire", every_seconds=days * 86400))
+                    bucket_name=name,
+                    org_id=org_id,
+                    retention_rules=BucketRetentionRules(type="expire", every_seconds=days * 86400),
+                )
                 actions.append(f"created bucket {name} ({days}d)")
             ids[name] = found.id
         dbrp = DBRPsService(client.api_client)
         mapped = {(m.database, m.retention_policy) for m in (dbrp.get_dbr_ps(org_id=org_id).content or [])}
         for rp, name in (("raw", bucket), ("rollup", rollup_bucket)):
             if (bucket, rp) not in mapped:
-                dbrp.post_dbrp(DBRPCreate(org_id=org_id, bucket_id=ids[name], database=bucket,
-                                          retention_policy=rp, default=(rp == "raw")))
+                dbrp.post_dbrp(
+                    DBRPCreate(
+                        org_id=org_id, bucket_id=ids[name], database=bucket, retention_policy=rp, default=(rp == "raw")
+                    )
+                )
                 actions.append(f"mapped {bucket}/{rp} to bucket {name}")
         tasks = client.tasks_api()
         task_name = f"pantau-rollup-{plan.rollup_every}"
@@ -122,8 +127,11 @@ def provision_v2(url: str, token: str, org: str, bucket: str, plan: RetentionPla
                 f"  |> aggregateWindow(every: {plan.rollup_every}, fn: mean)\n"
                 f'  |> to(bucket: "{rollup_bucket}")\n'
             )
-            tasks.create_task(task_create_request=TaskCreateRequest(flux=flux, org_id=org_id, status="active",
-                                                                     description="Pantau downsampling"))
+            tasks.create_task(
+                task_create_request=TaskCreateRequest(
+                    flux=flux, org_id=org_id, status="active", description="Pantau downsampling"
+                )
+            )
             actions.append(f"created task {task_name}")
     return actions
 

@@ -22,8 +22,14 @@ log = logging.getLogger("pantau.store")
 
 
 class BatchingSink:
-    def __init__(self, db: InfluxV1, batch_lines: int = 5000, flush_interval: float = 1.0,
-                 max_buffered_lines: int = 2_000_000, max_backoff: float = 30.0):
+    def __init__(
+        self,
+        db: InfluxV1,
+        batch_lines: int = 5000,
+        flush_interval: float = 1.0,
+        max_buffered_lines: int = 2_000_000,
+        max_backoff: float = 30.0,
+    ):
         self.db = db
         self.batch_lines = batch_lines
         self.flush_interval = flush_interval

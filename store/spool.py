@@ -226,22 +226,25 @@ class SpoolWriter:
             except InfluxUnavailable as exc:
                 self.write_errors += 1
                 if self.influx.set(InfluxState.of(exc), str(exc)):
-                    log.warning("%s; spooling to %s (%d bytes waiting)", exc, self.spool.dir,
-                                self.spool.backlog_bytes)
+                    log.warning("%s; spooling to %s (%d bytes waiting)", exc, self.spool.dir, self.spool.backlog_bytes)
                 self.available = False
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             except InfluxError as exc:
                 self.rejected += len(lines)
-                log.error("InfluxDB refused %d spooled lines (kept in %s/rejected.lp): %s",
-                          len(lines), self.spool.dir, exc)
+                log.error(
+                    "InfluxDB refused %d spooled lines (kept in %s/rejected.lp): %s", len(lines), self.spool.dir, exc
+                )
                 self.spool.reject(lines, str(exc))
             else:
                 self.written += len(lines)
                 self.last_write_at = time.time()
                 if self.influx.set(InfluxState.OK):
-                    log.info("InfluxDB accepts Pantau's writes again; replaying the spool (%d bytes)", self.spool.backlog_bytes)
+                    log.info(
+                        "InfluxDB accepts Pantau's writes again; replaying the spool (%d bytes)",
+                        self.spool.backlog_bytes,
+                    )
                 self.available = True
                 backoff = 0.25
             self.spool.advance(nxt)

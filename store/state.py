@@ -79,8 +79,10 @@ class StateDB:
             raise ValueError("a key needs a name (1–100 characters)")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        self._exec("INSERT INTO api_keys (key_id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                   (key_id, name, role, _hash(secret), time.time()))
+        self._exec(
+            "INSERT INTO api_keys (key_id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key_id, name, role, _hash(secret), time.time()),
+        )
         return key_id, f"pk_{key_id}_{secret}"
 
     def verify_key(self, key: str) -> dict | None:
@@ -88,8 +90,9 @@ class StateDB:
         m = KEY_RE.match(key or "")
         if not m:
             return None
-        rows = self._rows("SELECT key_id, name, role, hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
-                          (m.group(1),))
+        rows = self._rows(
+            "SELECT key_id, name, role, hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (m.group(1),)
+        )
         if not rows or not hmac.compare_digest(rows[0]["hash"], _hash(m.group(2))):
             return None
         r = rows[0]
@@ -99,19 +102,26 @@ class StateDB:
         self._exec("UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (time.time(), key_id))
 
     def keys(self) -> list[dict]:
-        return self._rows("SELECT key_id, name, role, created_at, revoked_at, last_used_at FROM api_keys "
-                          "ORDER BY created_at")
+        return self._rows(
+            "SELECT key_id, name, role, created_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at"
+        )
 
     def revoke_key(self, key_id: str) -> bool:
-        return self._exec("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                          (time.time(), key_id)) == 1
+        return (
+            self._exec(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (time.time(), key_id)
+            )
+            == 1
+        )
 
     # --- silences -------------------------------------------------------------------------------
     def add_silence(self, matchers: list[dict], starts_at: float, ends_at: float, created_by: str, comment: str) -> str:
         sid = str(uuid.uuid4())
-        self._exec("INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (sid, json.dumps(matchers), starts_at, ends_at, created_by, comment, time.time()))
+        self._exec(
+            "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (sid, json.dumps(matchers), starts_at, ends_at, created_by, comment, time.time()),
+        )
         return sid
 
     def silences(self, active_at: float | None = None) -> list[dict]:
@@ -127,15 +137,19 @@ class StateDB:
         return out
 
     def expire_silence(self, sid: str) -> bool:
-        return self._exec("UPDATE silences SET expired_at = ? WHERE id = ? AND expired_at IS NULL",
-                          (time.time(), sid)) == 1
+        return (
+            self._exec("UPDATE silences SET expired_at = ? WHERE id = ? AND expired_at IS NULL", (time.time(), sid))
+            == 1
+        )
 
     # --- notes and acknowledgements ---------------------------------------------------------------
     def add_note(self, incident_id: str, kind: str, author: str, text: str) -> dict:
         at = time.time()
         with self._lock:
-            cur = self._db.execute("INSERT INTO incident_notes (incident_id, at, kind, author, text) VALUES (?, ?, ?, ?, ?)",
-                                   (incident_id, at, kind, author, text))
+            cur = self._db.execute(
+                "INSERT INTO incident_notes (incident_id, at, kind, author, text) VALUES (?, ?, ?, ?, ?)",
+                (incident_id, at, kind, author, text),
+            )
         return {"id": cur.lastrowid, "incident_id": incident_id, "at": at, "kind": kind, "author": author, "text": text}
 
     def notes(self, incident_id: str | None = None) -> list[dict]:
@@ -147,8 +161,11 @@ class StateDB:
     def enqueue(self, receiver: str, group_key: str, body: bytes, headers: dict) -> str:
         nid = str(uuid.uuid4())
         now = time.time()
-        self._exec("INSERT INTO outbox (id, receiver, group_key, body, headers, created_at, next_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (nid, receiver, group_key, body, json.dumps(headers), now, now))
+        self._exec(
+            "INSERT INTO outbox (id, receiver, group_key, body, headers, created_at, next_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (nid, receiver, group_key, body, json.dumps(headers), now, now),
+        )
         return nid
 
     def undelivered(self, limit: int = 500) -> list[dict]:
@@ -159,16 +176,28 @@ class StateDB:
         return rows
 
     def delivered(self, nid: str) -> None:
-        self._exec("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = '' WHERE id = ?",
-                   (time.time(), nid))
+        self._exec(
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = '' WHERE id = ?",
+            (time.time(), nid),
+        )
 
     def failed(self, nid: str, next_at: float, error: str) -> None:
-        self._exec("UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
-                   (next_at, error[:500], nid))
+        self._exec(
+            "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
+            (next_at, error[:500], nid),
+        )
 
     def outbox_stats(self) -> dict:
-        rows = self._rows("SELECT receiver, SUM(delivered_at IS NULL) AS pending, SUM(delivered_at IS NOT NULL) AS "
-                          "delivered, SUM(CASE WHEN delivered_at IS NULL THEN attempts ELSE 0 END) AS failed_attempts "
-                          "FROM outbox GROUP BY receiver")
-        return {r["receiver"]: {"pending": r["pending"] or 0, "delivered": r["delivered"] or 0,
-                                "failed_attempts": r["failed_attempts"] or 0} for r in rows}
+        rows = self._rows(
+            "SELECT receiver, SUM(delivered_at IS NULL) AS pending, SUM(delivered_at IS NOT NULL) AS "
+            "delivered, SUM(CASE WHEN delivered_at IS NULL THEN attempts ELSE 0 END) AS failed_attempts "
+            "FROM outbox GROUP BY receiver"
+        )
+        return {
+            r["receiver"]: {
+                "pending": r["pending"] or 0,
+                "delivered": r["delivered"] or 0,
+                "failed_attempts": r["failed_attempts"] or 0,
+            }
+            for r in rows
+        }

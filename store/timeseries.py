@@ -55,17 +55,32 @@ class InfluxConf:
     retention_policy: str | None = None
 
     def __repr__(self) -> str:  # never print the secrets
-        return (f"InfluxConf(url={self.url!r}, database={self.database!r}, username={self.username!r}, "
-                f"password={'***' if self.password else None}, token={'***' if self.token else None})")
+        return (
+            f"InfluxConf(url={self.url!r}, database={self.database!r}, username={self.username!r}, "
+            f"password={'***' if self.password else None}, token={'***' if self.token else None})"
+        )
 
     def client(self, timeout: float = 10.0) -> "InfluxV1":
-        return InfluxV1(self.url, self.database, self.username, self.password, self.retention_policy,
-                        timeout=timeout, token=self.token)
+        return InfluxV1(
+            self.url,
+            self.database,
+            self.username,
+            self.password,
+            self.retention_policy,
+            timeout=timeout,
+            token=self.token,
+        )
 
     def as_dict(self) -> dict:
         """For handing to a child process (secrets included: pass it over a pipe, never argv)."""
-        return {"url": self.url, "database": self.database, "username": self.username, "password": self.password,
-                "token": self.token, "retention_policy": self.retention_policy}
+        return {
+            "url": self.url,
+            "database": self.database,
+            "username": self.username,
+            "password": self.password,
+            "token": self.token,
+            "retention_policy": self.retention_policy,
+        }
 
 
 class InfluxState:
@@ -119,8 +134,16 @@ class QueryResult:
 class InfluxV1:
     """Minimal, correct client for the v1 HTTP API (thread-safe; one connection pool)."""
 
-    def __init__(self, url: str, database: str, username: str | None = None, password: str | None = None,
-                 retention_policy: str | None = None, timeout: float = 10.0, token: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str | None = None,
+        password: str | None = None,
+        retention_policy: str | None = None,
+        timeout: float = 10.0,
+        token: str | None = None,
+    ):
         self.url = url.rstrip("/")
         self.database = database
         self.retention_policy = retention_policy

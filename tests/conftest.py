@@ -63,9 +63,16 @@ def trap_socket():
 def sim(tmp_path_factory, mosquitto_service, trap_socket):
     """The simulated Semarang: SNMP on a free UDP port on every 127.20.x.y / 127.30.0.x address."""
     port = services.free_port(kind=socket.SOCK_DGRAM)
-    svc = services.simulator(tmp_path_factory.mktemp("sim"), "semarang", port,
-                             mqtt=("127.0.0.1", mosquitto_service.port), time_scale=10, seed=1,
-                             telemetry_interval_s=10, trap_target=trap_socket.getsockname()).start(ready_timeout=120)
+    svc = services.simulator(
+        tmp_path_factory.mktemp("sim"),
+        "semarang",
+        port,
+        mqtt=("127.0.0.1", mosquitto_service.port),
+        time_scale=10,
+        seed=1,
+        telemetry_interval_s=10,
+        trap_target=trap_socket.getsockname(),
+    ).start(ready_timeout=120)
     svc.snmp_port = port
     yield svc
     svc.stop()

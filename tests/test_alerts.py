@@ -24,9 +24,18 @@ SECRET = "s3cret-hmac-key-for-tests"
 
 
 def receivers_file(tmp_path, port, **over):
-    rx = {"name": "noc", "url": f"http://127.0.0.1:{port}/hook", "format": "alertmanager", "hmac_secret": "noc-hmac",
-          "group_by": ["cause", "root"], "group_wait_s": 0.3, "group_interval_s": 0.5, "repeat_interval_s": 3600,
-          "retry_min_s": 0.5, "retry_max_s": 4}
+    rx = {
+        "name": "noc",
+        "url": f"http://127.0.0.1:{port}/hook",
+        "format": "alertmanager",
+        "hmac_secret": "noc-hmac",
+        "group_by": ["cause", "root"],
+        "group_wait_s": 0.3,
+        "group_interval_s": 0.5,
+        "repeat_interval_s": 3600,
+        "retry_min_s": 0.5,
+        "retry_max_s": 4,
+    }
     rx.update(over)
     doc = {"external_url": "https://pantau.semarangkota.go.id", "receivers": [rx], "secrets": {"noc-hmac": SECRET}}
     p = tmp_path / "receivers.yaml"
@@ -35,12 +44,25 @@ def receivers_file(tmp_path, port, **over):
 
 
 def incident(iid, cause="power_grid", root="feeder:SRD-04", status="open", affected=40, **kw):
-    d = {"id": iid, "city": "semarang", "cause": cause, "root": root, "status": status, "confidence": 0.95,
-         "inferred": False, "opened_at": 1_800_000_000.0, "updated_at": 1_800_000_000.0,
-         "closed_at": 1_800_000_300.0 if status == "closed" else None,
-         "affected": [f"hotspot:AP-{i:04d}" for i in range(affected)], "areas": ["TBL/Sendangmulyo", "TBL/Tandang"],
-         "explanation_id": f"Penyulang {root[7:]} padam sejak 12.01 WIB", "explanation_en": f"Feeder {root[7:]} down",
-         "evidence": ["x"], "merged_into": None, "detected_at": 1_800_000_000.0}
+    d = {
+        "id": iid,
+        "city": "semarang",
+        "cause": cause,
+        "root": root,
+        "status": status,
+        "confidence": 0.95,
+        "inferred": False,
+        "opened_at": 1_800_000_000.0,
+        "updated_at": 1_800_000_000.0,
+        "closed_at": 1_800_000_300.0 if status == "closed" else None,
+        "affected": [f"hotspot:AP-{i:04d}" for i in range(affected)],
+        "areas": ["TBL/Sendangmulyo", "TBL/Tandang"],
+        "explanation_id": f"Penyulang {root[7:]} padam sejak 12.01 WIB",
+        "explanation_en": f"Feeder {root[7:]} down",
+        "evidence": ["x"],
+        "merged_into": None,
+        "detected_at": 1_800_000_000.0,
+    }
     d.update(kw)
     return d
 
@@ -67,8 +89,9 @@ class Receiver:
                     self.send_response(401)
                     self.end_headers()
                     return
-                rec.got.append({"id": self.headers["X-Pantau-Delivery"], "body": json.loads(body),
-                                "headers": dict(self.headers)})
+                rec.got.append(
+                    {"id": self.headers["X-Pantau-Delivery"], "body": json.loads(body), "headers": dict(self.headers)}
+                )
                 self.send_response(200)
                 self.end_headers()
 
@@ -90,12 +113,14 @@ def test_receivers_file_is_strict_and_secrets_are_redacted(tmp_path, monkeypatch
     conf = receivers_file(tmp_path, 9)
     assert SECRET not in repr(conf) and SECRET not in str(conf.model_dump())
     bad = tmp_path / "bad.yaml"
-    for doc, msg in (({"receivers": [{"name": "a", "url": "http://x", "colour": "red"}]}, "colour"),
-                     ({"receivers": [{"name": "a", "url": "http://x", "hmac_secret": "nope"}]}, "nope"),
-                     ({"receivers": [{"name": "a", "url": "ftp://x"}]}, "url"),
-                     ({"receivers": [{"name": "a", "url": "http://x", "format": "telegram"}]}, "chat_id"),
-                     ({"receivers": [{"name": "a", "url": "http://x"}, {"name": "a", "url": "http://y"}]}, "duplicate"),
-                     ({"receivers": [{"name": "a", "url": "http://x", "route": {"causes": ["aliens"]}}]}, "causes")):
+    for doc, msg in (
+        ({"receivers": [{"name": "a", "url": "http://x", "colour": "red"}]}, "colour"),
+        ({"receivers": [{"name": "a", "url": "http://x", "hmac_secret": "nope"}]}, "nope"),
+        ({"receivers": [{"name": "a", "url": "ftp://x"}]}, "url"),
+        ({"receivers": [{"name": "a", "url": "http://x", "format": "telegram"}]}, "chat_id"),
+        ({"receivers": [{"name": "a", "url": "http://x"}, {"name": "a", "url": "http://y"}]}, "duplicate"),
+        ({"receivers": [{"name": "a", "url": "http://x", "route": {"causes": ["aliens"]}}]}, "causes"),
+    ):
         bad.write_text(json.dumps(doc))
         with pytest.raises(DataFileError) as e:
             load_receivers(bad)
@@ -114,9 +139,13 @@ def test_one_notification_per_group_silences_and_resolve(tmp_path):
     # A feeder trip and two transformer incidents it will absorb: one page.
     r.on_incidents([incident("A", root="transformer:SRD-04-T01", affected=8)], now=t)
     r.on_incidents([incident("B", root="transformer:SRD-04-T02", affected=8)], now=t + 0.1)
-    r.on_incidents([incident("A", root="feeder:SRD-04"), incident("B", root="transformer:SRD-04-T02",
-                                                                  status="closed", merged_into="A", affected=8)],
-                   now=t + 0.2)
+    r.on_incidents(
+        [
+            incident("A", root="feeder:SRD-04"),
+            incident("B", root="transformer:SRD-04-T02", status="closed", merged_into="A", affected=8),
+        ],
+        now=t + 0.2,
+    )
     r.on_incidents([incident("D", cause="device", root="hotspot:AP-0042", affected=1)], now=t + 0.2)  # info: not routed
     assert r.flush(now=t + 0.25) == 0, "group_wait not over"
     assert r.flush(now=t + 0.35) == 1
@@ -156,12 +185,19 @@ def test_one_notification_per_group_silences_and_resolve(tmp_path):
 def test_formats(tmp_path):
     from alerts.formats import render
     from alerts.router import Group
+
     a = alert_of(incident("A"))
     g = Group("k", {"cause": "power_grid"})
-    for fmt, check in (("json", lambda d: d["incidents"][0]["explanation"]["id"].startswith("Penyulang")),
-                       ("slack", lambda d: "GANGGUAN / FIRING" in d["text"] and d["blocks"]),
-                       ("telegram", lambda d: d["chat_id"] == "-100123" and d["parse_mode"] == "HTML"
-                        and "<b>GANGGUAN / FIRING</b>" in d["text"])):
+    for fmt, check in (
+        ("json", lambda d: d["incidents"][0]["explanation"]["id"].startswith("Penyulang")),
+        ("slack", lambda d: "GANGGUAN / FIRING" in d["text"] and d["blocks"]),
+        (
+            "telegram",
+            lambda d: (
+                d["chat_id"] == "-100123" and d["parse_mode"] == "HTML" and "<b>GANGGUAN / FIRING</b>" in d["text"]
+            ),
+        ),
+    ):
         conf = receivers_file(tmp_path, 9, format=fmt, chat_id="-100123")
         body, headers = render(conf.receivers[0], conf, g, [a], 0)
         assert check(json.loads(body)), fmt
@@ -232,19 +268,28 @@ def test_unsigned_or_tampered_requests_are_refused_by_the_receiver(tmp_path):
     recv = Receiver(port).start()
     try:
         import httpx
+
         body = b'{"x":1}'
         ts = str(int(time.time()))
-        r = httpx.post(f"http://127.0.0.1:{port}/hook", content=body,
-                       headers={"X-Pantau-Timestamp": ts, "X-Pantau-Signature": "sha256=00"})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/hook",
+            content=body,
+            headers={"X-Pantau-Timestamp": ts, "X-Pantau-Signature": "sha256=00"},
+        )
         assert r.status_code == 401
         from alerts.delivery import sign
-        r = httpx.post(f"http://127.0.0.1:{port}/hook", content=body + b" ",
-                       headers={"X-Pantau-Timestamp": ts, "X-Pantau-Signature": sign(SECRET, ts, body),
-                                "X-Pantau-Delivery": "x"})
+
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/hook",
+            content=body + b" ",
+            headers={"X-Pantau-Timestamp": ts, "X-Pantau-Signature": sign(SECRET, ts, body), "X-Pantau-Delivery": "x"},
+        )
         assert r.status_code == 401
-        r = httpx.post(f"http://127.0.0.1:{port}/hook", content=body,
-                       headers={"X-Pantau-Timestamp": ts, "X-Pantau-Signature": sign(SECRET, ts, body),
-                                "X-Pantau-Delivery": "x"})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/hook",
+            content=body,
+            headers={"X-Pantau-Timestamp": ts, "X-Pantau-Signature": sign(SECRET, ts, body), "X-Pantau-Delivery": "x"},
+        )
         assert r.status_code == 200
     finally:
         recv.stop()
@@ -252,10 +297,12 @@ def test_unsigned_or_tampered_requests_are_refused_by_the_receiver(tmp_path):
 
 def test_example_receivers_load_and_placeholders_are_refused_in_production(monkeypatch):
     from pathlib import Path
+
     ex = Path(__file__).resolve().parent.parent / "config" / "receivers.example.yaml"
     conf = load_receivers(ex)
     assert {r.format for r in conf.receivers} == {"alertmanager", "alertmanager_api", "json", "telegram", "slack"}
     from alerts.config import expand_url, redact_url
+
     tg = next(r for r in conf.receivers if r.format == "telegram")
     assert "123456:ABC" in expand_url(conf, tg.url) and "123456" not in redact_url(tg.url)
     monkeypatch.setenv("PANTAU_ENV", "production")
@@ -319,18 +366,49 @@ def test_incidents_pushed_into_a_real_alertmanager_fire_and_resolve(tmp_path):
     hook = PlainReceiver(services.free_port()).start()
     am_port = services.free_port()
     am_conf = tmp_path / "alertmanager.yml"
-    am_conf.write_text(json.dumps({
-        "route": {"receiver": "noc-hook", "group_by": ["incident_id"], "group_wait": "1s", "group_interval": "1s",
-                  "repeat_interval": "1h"},
-        "receivers": [{"name": "noc-hook", "webhook_configs": [{"url": f"http://127.0.0.1:{hook.port}/am",
-                                                                 "send_resolved": True}]}]}))
-    am = services.Service("alertmanager", ["prometheus-alertmanager", f"--config.file={am_conf}",
-                                           f"--storage.path={tmp_path}/am", f"--web.listen-address=127.0.0.1:{am_port}",
-                                           "--cluster.listen-address="], tmp_path, "127.0.0.1", am_port)
+    am_conf.write_text(
+        json.dumps(
+            {
+                "route": {
+                    "receiver": "noc-hook",
+                    "group_by": ["incident_id"],
+                    "group_wait": "1s",
+                    "group_interval": "1s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [
+                    {
+                        "name": "noc-hook",
+                        "webhook_configs": [{"url": f"http://127.0.0.1:{hook.port}/am", "send_resolved": True}],
+                    }
+                ],
+            }
+        )
+    )
+    am = services.Service(
+        "alertmanager",
+        [
+            "prometheus-alertmanager",
+            f"--config.file={am_conf}",
+            f"--storage.path={tmp_path}/am",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ],
+        tmp_path,
+        "127.0.0.1",
+        am_port,
+    )
     am.start(ready_timeout=60)
     st = StateDB(tmp_path / "state.sqlite")
-    conf = receivers_file(tmp_path, am_port, name="noc-alertmanager", format="alertmanager_api", hmac_secret=None,
-                          url=f"http://127.0.0.1:{am_port}/api/v2/alerts", group_by=["incident_id"])
+    conf = receivers_file(
+        tmp_path,
+        am_port,
+        name="noc-alertmanager",
+        format="alertmanager_api",
+        hmac_secret=None,
+        url=f"http://127.0.0.1:{am_port}/api/v2/alerts",
+        group_by=["incident_id"],
+    )
 
     async def until(pred, timeout):
         deadline = time.monotonic() + timeout
@@ -350,8 +428,9 @@ def test_incidents_pushed_into_a_real_alertmanager_fire_and_resolve(tmp_path):
             assert [a["labels"]["incident_id"] for a in active] == ["INC-AM-1"]
             assert active[0]["labels"]["alertname"] == "PantauIncident" and active[0]["status"]["state"] == "active"
             assert active[0]["annotations"]["summary_id"].startswith("Penyulang SRD-04 padam")
-            router.on_incidents([incident("INC-AM-1", status="closed", opened_at=now, updated_at=now + 1,
-                                          closed_at=time.time())])
+            router.on_incidents(
+                [incident("INC-AM-1", status="closed", opened_at=now, updated_at=now + 1, closed_at=time.time())]
+            )
             assert await until(lambda: any(b["status"] == "resolved" for b in hook.got), 20), hook.got
         finally:
             await d.stop()

@@ -50,9 +50,9 @@ def noc_routes(app):
 
 
 def fill(path, inc_id):
-    return (path.replace("{hotspot_id}", "AP-0001").replace("{incident_id}", inc_id)
-            .replace("{element}", "feeder:SRD-04").replace("{silence_id}", "x").replace("{key_id}", "x")
-            + ("?max_s=0.3" if path.endswith("/events") else ""))
+    return path.replace("{hotspot_id}", "AP-0001").replace("{incident_id}", inc_id).replace(
+        "{element}", "feeder:SRD-04"
+    ).replace("{silence_id}", "x").replace("{key_id}", "x") + ("?max_s=0.3" if path.endswith("/events") else "")
 
 
 def test_every_noc_endpoint_refuses_missing_wrong_and_weak_keys(world, caplog):
@@ -92,9 +92,16 @@ def test_every_noc_endpoint_refuses_missing_wrong_and_weak_keys(world, caplog):
 
 def test_public_endpoints_need_no_key(world):
     c = world["client"]
-    for url in ("/api/v1/public/summary", "/api/v1/public/kelurahan", "/api/v1/public/kelurahan/Pedalangan",
-                "/api/v1/public/location?lat=-6.99&lon=110.42", "/api/v1/public/maintenance", "/metrics",
-                "/healthz", "/api/v1/openapi.json"):
+    for url in (
+        "/api/v1/public/summary",
+        "/api/v1/public/kelurahan",
+        "/api/v1/public/kelurahan/Pedalangan",
+        "/api/v1/public/location?lat=-6.99&lon=110.42",
+        "/api/v1/public/maintenance",
+        "/metrics",
+        "/healthz",
+        "/api/v1/openapi.json",
+    ):
         r = c.get(url, headers={"X-Forwarded-For": "10.9.0.1"})
         assert r.status_code == 200, (url, r.status_code, r.text[:200])
 
@@ -111,8 +118,10 @@ def test_hotspots_filter_and_page(world):
     tbl = c.get("/api/v1/hotspots?kecamatan=Tembalang&limit=1000", headers=H(k)).json()
     assert tbl["total"] == sum(1 for h in world["inv"].hotspots.values() if h.kecamatan == "TBL")
     assert c.get("/api/v1/hotspots?feeder=SRD-04&state=up", headers=H(k)).json()["total"] == sum(
-        1 for h in world["inv"].hotspots.values()
-        if world["inv"].transformers[h.transformer].feeder == "SRD-04" and h.ups_minutes > 0)
+        1
+        for h in world["inv"].hotspots.values()
+        if world["inv"].transformers[h.transformer].feeder == "SRD-04" and h.ups_minutes > 0
+    )
     assert c.get("/api/v1/hotspots?limit=0", headers=H(k)).status_code == 422
     assert c.get("/api/v1/hotspots?state=sideways", headers=H(k)).status_code == 422
     one = c.get("/api/v1/hotspots/AP-0001", headers=H(k)).json()
@@ -124,8 +133,11 @@ def test_incidents_ack_and_notes(world):
     c, keys = world["client"], world["keys"]
     r = c.get("/api/v1/incidents", headers=H(keys["viewer"])).json()
     causes = sorted((i["cause"], i["root"]) for i in r["items"])
-    assert causes == [("network_uplink", f"switch:{SWITCH}"), ("power_grid", "substation:PDL"),
-                      ("power_grid", "substation:SRD")]
+    assert causes == [
+        ("network_uplink", f"switch:{SWITCH}"),
+        ("power_grid", "substation:PDL"),
+        ("power_grid", "substation:SRD"),
+    ]
     sub = next(i for i in r["items"] if i["root"] == "substation:SRD")
     assert sub["severity"] == "critical" and not sub["acknowledged"]
     assert sub["explanation"]["id"].startswith("Gardu induk") and "WIB" in sub["explanation"]["en"]
@@ -135,9 +147,16 @@ def test_incidents_ack_and_notes(world):
     assert a.status_code == 201 and a.json()["author"] == "test-operator"
     n = c.post(f"/api/v1/incidents/{sub['id']}/notes", headers=H(keys["operator"]), json={"text": "teknisi OTW"})
     assert n.status_code == 201
-    assert c.post(f"/api/v1/incidents/{sub['id']}/notes", headers=H(keys["operator"]), json={"text": ""}).status_code == 422
-    assert c.post(f"/api/v1/incidents/{sub['id']}/notes", headers=H(keys["operator"]),
-                  json={"text": "x", "extra": 1}).status_code == 422
+    assert (
+        c.post(f"/api/v1/incidents/{sub['id']}/notes", headers=H(keys["operator"]), json={"text": ""}).status_code
+        == 422
+    )
+    assert (
+        c.post(
+            f"/api/v1/incidents/{sub['id']}/notes", headers=H(keys["operator"]), json={"text": "x", "extra": 1}
+        ).status_code
+        == 422
+    )
     assert c.post("/api/v1/incidents/INC-nope/ack", headers=H(keys["operator"])).status_code == 404
     d = c.get(f"/api/v1/incidents/{sub['id']}", headers=H(keys["viewer"])).json()
     assert d["acknowledged"] and [x["kind"] for x in d["notes"]] == ["ack", "note"]
@@ -168,15 +187,23 @@ def test_grid_services_notices(world):
 def test_silences(world):
     c, keys = world["client"], world["keys"]
     now = time.time()
-    r = c.post("/api/v1/silences", headers=H(keys["operator"]),
-               json={"matchers": [{"name": "root", "value": "feeder:KPK-01"}], "ends_at": now + 3600,
-                     "comment": "maintenance"})
+    r = c.post(
+        "/api/v1/silences",
+        headers=H(keys["operator"]),
+        json={
+            "matchers": [{"name": "root", "value": "feeder:KPK-01"}],
+            "ends_at": now + 3600,
+            "comment": "maintenance",
+        },
+    )
     assert r.status_code == 201 and r.json()["status"] == "active" and r.json()["created_by"] == "test-operator"
     sid = r.json()["id"]
-    bad = [{"matchers": [], "ends_at": now + 60, "comment": "x"},
-           {"matchers": [{"name": "root", "value": "("}], "ends_at": now + 60, "comment": "x"} | {},
-           {"matchers": [{"name": "bogus", "value": "x"}], "ends_at": now + 60, "comment": "x"},
-           {"matchers": [{"name": "root", "value": "x"}], "starts_at": now, "ends_at": now - 1, "comment": "x"}]
+    bad = [
+        {"matchers": [], "ends_at": now + 60, "comment": "x"},
+        {"matchers": [{"name": "root", "value": "("}], "ends_at": now + 60, "comment": "x"} | {},
+        {"matchers": [{"name": "bogus", "value": "x"}], "ends_at": now + 60, "comment": "x"},
+        {"matchers": [{"name": "root", "value": "x"}], "starts_at": now, "ends_at": now - 1, "comment": "x"},
+    ]
     bad[1]["matchers"][0]["is_regex"] = True
     for b in bad:
         assert c.post("/api/v1/silences", headers=H(keys["operator"]), json=b).status_code == 422, b
@@ -222,8 +249,11 @@ def test_citizens_answer_in_bahasa_and_english_without_internals(world):
         assert leak not in text, leak
     assert len(r.content) < 2000
     # ETag: unchanged answers cost nothing to revalidate.
-    again = c.get(f"/api/v1/public/kelurahan/{kel}", params={"kecamatan": kec},
-                  headers={**hdr, "If-None-Match": r.headers["etag"]})
+    again = c.get(
+        f"/api/v1/public/kelurahan/{kel}",
+        params={"kecamatan": kec},
+        headers={**hdr, "If-None-Match": r.headers["etag"]},
+    )
     assert again.status_code == 304 and again.content == b""
     # A kelurahan with nothing wrong, one name in two kecamatan, a misspelling, coordinates.
     calm = c.get("/api/v1/public/kelurahan/Tugurejo", headers=hdr).json()
@@ -260,8 +290,14 @@ def test_metrics_and_system(world):
     m = c.get("/metrics").text
     assert 'pantau_elements{kind="hotspot",state="down"} %d.0' % world["info"]["down"] in m
     assert 'pantau_incidents_open{cause="power_grid"} 2.0' in m
-    for name in ("pantau_poll_cycle_seconds", "pantau_ingest_lag_seconds", "pantau_queue_depth",
-                 "pantau_spool_backlog_bytes", "pantau_webhook_failures", "pantau_outbox_pending"):
+    for name in (
+        "pantau_poll_cycle_seconds",
+        "pantau_ingest_lag_seconds",
+        "pantau_queue_depth",
+        "pantau_spool_backlog_bytes",
+        "pantau_webhook_failures",
+        "pantau_outbox_pending",
+    ):
         assert f"# TYPE {name}" in m, name
     # SNMP security refusals (v3 answers below the requested level, refused traps) are visible
     assert 'pantau_snmp_answers_refused_total{reason="seclevel_mismatch"} 3.0' in m
@@ -274,6 +310,7 @@ def test_metrics_and_system(world):
 def test_sse_streams_new_incident_changes(world):
     c, k = world["client"], world["keys"]["viewer"]
     from outages.store import IncidentStore
+
     store = IncidentStore(world["dir"] / "incidents.sqlite")
     start = store.last_log_id()
     inc = world["info"]["incidents"][0]
@@ -293,16 +330,22 @@ def test_fast_path_answers_exactly_like_the_route(world):
     for q in ("", "?lang=en", "?kecamatan=Tugu"):
         sep = "&" if q else "?"
         fast = c.get(f"/api/v1/public/kelurahan/Tugurejo{q}", headers={"X-Forwarded-For": "10.5.0.1"})
-        route = c.get(f"/api/v1/public/kelurahan/Tugurejo{q}{sep}lang={'en' if 'en' in q else 'id'}"
-                      f"&lang={'en' if 'en' in q else 'id'}", headers={"X-Forwarded-For": "10.5.0.2"})
+        route = c.get(
+            f"/api/v1/public/kelurahan/Tugurejo{q}{sep}lang={'en' if 'en' in q else 'id'}"
+            f"&lang={'en' if 'en' in q else 'id'}",
+            headers={"X-Forwarded-For": "10.5.0.2"},
+        )
         assert fast.status_code == route.status_code == 200
         assert fast.content == route.content and fast.headers["etag"] == route.headers["etag"]
         assert fast.headers["cache-control"] == route.headers["cache-control"]
-    assert c.get("/api/v1/public/kelurahan/Tugurejo?lang=fr", headers={"X-Forwarded-For": "10.5.0.3"}).status_code == 422
+    assert (
+        c.get("/api/v1/public/kelurahan/Tugurejo?lang=fr", headers={"X-Forwarded-For": "10.5.0.3"}).status_code == 422
+    )
 
 
 def test_rate_limiter_trusts_forwarded_only_from_trusted_proxies():
     from api.ratelimit import RateLimiter
+
     rl = RateLimiter(1, 2, {"127.0.0.1", "172.16.0.0/12"})
     assert rl.client_of("127.0.0.1", "10.0.0.9, 172.18.0.2") == "10.0.0.9"
     assert rl.client_of("172.18.0.5", "10.0.0.8") == "10.0.0.8"

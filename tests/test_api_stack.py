@@ -38,8 +38,15 @@ def wait(fn, timeout, what):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    st = Stack(tmp_path_factory.mktemp("apistack"), time_scale=K, collect=True, api=True, alerts_to_sim=True,
-               intervals={j.name: j.interval_s / K for j in load_jobs(known=ALL_RUNS)}, seed=3)
+    st = Stack(
+        tmp_path_factory.mktemp("apistack"),
+        time_scale=K,
+        collect=True,
+        api=True,
+        alerts_to_sim=True,
+        intervals={j.name: j.interval_s / K for j in load_jobs(known=ALL_RUNS)},
+        seed=3,
+    )
     st.start()
     yield st
     st.stop()
@@ -50,26 +57,54 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
     sim = stack.sim.url
     wait(lambda: httpx.get(f"{api}/healthz").json()["collector_fresh"], 60, "the collector's live view")
     wait(lambda: httpx.get(f"{api}/api/v1/public/summary").json()["hotspots"]["up"] >= 2200, 90, "hotspots up")
-    key = subprocess.run([sys.executable, "-m", "pantau", "keys", "create", "stack-test", "--role", "operator",
-                          "--state-dir", str(stack.collector.state_dir)], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    key = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pantau",
+            "keys",
+            "create",
+            "stack-test",
+            "--role",
+            "operator",
+            "--state-dir",
+            str(stack.collector.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     h = {"X-API-Key": key}
-    svcs = wait(lambda: (lambda s: s if all(x["state"] == "up" for x in s) else None)(
-        httpx.get(f"{api}/api/v1/services", headers=h).json()), 30, "e-gov services up")
+    svcs = wait(
+        lambda: (lambda s: s if all(x["state"] == "up" for x in s) else None)(
+            httpx.get(f"{api}/api/v1/services", headers=h).json()
+        ),
+        30,
+        "e-gov services up",
+    )
     assert {x["id"] for x in svcs} == set(semarang.egov) and all(x["status_code"] == 200 for x in svcs)
 
     # A feeder trips: one power incident, visible to the NOC, the citizens and the pager.
     httpx.post(f"{sim}/_sim/events", json={"action": "feeder_trip", "target": "feeder:SRD-04"}).raise_for_status()
     t_trip = time.monotonic()
-    inc = wait(lambda: next(i for i in httpx.get(f"{api}/api/v1/incidents", headers=h).json()["items"]
-                            if i["root"] == "feeder:SRD-04"), 30, "the feeder incident")
+    inc = wait(
+        lambda: next(
+            i for i in httpx.get(f"{api}/api/v1/incidents", headers=h).json()["items"] if i["root"] == "feeder:SRD-04"
+        ),
+        30,
+        "the feeder incident",
+    )
     delay = time.monotonic() - t_trip
     assert inc["cause"] == "power_grid" and inc["severity"] == "critical" and delay < 10
     kec, kel = inc["areas"][0].split("/")
     kec_name = semarang.kecamatan[kec].name
-    pub = wait(lambda: (lambda d: d if d["status"] == "outage" else None)(httpx.get(
-        f"{api}/api/v1/public/kelurahan/{urllib.parse.quote(kel)}", params={"kecamatan": kec_name}).json()),
-        10, "the citizens' answer")
+    pub = wait(
+        lambda: (lambda d: d if d["status"] == "outage" else None)(
+            httpx.get(f"{api}/api/v1/public/kelurahan/{urllib.parse.quote(kel)}", params={"kecamatan": kec_name}).json()
+        ),
+        10,
+        "the citizens' answer",
+    )
     assert pub["outages"][0]["cause_text"] == "Listrik padam" and "Penyulang SRD-04" in pub["outages"][0]["explanation"]
     assert httpx.post(f"{api}/api/v1/incidents/{inc['id']}/ack", headers=h, json={"comment": "PLN"}).status_code == 201
     m = httpx.get(f"{api}/metrics").text
@@ -79,8 +114,12 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
         out = []
         for w in httpx.get(f"{sim}/_sim/webhooks").json():
             body = w["body"].encode()
-            want = "sha256=" + hmac.new(b"demo-only-not-a-secret", w["headers"]["x-pantau-timestamp"].encode() + b"." + body,
-                                        hashlib.sha256).hexdigest()
+            want = (
+                "sha256="
+                + hmac.new(
+                    b"demo-only-not-a-secret", w["headers"]["x-pantau-timestamp"].encode() + b"." + body, hashlib.sha256
+                ).hexdigest()
+            )
             assert hmac.compare_digest(w["headers"]["x-pantau-signature"], want)
             for a in json.loads(body)["alerts"]:
                 if a["status"] == status:
@@ -92,11 +131,25 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
 
     # An e-government service fails its probes: an incident of its own.
     httpx.post(f"{sim}/_sim/events", json={"action": "egov_fail", "target": "egov:lapor-hendi"}).raise_for_status()
-    svc = wait(lambda: next(i for i in httpx.get(f"{api}/api/v1/incidents", headers=h).json()["items"]
-                            if i["root"] == "egov:lapor-hendi"), 30, "the service incident")
+    svc = wait(
+        lambda: next(
+            i
+            for i in httpx.get(f"{api}/api/v1/incidents", headers=h).json()["items"]
+            if i["root"] == "egov:lapor-hendi"
+        ),
+        30,
+        "the service incident",
+    )
     assert svc["cause"] == "service" and "Lapor Hendi" in svc["explanation"]["id"]
-    lh = wait(lambda: next(x for x in httpx.get(f"{api}/api/v1/services", headers=h).json()
-                           if x["id"] == "lapor-hendi" and x["state"] == "down"), 5, "the service down in the live view")
+    lh = wait(
+        lambda: next(
+            x
+            for x in httpx.get(f"{api}/api/v1/services", headers=h).json()
+            if x["id"] == "lapor-hendi" and x["state"] == "down"
+        ),
+        5,
+        "the service down in the live view",
+    )
     assert lh["state"] == "down" and lh["status_code"] == 503
 
     wait(lambda: svc["id"] in alerts("firing"), 40, "the service's firing alert")  # paged before it clears
@@ -108,8 +161,15 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
     assert closed["status"] == "closed" and closed["acknowledged"] and closed["notes"][0]["text"] == "PLN"
 
     # Uptime from InfluxDB (mean of the probes; cached 30 s by the API) shows the failure.
-    up = wait(lambda: next(x["uptime"] for x in httpx.get(f"{api}/api/v1/services", headers=h).json()
-                           if x["id"] == "lapor-hendi" and (x["uptime"]["24h"] or 1) < 1.0), 45, "uptime below 1")
+    up = wait(
+        lambda: next(
+            x["uptime"]
+            for x in httpx.get(f"{api}/api/v1/services", headers=h).json()
+            if x["id"] == "lapor-hendi" and (x["uptime"]["24h"] or 1) < 1.0
+        ),
+        45,
+        "uptime below 1",
+    )
     assert 0.3 < up["24h"] < 1.0 and up["30d"] == up["24h"]
     # History from InfluxDB for one hotspot of that feeder.
     hid = closed["affected"][0][8:]

@@ -56,9 +56,14 @@ def test_request_built_by_pysnmp_is_answered():
     pdu = V2.GetRequestPDU()
     V2.apiPDU.set_defaults(pdu)
     V2.apiPDU.set_request_id(pdu, 4242)
-    V2.apiPDU.set_varbinds(pdu, [((1, 3, 6, 1, 2, 1, 1, 5, 0), V2.Null("")),
-                                 ((1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1), V2.Null("")),
-                                 ((1, 3, 6, 1, 2, 1, 1, 5, 1), V2.Null(""))])
+    V2.apiPDU.set_varbinds(
+        pdu,
+        [
+            ((1, 3, 6, 1, 2, 1, 1, 5, 0), V2.Null("")),
+            ((1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1), V2.Null("")),
+            ((1, 3, 6, 1, 2, 1, 1, 5, 1), V2.Null("")),
+        ],
+    )
     msg = V2.Message()
     V2.apiMessage.set_defaults(msg)
     V2.apiMessage.set_community(msg, "public")
@@ -73,7 +78,9 @@ def test_request_built_by_pysnmp_is_answered():
 
 def test_counter32_is_counter64_modulo_2_32():
     dev = _device()
-    req = ber.encode_get_request_v2c("public", 1, [(1, 3, 6, 1, 2, 1, 2, 2, 1, 10, 1), (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1)])
+    req = ber.encode_get_request_v2c(
+        "public", 1, [(1, 3, 6, 1, 2, 1, 2, 2, 1, 10, 1), (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1)]
+    )
     dev.state.acc[0][0] = 2**32 * 3 + 12345.0
     dev.state.last = dev.state.clock() + 3600  # freeze accumulation for this read
     vbs = ber.decode_message(dev.handle(req)).pdu.varbinds
@@ -91,7 +98,9 @@ def test_integer_encoding_matches_pyasn1(value):
     assert ber.decode_value(ber.INTEGER, ours[2:]) == value
 
 
-@pytest.mark.parametrize("oid", [(1, 3, 6, 1), (1, 3, 6, 1, 4, 1, 41112, 1, 6, 1, 2, 1, 8, 1), (2, 999, 3), (0, 39, 2**32 - 1)])
+@pytest.mark.parametrize(
+    "oid", [(1, 3, 6, 1), (1, 3, 6, 1, 4, 1, 41112, 1, 6, 1, 2, 1, 8, 1), (2, 999, 3), (0, 39, 2**32 - 1)]
+)
 def test_oid_encoding_matches_pyasn1(oid):
     from pyasn1.type.univ import ObjectIdentifier
 
@@ -103,8 +112,10 @@ def test_oid_encoding_matches_pyasn1(oid):
 def test_fuzzed_requests_never_crash_the_agent():
     dev = _device()
     rnd = random.Random(1234)
-    seeds = [ber.encode_get_request_v2c("public", 1, [(1, 3, 6, 1, 2, 1, 1, 3, 0)]),
-             ber.encode_get_request_v2c("public", 2, [(1, 3, 6, 1, 2, 1, 2)], tag=ber.GETBULK, max_repetitions=50)]
+    seeds = [
+        ber.encode_get_request_v2c("public", 1, [(1, 3, 6, 1, 2, 1, 1, 3, 0)]),
+        ber.encode_get_request_v2c("public", 2, [(1, 3, 6, 1, 2, 1, 2)], tag=ber.GETBULK, max_repetitions=50),
+    ]
     answered = 0
     for _ in range(20000):
         data = bytearray(rnd.choice(seeds))
@@ -128,7 +139,13 @@ def test_fuzzed_requests_never_crash_the_agent():
 
 def test_decoder_rejects_malformed_input_clearly():
     good = ber.encode_get_request_v2c("public", 1, [(1, 3, 6, 1, 2, 1, 1, 3, 0)])
-    for bad in (good[:-3], good + b"\x00", b"\x30\x84\xff\xff\xff\xff", b"\x30\x80\x00\x00", b"",
-                good.replace(b"\x02\x01\x01", b"\x02\x01\x00", 1)):
+    for bad in (
+        good[:-3],
+        good + b"\x00",
+        b"\x30\x84\xff\xff\xff\xff",
+        b"\x30\x80\x00\x00",
+        b"",
+        good.replace(b"\x02\x01\x01", b"\x02\x01\x00", 1),
+    ):
         with pytest.raises(ber.BERError):
             ber.decode_message(bad)

@@ -26,9 +26,11 @@ def _run(argv, **kw):
 
 @pytest.mark.unit
 def test_promtool_checks_config_rules_and_rule_tests():
-    for argv in (["promtool", "check", "config", str(PROM / "prometheus.yml")],
-                 ["promtool", "check", "rules", str(PROM / "pantau-rules.yml")],
-                 ["promtool", "test", "rules", str(PROM / "pantau-rules.test.yml")]):
+    for argv in (
+        ["promtool", "check", "config", str(PROM / "prometheus.yml")],
+        ["promtool", "check", "rules", str(PROM / "pantau-rules.yml")],
+        ["promtool", "test", "rules", str(PROM / "pantau-rules.test.yml")],
+    ):
         p = _run(argv)
         assert p.returncode == 0 and "SUCCESS" in p.stdout + p.stderr, (argv, p.stdout, p.stderr)
 
@@ -47,8 +49,13 @@ def test_systemd_units_verify_cleanly(tmp_path):
     assert names == ["pantau-api.service", "pantau-collect.service"]
     for n in names:
         text = (ROOT / "deploy/systemd" / n).read_text()
-        for opt in ("EnvironmentFile=/etc/pantau/pantau.env", "Restart=on-failure", "NoNewPrivileges=yes",
-                    "ProtectSystem=strict", "RestartPreventExitStatus=2"):
+        for opt in (
+            "EnvironmentFile=/etc/pantau/pantau.env",
+            "Restart=on-failure",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "RestartPreventExitStatus=2",
+        ):
             assert opt in text, (n, opt)
         (units / n).write_text(text)
     p = _run(["systemd-analyze", "verify", f"--root={root}", *[str(units / n) for n in names]])
@@ -71,9 +78,18 @@ def test_env_example_holds_only_real_settings():
 
 @pytest.mark.unit
 def test_compose_file_is_valid_for_docker_compose(tmp_path):
-    env = {**os.environ, "INFLUX_PASSWORD": "x", "INFLUX_TOKEN": "x", "MQTT_PASSWD_FILE": str(tmp_path),
-           "MQTT_TLS_DIR": str(tmp_path), "MQTT_PASSWORD": "x", "NOC_HMAC": "x", "LAPOR_HMAC": "x",
-           "TELEGRAM_TOKEN": "x", "SLACK_PATH": "x"}
+    env = {
+        **os.environ,
+        "INFLUX_PASSWORD": "x",
+        "INFLUX_TOKEN": "x",
+        "MQTT_PASSWD_FILE": str(tmp_path),
+        "MQTT_TLS_DIR": str(tmp_path),
+        "MQTT_PASSWORD": "x",
+        "NOC_HMAC": "x",
+        "LAPOR_HMAC": "x",
+        "TELEGRAM_TOKEN": "x",
+        "SLACK_PATH": "x",
+    }
     p = _run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     del env["INFLUX_TOKEN"]
@@ -88,13 +104,25 @@ def test_real_prometheus_scrapes_pantau_metrics(semarang, tmp_path):
     port = services.free_port()
     conf = tmp_path / "prometheus.yml"
     text = (PROM / "prometheus.yml").read_text().replace("scrape_interval: 15s", "scrape_interval: 1s")
-    text = text.replace('"127.0.0.1:8000"', f'"127.0.0.1:{api.port}"').replace("pantau-rules.yml",
-                                                                              str(PROM / "pantau-rules.yml"))
+    text = text.replace('"127.0.0.1:8000"', f'"127.0.0.1:{api.port}"').replace(
+        "pantau-rules.yml", str(PROM / "pantau-rules.yml")
+    )
     conf.write_text(text)
-    prom = services.Service("prometheus", ["prometheus", f"--config.file={conf}", f"--storage.tsdb.path={tmp_path}/tsdb",
-                                           f"--web.listen-address=127.0.0.1:{port}"], tmp_path, "127.0.0.1", port)
+    prom = services.Service(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={conf}",
+            f"--storage.tsdb.path={tmp_path}/tsdb",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp_path,
+        "127.0.0.1",
+        port,
+    )
     prom.start(ready_timeout=60)
     try:
+
         def q(expr):
             r = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": expr}).json()
             return r["data"]["result"]
@@ -107,8 +135,10 @@ def test_real_prometheus_scrapes_pantau_metrics(semarang, tmp_path):
             time.sleep(0.5)
         assert [r["metric"]["city"] for r in q("pantau_influx_credentials_refused")] == ["semarang"]
         rules = httpx.get(f"http://127.0.0.1:{port}/api/v1/rules").json()["data"]["groups"]
-        assert {r["name"] for g in rules for r in g["rules"]} >= {"PantauInfluxCredentialsRefused",
-                                                                  "PantauCollectorStale"}
+        assert {r["name"] for g in rules for r in g["rules"]} >= {
+            "PantauInfluxCredentialsRefused",
+            "PantauCollectorStale",
+        }
     finally:
         prom.stop()
         api.stop()

@@ -78,7 +78,8 @@ def test_paho_is_a_version_the_fast_patches_know():
     assert minor in mqtt.CHECKED_PAHO, (
         f"paho-mqtt {installed} is not one FastClient/FastProperties were checked against "
         f"{mqtt.CHECKED_PAHO}: re-check the patches (bench/mqtt_ingest.py, tests/test_grid_units.py), "
-        "then extend CHECKED_PAHO and the paho-mqtt range in pyproject.toml")
+        "then extend CHECKED_PAHO and the paho-mqtt range in pyproject.toml"
+    )
     assert mqtt.paho_checked()
 
 
@@ -90,7 +91,10 @@ def test_declared_paho_range_admits_only_checked_minors():
     for v in checked:
         assert paho.specifier.contains(v), f"{paho} excludes checked paho {v}"
     lo, hi = min(checked), max(checked)
-    outside = [Version(f"{lo.major}.{lo.minor - 1}.99") if lo.minor else Version(f"{lo.major - 1}.99"),
-               Version(f"{hi.major}.{hi.minor + 1}.0"), Version(f"{hi.major + 1}.0.0")]
+    outside = [
+        Version(f"{lo.major}.{lo.minor - 1}.99") if lo.minor else Version(f"{lo.major - 1}.99"),
+        Version(f"{hi.major}.{hi.minor + 1}.0"),
+        Version(f"{hi.major + 1}.0.0"),
+    ]
     admitted = [str(v) for v in outside if paho.specifier.contains(v)]
     assert not admitted, f"pyproject.toml's {paho} admits unchecked paho versions {admitted}"

@@ -38,9 +38,13 @@ class Site:
                 m = site.mode.get(slug, "ok")
                 if m == "slow":
                     time.sleep(0.6)
-                code, body = {"ok": (200, {"status": "ok"}), "slow": (200, {"status": "ok"}),
-                              "error": (503, {"status": "error"}), "wrong": (200, {"status": "degraded"}),
-                              "html": (200, "<html>maintenance</html>")}[m]
+                code, body = {
+                    "ok": (200, {"status": "ok"}),
+                    "slow": (200, {"status": "ok"}),
+                    "error": (503, {"status": "error"}),
+                    "wrong": (200, {"status": "degraded"}),
+                    "html": (200, "<html>maintenance</html>"),
+                }[m]
                 raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(raw)))
@@ -69,32 +73,45 @@ def self_signed(tmp_path, days: float):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.timezone.utc)
     import ipaddress
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     c, k = tmp_path / "cert.pem", tmp_path / "key.pem"
     c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
+    k.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(c), str(k)
 
 
 def conf(tmp_path, semarang, extra=""):
     p = tmp_path / "egov.yaml"
-    p.write_text("defaults: {timeout_s: 1, fail_threshold: 3, success_threshold: 2, slow_ms: 400, "
-                 "cert_warn_days: 14}\nservices:\n"
-                 "  lapor-hendi: {json_field: status, json_equals: ok}\n"
-                 "  e-monev: {keyword: maintenance}\n" + extra)
+    p.write_text(
+        "defaults: {timeout_s: 1, fail_threshold: 3, success_threshold: 2, slow_ms: 400, "
+        "cert_warn_days: 14}\nservices:\n"
+        "  lapor-hendi: {json_field: status, json_equals: ok}\n"
+        "  e-monev: {keyword: maintenance}\n" + extra
+    )
     return load_probe_config(p, known=set(semarang.egov))
 
 
 def test_probe_config_is_strict(tmp_path, semarang):
     p = tmp_path / "bad.yaml"
-    for text, msg in (("defaults: {timeout: 1}\n", "timeout"), ("services: {lapor-hendy: {}}\n", "lapor-hendy"),
-                      ("defaults: {fail_threshold: 0}\n", "fail_threshold")):
+    for text, msg in (
+        ("defaults: {timeout: 1}\n", "timeout"),
+        ("services: {lapor-hendy: {}}\n", "lapor-hendy"),
+        ("defaults: {fail_threshold: 0}\n", "fail_threshold"),
+    ):
         p.write_text(text)
         with pytest.raises(DataFileError) as e:
             load_probe_config(p, known=set(semarang.egov))
@@ -107,8 +124,12 @@ def test_status_content_latency_thresholds_and_incident(tmp_path, semarang):
     pr = EgovProber(semarang, sink, config=conf(tmp_path, semarang), base_url=site.base)
     ex = Explainer(semarang, Settings())
     events = []
-    pr.health.listeners.append(lambda ev: (events.append(ev), ex.feed(ev.at, "health", ev.element, {
-        "kind": ev.kind, "old": ev.old, "new": ev.new, "reason": ev.reason})))
+    pr.health.listeners.append(
+        lambda ev: (
+            events.append(ev),
+            ex.feed(ev.at, "health", ev.element, {"kind": ev.kind, "old": ev.old, "new": ev.new, "reason": ev.reason}),
+        )
+    )
 
     async def rounds(n):
         out = []
@@ -123,9 +144,9 @@ def test_status_content_latency_thresholds_and_incident(tmp_path, semarang):
         assert all(pr.health.get(f"egov:{s}").state == "up" for s in semarang.egov)
         # Failing for two probes: still up (threshold 3); the third takes it down; one incident.
         site.mode["lapor-hendi"] = "error"
-        site.mode["e-monev"] = "ok"          # keyword missing
-        site.mode["e-katalog"] = "slow"      # good but slow: degraded, not down
-        site.mode["ijus-melon"] = "wrong"    # a JSON answer without the expected content
+        site.mode["e-monev"] = "ok"  # keyword missing
+        site.mode["e-katalog"] = "slow"  # good but slow: degraded, not down
+        site.mode["ijus-melon"] = "wrong"  # a JSON answer without the expected content
         res = asyncio.run(rounds(2))
         assert pr.health.get("egov:lapor-hendi").state == "up"
         res += asyncio.run(rounds(1))

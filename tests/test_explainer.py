@@ -37,7 +37,9 @@ class City:
         self.feed(at, "grid", element, {"new": new})
 
     def notice(self, at, element, start, end, reason="Pemeliharaan"):
-        self.feed(at, "notice", element, {"id": "PLN-1", "element": element, "start": start, "end": end, "reason": reason})
+        self.feed(
+            at, "notice", element, {"id": "PLN-1", "element": element, "start": start, "end": end, "reason": reason}
+        )
 
     def tick(self, at):
         if self.ex.tick(at):
@@ -224,7 +226,10 @@ def test_compound_faults_stay_separate(inv):
     _dark(c, T0 + 75, "feeder:KLS-03")
     c.run(T0 + 61, T0 + 200, 2)
     assert sorted((i.cause, i.root) for i in c.shown()) == [
-        ("network_uplink", "switch:SW-BNY-01"), ("power_grid", "feeder:KLS-03"), ("power_grid", "feeder:PDL-02")]
+        ("network_uplink", "switch:SW-BNY-01"),
+        ("power_grid", "feeder:KLS-03"),
+        ("power_grid", "feeder:PDL-02"),
+    ]
 
 
 def test_substation_trip_is_one_incident(inv):
@@ -252,13 +257,13 @@ def test_incidents_persist_and_replay_reproduces_every_decision(inv, tmp_path):
     store.close()
     store = IncidentStore(tmp_path / "incidents.sqlite")  # "after a restart"
     rows = store.incidents()
-    assert [(r["cause"], r["root"], r["status"]) for r in rows] == \
-        [(i.cause, i.root, i.status) for i in c.incidents()]
+    assert [(r["cause"], r["root"], r["status"]) for r in rows] == [(i.cause, i.root, i.status) for i in c.incidents()]
     assert rows[0]["explanation_id"] and isinstance(rows[0]["affected"], list)
     again = replay(inv, store.evidence(), Settings(poll_interval_s=30, telemetry_interval_s=10))
-    assert [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in
-            sorted(again.incidents.values(), key=lambda i: i.opened_at)] == \
-        [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in c.incidents()]
+    assert [
+        (i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected)
+        for i in sorted(again.incidents.values(), key=lambda i: i.opened_at)
+    ] == [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in c.incidents()]
 
 
 def test_pantau_incidents_lists_open_ones_with_their_explanation(inv, tmp_path):

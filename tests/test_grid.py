@@ -49,9 +49,14 @@ def test_grid_state_follows_the_simulator(semarang, sim, mosquitto_service, infl
 
     async def story():
         sink = BatchingSink(influx, flush_interval=0.2)
-        gc = GridCollector(semarang, BrokerConf("127.0.0.1", mosquitto_service.port), tmp_path,
-                           SpoolSinks(InfluxConf(influx.url, influx.database), tmp_path / "spool"), sink,
-                           telemetry_interval_s=1.0)
+        gc = GridCollector(
+            semarang,
+            BrokerConf("127.0.0.1", mosquitto_service.port),
+            tmp_path,
+            SpoolSinks(InfluxConf(influx.url, influx.database), tmp_path / "spool"),
+            sink,
+            telemetry_interval_s=1.0,
+        )
         await gc.start()
         g = gc.grid
         try:
@@ -79,14 +84,20 @@ def test_grid_state_follows_the_simulator(semarang, sim, mosquitto_service, infl
             assert st.last_power == ENERGIZED and "no telemetry" in st.reason, "telemetry loss is not power off"
             # Lost 3 s (3 intervals) after its last reading arrived, which was up to 1 s before the loss.
             assert st.since - st.last_seen >= 3.0 and time.time() - t_loss <= 5.5
-            control(sim, "maintenance_notice", "feeder:PDL-04", start_s=0, end_s=600, reason="Pemeliharaan jaringan", _at=0)
+            control(
+                sim, "maintenance_notice", "feeder:PDL-04", start_s=0, end_s=600, reason="Pemeliharaan jaringan", _at=0
+            )
             assert await until(lambda: g.notices_for("feeder:PDL-04"), 3)
             assert g.notices_for("feeder:PDL-04", at=time.time())[0].reason == "Pemeliharaan jaringan"
 
             control(sim, "feeder_restore", "feeder:PDL-03")
             control(sim, "telemetry_restore", "transformer:PDL-02-T01")
-            assert await until(lambda: g.state("feeder:PDL-03").state == ENERGIZED
-                               and g.state("transformer:PDL-02-T01").state == ENERGIZED, 3)
+            assert await until(
+                lambda: (
+                    g.state("feeder:PDL-03").state == ENERGIZED and g.state("transformer:PDL-02-T01").state == ENERGIZED
+                ),
+                3,
+            )
             await asyncio.sleep(0.5)
         finally:
             await gc.stop()
@@ -101,13 +112,20 @@ def test_grid_state_follows_the_simulator(semarang, sim, mosquitto_service, infl
     series = influx.query("SELECT count(voltage_v) FROM grid_telemetry GROUP BY element")[0].series
     assert len(series) == len(semarang.feeders) + len(semarang.transformers), "every feeder and transformer in InfluxDB"
     ev = influx.query("SELECT * FROM grid_event WHERE element = 'feeder:PDL-03'")[0].rows()
-    assert [(e["old"], e["new"]) for e in ev][-3:] == [(UNKNOWN, ENERGIZED), (ENERGIZED, DEENERGIZED), (DEENERGIZED, ENERGIZED)]
-    lost = influx.query("SELECT * FROM grid_event WHERE element = 'transformer:PDL-02-T01' AND new = 'unknown'")[0].rows()
+    assert [(e["old"], e["new"]) for e in ev][-3:] == [
+        (UNKNOWN, ENERGIZED),
+        (ENERGIZED, DEENERGIZED),
+        (DEENERGIZED, ENERGIZED),
+    ]
+    lost = influx.query("SELECT * FROM grid_event WHERE element = 'transformer:PDL-02-T01' AND new = 'unknown'")[
+        0
+    ].rows()
     assert lost and lost[-1]["source"] == "staleness"
     assert gc.totals()["dead"] == 0
 
 
 # --- faults under load -------------------------------------------------------------------------
+
 
 def _db(influx_url: str) -> InfluxV1:
     name = "g_" + uuid.uuid4().hex[:8]
@@ -134,8 +152,10 @@ def _wait_all(db: InfluxV1, acked: set, timeout: float = 90) -> set:
 
 def _report(name: str, acked: set, got: set, extra: str = "") -> None:
     missing = len(acked - got)
-    print(f"\n[{name}] published (broker-acknowledged) {len(acked)}, arrived in InfluxDB {len(acked & got)}, "
-          f"lost {missing} {extra}")
+    print(
+        f"\n[{name}] published (broker-acknowledged) {len(acked)}, arrived in InfluxDB {len(acked & got)}, "
+        f"lost {missing} {extra}"
+    )
 
 
 @pytest.fixture()
@@ -146,8 +166,15 @@ def broker(tmp_path):
 
 
 def _collector(tmp_path, db, broker_port, workers=0):
-    return services.collector(tmp_path / "collector", str(resolve_city("semarang")), db.url, database=db.database,
-                              mqtt=("127.0.0.1", broker_port), grid_workers=workers, snmp=False).start(ready_timeout=60)
+    return services.collector(
+        tmp_path / "collector",
+        str(resolve_city("semarang")),
+        db.url,
+        database=db.database,
+        mqtt=("127.0.0.1", broker_port),
+        grid_workers=workers,
+        snmp=False,
+    ).start(ready_timeout=60)
 
 
 def _els(semarang):
@@ -191,7 +218,7 @@ def test_mosquitto_restarted_under_load(semarang, broker, influx_service, tmp_pa
     try:
         pub = AckedPublisher(broker.port, str(resolve_city("semarang")), _els(semarang), rate=400, seconds=30)
         time.sleep(10)
-        broker.stop()          # SIGTERM: Mosquitto saves its persistence file
+        broker.stop()  # SIGTERM: Mosquitto saves its persistence file
         time.sleep(3)
         broker.start()
         res = pub.result()
@@ -236,8 +263,9 @@ def test_ten_thousand_malformed_payloads_mixed_into_good_traffic(semarang, broke
     db = _db(influx_service.url)
     coll = _collector(tmp_path, db, broker.port, workers=1)
     try:
-        pub = AckedPublisher(broker.port, str(resolve_city("semarang")), _els(semarang), rate=2000, seconds=60,
-                             bad_every=2, count=20000)
+        pub = AckedPublisher(
+            broker.port, str(resolve_city("semarang")), _els(semarang), rate=2000, seconds=60, bad_every=2, count=20000
+        )
         res = pub.result()
         acked = set(map(tuple, res["acked"]))
         got = _wait_all(db, acked)
@@ -245,13 +273,24 @@ def test_ten_thousand_malformed_payloads_mixed_into_good_traffic(semarang, broke
         while time.time() < deadline and coll.status()["grid"]["ingest"]["dead"] < res["bad_acked"]:
             time.sleep(0.5)
         ing = coll.status()["grid"]["ingest"]
-        _report("10,000 malformed mixed in", acked, got, f"(malformed published {res['bad_acked']}, "
-                                                       f"dead letters {ing['dead']}: {ing['dead_by_reason']})")
+        _report(
+            "10,000 malformed mixed in",
+            acked,
+            got,
+            f"(malformed published {res['bad_acked']}, dead letters {ing['dead']}: {ing['dead_by_reason']})",
+        )
         assert res["bad_acked"] == 10000 and len(acked) == 10000
         assert acked <= got
         assert ing["dead"] == 10000
-        assert set(ing["dead_by_reason"]) == {"invalid_json", "clock_skew", "not_finite", "absurd_value",
-                                              "topic_mismatch", "oversize", "schema"}
+        assert set(ing["dead_by_reason"]) == {
+            "invalid_json",
+            "clock_skew",
+            "not_finite",
+            "absurd_value",
+            "topic_mismatch",
+            "oversize",
+            "schema",
+        }
         recs = [json.loads(x) for x in open(next((tmp_path / "collector" / "grid" / "deadletters").glob("w0.jsonl")))]
         assert len(recs) >= 4000 and all(r["reason"] and r["detail"] and r["topic"] for r in recs)
     finally:
@@ -281,13 +320,20 @@ def test_queued_while_away_and_sparkplug_host(semarang, broker, influx_service, 
         assert acked and acked <= got
         al = {"Voltage": 1, "Breaker Closed": 2}
         c.publish("spBv1.0/PLN/NBIRTH/GI-SRD", sp.encode([("bdSeq", sp.INT64, 1)], seq=0), qos=1)
-        c.publish("spBv1.0/PLN/DBIRTH/GI-SRD/SRD-01",
-                  sp.encode([("Voltage", sp.DOUBLE, 20050.0), ("Breaker Closed", sp.BOOLEAN, True)], seq=1, aliases=al), qos=1)
-        c.publish("spBv1.0/PLN/DDATA/GI-SRD/SRD-01",
-                  sp.encode([("Breaker Closed", sp.BOOLEAN, False)], seq=2, aliases=al, with_names=False), qos=1)
+        c.publish(
+            "spBv1.0/PLN/DBIRTH/GI-SRD/SRD-01",
+            sp.encode([("Voltage", sp.DOUBLE, 20050.0), ("Breaker Closed", sp.BOOLEAN, True)], seq=1, aliases=al),
+            qos=1,
+        )
+        c.publish(
+            "spBv1.0/PLN/DDATA/GI-SRD/SRD-01",
+            sp.encode([("Breaker Closed", sp.BOOLEAN, False)], seq=2, aliases=al, with_names=False),
+            qos=1,
+        )
 
         def state(el):
             return coll.status()["grid"]["grid"]["not_energized"].get(el, {}).get("state", ENERGIZED)
+
         deadline = time.time() + 6
         while time.time() < deadline and state("feeder:SRD-01") != DEENERGIZED:
             time.sleep(0.3)
@@ -301,7 +347,7 @@ def test_queued_while_away_and_sparkplug_host(semarang, broker, influx_service, 
         p.ParseFromString(cmds[0][1])
         assert p.metrics[0].name == "Node Control/Rebirth"
         assert any(t == "spBv1.0/STATE/pantau-semarang" and json.loads(b)["online"] is True for t, b in states)
-        c.socket().close()      # the edge node drops off: the broker publishes its NDEATH (last will)
+        c.socket().close()  # the edge node drops off: the broker publishes its NDEATH (last will)
         deadline = time.time() + 10
         while time.time() < deadline and state("feeder:SRD-01") != UNKNOWN:
             time.sleep(0.3)
@@ -327,15 +373,18 @@ def test_tls_and_password_to_the_broker(semarang, influx, tmp_path):
     from collectors.grid.mqtt import MqttSession
 
     ca = _tls_files(tmp_path)
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "pantau-collector", "s3cret-grid"],
-                   check=True)
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "pantau-collector", "s3cret-grid"], check=True
+    )
     subprocess.run(["mosquitto_passwd", "-b", str(tmp_path / "passwd"), "gw-srd", "gw-s3cret"], check=True)
     acl = Path(__file__).resolve().parents[1] / "config" / "mosquitto.acl"
     port = services.free_port()
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {tmp_path}/passwd\n"
-                    f"cafile {ca}\ncertfile {tmp_path}/server.pem\nkeyfile {tmp_path}/server.key\n"
-                    f"acl_file {acl}\nuser {getpass.getuser()}\npersistence false\n")
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {tmp_path}/passwd\n"
+        f"cafile {ca}\ncertfile {tmp_path}/server.pem\nkeyfile {tmp_path}/server.key\n"
+        f"acl_file {acl}\nuser {getpass.getuser()}\npersistence false\n"
+    )
     os.chmod(tmp_path / "passwd", 0o600)
     svc = services.Service("mosquitto-tls", ["mosquitto", "-c", str(conf)], tmp_path, "127.0.0.1", port).start()
     good = BrokerConf("127.0.0.1", port, "pantau-collector", "s3cret-grid", tls=True, ca_file=str(ca))

@@ -37,8 +37,11 @@ def test_topic_template_maps_segments_to_tags():
 def test_grid_file_is_strict(tmp_path):
     good = (load_grid_config.__globals__["GRID_FILE"]).read_text()
     bad = tmp_path / "grid.yaml"
-    bad.write_text(good.replace("  qos: 1\n", "  qos: 1\n  qso: 2\n", 1)
-                   .replace("pantau/{city}/grid/maintenance/{kind}/{id}", "pantau/{city}/grid/maint-{kind}/+"))
+    bad.write_text(
+        good.replace("  qos: 1\n", "  qos: 1\n  qso: 2\n", 1).replace(
+            "pantau/{city}/grid/maintenance/{kind}/{id}", "pantau/{city}/grid/maint-{kind}/+"
+        )
+    )
     with pytest.raises(DataFileError) as exc:
         load_grid_config("semarang", bad)
     text = str(exc.value)
@@ -53,33 +56,44 @@ T = {"kind": "feeder", "id": "SRD-04"}
 
 
 def _good(**kw) -> dict:
-    d = {"element": "feeder:SRD-04", "substation": "SRD", "ts": iso_ms(int(time.time() * 1000)),
-         "voltage_v": 20010.5, "current_a": 120.0, "frequency_hz": 50.01, "breaker": "closed", "seq": 3}
+    d = {
+        "element": "feeder:SRD-04",
+        "substation": "SRD",
+        "ts": iso_ms(int(time.time() * 1000)),
+        "voltage_v": 20010.5,
+        "current_a": 120.0,
+        "frequency_hz": 50.01,
+        "breaker": "closed",
+        "seq": 3,
+    }
     d.update(kw)
     return d
 
 
-@pytest.mark.parametrize("body, reason, words", [
-    (b'{"element": "feeder:SRD-04", "ts"', "invalid_json", "EOF"),
-    (b"\xff\xfe\x00", "invalid_json", "JSON"),
-    (json.dumps(_good(voltage_v="20000")).encode(), "schema", "voltage_v"),
-    (json.dumps(_good()).replace("20010.5", "NaN").encode(), "not_finite", "voltage_v"),
-    (json.dumps(_good()).replace("20010.5", "Infinity").encode(), "not_finite", "voltage_v"),
-    (json.dumps(_good(voltage_v=-5)).encode(), "absurd_value", "voltage_v -5"),
-    (json.dumps(_good(voltage_v=99999)).encode(), "absurd_value", "voltage_v 99999"),
-    (json.dumps(_good(current_a=1e7)).encode(), "absurd_value", "current_a"),
-    (json.dumps(_good(frequency_hz=70)).encode(), "absurd_value", "frequency_hz 70"),
-    (json.dumps(_good(breaker="half")).encode(), "schema", "breaker"),
-    (json.dumps(_good(colour="red")).encode(), "schema", "colour"),
-    (json.dumps(_good(element="feeder:SRD-05")).encode(), "topic_mismatch", "SRD-05"),
-    (json.dumps(_good(substation="PDL")).encode(), "topic_mismatch", "substation SRD"),
-    (json.dumps(_good(ts="2026-11-23T10:00:00")).encode(), "schema", "time zone"),
-    (json.dumps(_good(ts="yesterday")).encode(), "schema", "ISO 8601"),
-    (json.dumps(_good(ts=iso_ms(int((time.time() + 3600) * 1000)))).encode(), "clock_skew", "future"),
-    (json.dumps(_good(ts="2020-01-01T00:00:00Z")).encode(), "clock_skew", "old"),
-    (json.dumps(_good(gateway="x" * 5000)).encode(), "oversize", "bytes"),
-    (b"[1, 2]", "schema", "object"),
-])
+@pytest.mark.parametrize(
+    "body, reason, words",
+    [
+        (b'{"element": "feeder:SRD-04", "ts"', "invalid_json", "EOF"),
+        (b"\xff\xfe\x00", "invalid_json", "JSON"),
+        (json.dumps(_good(voltage_v="20000")).encode(), "schema", "voltage_v"),
+        (json.dumps(_good()).replace("20010.5", "NaN").encode(), "not_finite", "voltage_v"),
+        (json.dumps(_good()).replace("20010.5", "Infinity").encode(), "not_finite", "voltage_v"),
+        (json.dumps(_good(voltage_v=-5)).encode(), "absurd_value", "voltage_v -5"),
+        (json.dumps(_good(voltage_v=99999)).encode(), "absurd_value", "voltage_v 99999"),
+        (json.dumps(_good(current_a=1e7)).encode(), "absurd_value", "current_a"),
+        (json.dumps(_good(frequency_hz=70)).encode(), "absurd_value", "frequency_hz 70"),
+        (json.dumps(_good(breaker="half")).encode(), "schema", "breaker"),
+        (json.dumps(_good(colour="red")).encode(), "schema", "colour"),
+        (json.dumps(_good(element="feeder:SRD-05")).encode(), "topic_mismatch", "SRD-05"),
+        (json.dumps(_good(substation="PDL")).encode(), "topic_mismatch", "substation SRD"),
+        (json.dumps(_good(ts="2026-11-23T10:00:00")).encode(), "schema", "time zone"),
+        (json.dumps(_good(ts="yesterday")).encode(), "schema", "ISO 8601"),
+        (json.dumps(_good(ts=iso_ms(int((time.time() + 3600) * 1000)))).encode(), "clock_skew", "future"),
+        (json.dumps(_good(ts="2020-01-01T00:00:00Z")).encode(), "clock_skew", "old"),
+        (json.dumps(_good(gateway="x" * 5000)).encode(), "oversize", "bytes"),
+        (b"[1, 2]", "schema", "object"),
+    ],
+)
 def test_bad_payloads_are_rejected_with_a_reason(semarang, cfg, body, reason, words):
     v = Validator(cfg, semarang)
     with pytest.raises(Rejected) as exc:
@@ -103,16 +117,44 @@ def test_ingest_routes_and_never_stops_on_bad_messages(semarang, cfg, tmp_path):
     dead = DeadLetters(tmp_path / "dl")
     ing = Ingest(cfg, semarang, spool, dead)
     now_ms = int(time.time() * 1000)
-    msgs = [Msg("pantau/semarang/grid/feeder/SRD-04/telemetry", payload(semarang, "feeder:SRD-04", now_ms, 1).encode(), 1, False, 1, 1),
-            Msg("pantau/semarang/grid/feeder/SRD-04/telemetry", b"{not json", 1, False, 2, 1),
-            Msg("pantau/semarang/grid/transformer/SRD-04-T01/telemetry",
-                payload(semarang, "transformer:SRD-04-T01", now_ms, 2, energized=False).encode(), 1, False, 3, 1),
-            Msg("pantau/semarang/grid/maintenance/feeder/SRD-04", json.dumps(
-                {"id": "PLN-1", "element": "feeder:SRD-04", "start": iso_ms(now_ms), "end": iso_ms(now_ms + 3600_000),
-                 "reason": "Pemeliharaan"}).encode(), 1, True, 4, 1),
-            Msg("pantau/semarang/grid/maintenance/feeder/SRD-04", b"", 1, True, 5, 1),
-            Msg("pantau/semarang/grid/gateway/gw1/status", b"offline", 1, True, 6, 1),
-            Msg("pantau/semarang/elsewhere", b"{}", 1, False, 7, 1)]
+    msgs = [
+        Msg(
+            "pantau/semarang/grid/feeder/SRD-04/telemetry",
+            payload(semarang, "feeder:SRD-04", now_ms, 1).encode(),
+            1,
+            False,
+            1,
+            1,
+        ),
+        Msg("pantau/semarang/grid/feeder/SRD-04/telemetry", b"{not json", 1, False, 2, 1),
+        Msg(
+            "pantau/semarang/grid/transformer/SRD-04-T01/telemetry",
+            payload(semarang, "transformer:SRD-04-T01", now_ms, 2, energized=False).encode(),
+            1,
+            False,
+            3,
+            1,
+        ),
+        Msg(
+            "pantau/semarang/grid/maintenance/feeder/SRD-04",
+            json.dumps(
+                {
+                    "id": "PLN-1",
+                    "element": "feeder:SRD-04",
+                    "start": iso_ms(now_ms),
+                    "end": iso_ms(now_ms + 3600_000),
+                    "reason": "Pemeliharaan",
+                }
+            ).encode(),
+            1,
+            True,
+            4,
+            1,
+        ),
+        Msg("pantau/semarang/grid/maintenance/feeder/SRD-04", b"", 1, True, 5, 1),
+        Msg("pantau/semarang/grid/gateway/gw1/status", b"offline", 1, True, 6, 1),
+        Msg("pantau/semarang/elsewhere", b"{}", 1, False, 7, 1),
+    ]
     out = ing.process(msgs)
     assert [r.element for r in out.readings] == ["feeder:SRD-04", "transformer:SRD-04-T01"]
     assert out.dead == 2 and dict(dead.counts) == {"invalid_json": 1, "bad_topic": 1}
@@ -164,8 +206,11 @@ def test_grid_state_transitions_staleness_and_late_readings(semarang):
     st = g.state("feeder:SRD-04")
     assert st.state == UNKNOWN and st.last_power == DEENERGIZED and "no telemetry" in st.reason
     kinds = [(e.element, e.old, e.new, e.source) for e in events if e.element == "feeder:SRD-04"]
-    assert kinds == [("feeder:SRD-04", UNKNOWN, ENERGIZED, "telemetry"), ("feeder:SRD-04", ENERGIZED, DEENERGIZED, "telemetry"),
-                     ("feeder:SRD-04", DEENERGIZED, UNKNOWN, "staleness")]
+    assert kinds == [
+        ("feeder:SRD-04", UNKNOWN, ENERGIZED, "telemetry"),
+        ("feeder:SRD-04", ENERGIZED, DEENERGIZED, "telemetry"),
+        ("feeder:SRD-04", DEENERGIZED, UNKNOWN, "staleness"),
+    ]
 
 
 def test_substation_derived_and_gateway_last_will(semarang):
@@ -205,7 +250,7 @@ def test_spool_keeps_order_across_outage_restart_and_torn_tail(tmp_path):
         s.commit()
     s.append(["m v=999i 999"])  # appended, never committed (no ack was sent for it)
     s._f.flush()
-    s._f.write(b"m v=torn")     # and a torn write from a crash
+    s._f.write(b"m v=torn")  # and a torn write from a crash
     s._f.flush()
     del s
     s = Spool(d, segment_bytes=200)  # "restart"
@@ -251,14 +296,26 @@ def test_sparkplug_birth_data_aliases_and_death(semarang, cfg):
     al = {"Voltage": 1, "Current": 2, "Frequency": 3, "Breaker Closed": 4}
     out = h.handle("spBv1.0/PLN/NBIRTH/GI-SRD", sp.encode([("bdSeq", sp.INT64, 5)], seq=0))
     assert out.rejected is None and h.nodes[("PLN", "GI-SRD")].online
-    birth = [("Voltage", sp.DOUBLE, 20100.0), ("Current", sp.FLOAT, 88.5), ("Frequency", sp.DOUBLE, 50.0),
-             ("Breaker Closed", sp.BOOLEAN, True)]
+    birth = [
+        ("Voltage", sp.DOUBLE, 20100.0),
+        ("Current", sp.FLOAT, 88.5),
+        ("Frequency", sp.DOUBLE, 50.0),
+        ("Breaker Closed", sp.BOOLEAN, True),
+    ]
     out = h.handle("spBv1.0/PLN/DBIRTH/GI-SRD/SRD-04", sp.encode(birth, seq=1, aliases=al))
     r = out.readings[0]
-    assert (r.element, r.voltage_v, r.breaker_closed, r.source, r.gateway) == ("feeder:SRD-04", 20100.0, True, "sparkplug", "PLN/GI-SRD")
+    assert (r.element, r.voltage_v, r.breaker_closed, r.source, r.gateway) == (
+        "feeder:SRD-04",
+        20100.0,
+        True,
+        "sparkplug",
+        "PLN/GI-SRD",
+    )
     # Report by exception, by alias only: the breaker opens; other values are carried over.
-    out = h.handle("spBv1.0/PLN/DDATA/GI-SRD/SRD-04",
-                   sp.encode([("Breaker Closed", sp.BOOLEAN, False)], seq=2, aliases=al, with_names=False))
+    out = h.handle(
+        "spBv1.0/PLN/DDATA/GI-SRD/SRD-04",
+        sp.encode([("Breaker Closed", sp.BOOLEAN, False)], seq=2, aliases=al, with_names=False),
+    )
     r = out.readings[0]
     assert (r.breaker_closed, r.voltage_v, out.rebirth) == (False, 20100.0, None)
     # An NDEATH with an older bdSeq is ignored; the matching one makes every device stale.
@@ -276,8 +333,10 @@ def test_sparkplug_sequence_gaps_unknown_devices_and_garbage(semarang, cfg):
     assert out.rejected.reason == "unknown_element"
     out = h.handle("spBv1.0/PLN/DBIRTH/GI-X/SRD-04", sp.encode([("Voltage", sp.DOUBLE, 20000.0)], seq=5))
     assert out.rebirth == ("PLN", "GI-X") and h.sequence_gaps == 1 and out.readings, "data kept, rebirth asked"
-    out = h.handle("spBv1.0/PLN/DDATA/GI-X/SRD-04", sp.encode([("Voltage", sp.DOUBLE, 20000.0)], seq=6, aliases={"Voltage": 9},
-                                                              with_names=False))
+    out = h.handle(
+        "spBv1.0/PLN/DDATA/GI-X/SRD-04",
+        sp.encode([("Voltage", sp.DOUBLE, 20000.0)], seq=6, aliases={"Voltage": 9}, with_names=False),
+    )
     assert out.rejected.reason == "sparkplug_unknown_alias"
     out = h.handle("spBv1.0/PLN/DDATA/GI-X/SRD-04", b"\x0a\xff\xff\xff")
     assert out.rejected.reason == "sparkplug_decode"
@@ -285,7 +344,9 @@ def test_sparkplug_sequence_gaps_unknown_devices_and_garbage(semarang, cfg):
     topic, body = h.rebirth_request("PLN", "GI-X")
     p = sp.Payload()
     p.ParseFromString(body)
-    assert topic == "spBv1.0/PLN/NCMD/GI-X" and p.metrics[0].name == "Node Control/Rebirth" and p.metrics[0].boolean_value
+    assert (
+        topic == "spBv1.0/PLN/NCMD/GI-X" and p.metrics[0].name == "Node Control/Rebirth" and p.metrics[0].boolean_value
+    )
 
 
 def test_sparkplug_signed_values():
@@ -335,6 +396,7 @@ def test_grid_state_is_thread_safe_under_concurrent_observe(semarang):
     def feed(k):
         for i in range(200):
             g.observe([Reading(e, 1000.0 + i + k / 10, 230.0 if i % 2 else 0.0, breaker_closed=True) for e in els[:20]])
+
     ts = [threading.Thread(target=feed, args=(k,)) for k in range(4)]
     for t in ts:
         t.start()

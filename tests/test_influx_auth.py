@@ -64,16 +64,18 @@ def test_wrong_password_under_load_then_fixed_loses_nothing(semarang, tmp_path):
     env = {"PANTAU_INFLUX_USERNAME": "writer", "PANTAU_INFLUX_PASSWORD": GOOD_PW}
     city = str(resolve_city("semarang"))
     state = tmp_path / "collector"
-    coll = services.collector(state, city, influx.url, mqtt=("127.0.0.1", broker.port), snmp=False,
-                              env=env).start(ready_timeout=60)
+    coll = services.collector(state, city, influx.url, mqtt=("127.0.0.1", broker.port), snmp=False, env=env).start(
+        ready_timeout=60
+    )
     api = services.api(state, city, influx.url, env=env).start(ready_timeout=60)
     try:
         pub = AckedPublisher(broker.port, city, elements_of(semarang)[::4], rate=300, seconds=40)
         refused = _until(lambda: (coll.status().get("influx") or {}).get("state") == "credentials_refused", 20)
         assert refused, coll.status().get("influx")
         h = _until(lambda: httpx.get(api.url + "/healthz").json(), 5)
-        h = _until(lambda: (r := httpx.get(api.url + "/healthz").json())["influx"]["state"] == "credentials_refused"
-                   and r, 10)
+        h = _until(
+            lambda: (r := httpx.get(api.url + "/healthz").json())["influx"]["state"] == "credentials_refused" and r, 10
+        )
         assert h and h["influx"]["message"] == "InfluxDB refuses Pantau's credentials", h
         m = httpx.get(api.url + "/metrics").text
         assert "pantau_influx_credentials_refused 1.0" in m
@@ -91,8 +93,10 @@ def test_wrong_password_under_load_then_fixed_loses_nothing(semarang, tmp_path):
             return {(x["element"], x["time"]) for x in r[0].rows()} if r else set()
 
         got = _until(lambda: (g := arrived()) >= acked and g, 60, 1.0) or arrived()
-        print(f"\n[wrong InfluxDB password, then fixed] published {len(acked)}, in InfluxDB {len(acked & got)}, "
-              f"lost {len(acked - got)}, spool backlog while refused {backlog:,} B")
+        print(
+            f"\n[wrong InfluxDB password, then fixed] published {len(acked)}, in InfluxDB {len(acked & got)}, "
+            f"lost {len(acked - got)}, spool backlog while refused {backlog:,} B"
+        )
         assert acked <= got
         rejected = [p for p in state.rglob("rejected.lp") if p.stat().st_size]
         assert rejected == [], "a refusal of credentials is not bad data"

@@ -45,8 +45,11 @@ def test_topology_makes_causes_decidable(semarang):
     inv = semarang
     multi_switch = [t for t, hs in inv.hotspots_of_transformer.items() if len({inv.hotspots[h].switch for h in hs}) > 1]
     assert len(multi_switch) > 0.8 * len(inv.hotspots_of_transformer)
-    multi_feeder = [s for s, hs in inv.hotspots_of_switch.items()
-                    if len({inv.transformers[inv.hotspots[h].transformer].feeder for h in hs}) > 1]
+    multi_feeder = [
+        s
+        for s, hs in inv.hotspots_of_switch.items()
+        if len({inv.transformers[inv.hotspots[h].transformer].feeder for h in hs}) > 1
+    ]
     assert len(multi_feeder) > 0.8 * len(inv.hotspots_of_switch)
 
 
@@ -79,8 +82,17 @@ def test_generator_is_deterministic_and_matches_committed_files(tmp_path):
 def test_city_facts_copy_agrees_with_shared_file():
     ours = yaml.safe_load((ROOT / "cities/semarang/city.yaml").read_text())
     shared = yaml.safe_load(SHARED_CITY.read_text())
-    for key in ("city", "display_name", "province", "timezone", "bbox", "hotspots", "kelurahan_total",
-                "kecamatan", "substations"):
+    for key in (
+        "city",
+        "display_name",
+        "province",
+        "timezone",
+        "bbox",
+        "hotspots",
+        "kelurahan_total",
+        "kecamatan",
+        "substations",
+    ):
         assert ours[key] == shared[key], key
     assert [e["slug"] for e in ours["egov"]] == [e["slug"] for e in shared["egov"]]
     assert ours["egov"][0]["name"] == "Perizinan Online (KRK, IPTB, IUMK)"
@@ -106,15 +118,26 @@ def _csv_edit(d: Path, fn):
     p.write_text("\n".join(fn(lines)) + "\n")
 
 
-@pytest.mark.parametrize("edit, line, needle", [
-    (lambda ls: [ls[0].replace(",switch,", ",")] + [re.sub(r",SW-[A-Z]+-\d+,", ",", row) for row in ls[1:]], 1,
-     "required column is missing"),
-    (lambda ls: ls[:11] + [ls[10]] + ls[11:], 12, "duplicate hotspot id 'AP-0010'"),
-    (lambda ls: ls[:5] + [ls[5].replace(",SW-BNY-01,", ",SW-BNY-99,").replace(",SW-BNY-02,", ",SW-BNY-99,")] + ls[6:], 6,
-     "unknown switch 'SW-BNY-99'"),
-    (lambda ls: ls[:3] + [re.sub(r",-7\.\d+,110\.\d+,", ",-6.5,110.4,", ls[3])] + ls[4:], 4, "outside the city"),
-    (lambda ls: ls[:7] + [ls[7].replace(",161,", ",not-a-port,")] + ls[8:], 8, "snmp_port"),
-])
+@pytest.mark.parametrize(
+    "edit, line, needle",
+    [
+        (
+            lambda ls: [ls[0].replace(",switch,", ",")] + [re.sub(r",SW-[A-Z]+-\d+,", ",", row) for row in ls[1:]],
+            1,
+            "required column is missing",
+        ),
+        (lambda ls: ls[:11] + [ls[10]] + ls[11:], 12, "duplicate hotspot id 'AP-0010'"),
+        (
+            lambda ls: (
+                ls[:5] + [ls[5].replace(",SW-BNY-01,", ",SW-BNY-99,").replace(",SW-BNY-02,", ",SW-BNY-99,")] + ls[6:]
+            ),
+            6,
+            "unknown switch 'SW-BNY-99'",
+        ),
+        (lambda ls: ls[:3] + [re.sub(r",-7\.\d+,110\.\d+,", ",-6.5,110.4,", ls[3])] + ls[4:], 4, "outside the city"),
+        (lambda ls: ls[:7] + [ls[7].replace(",161,", ",not-a-port,")] + ls[8:], 8, "snmp_port"),
+    ],
+)
 def test_broken_hotspot_list_is_refused_with_line(tmp_path, edit, line, needle):
     d = _copy_city(tmp_path)
     _csv_edit(d, edit)
@@ -142,7 +165,9 @@ def test_unknown_credentials_and_bad_yaml(tmp_path):
     with pytest.raises(DataFileError, match="unknown credentials profile 'nope'"):
         load_inventory(d)
     d2 = _copy_city(tmp_path / "b")
-    (d2 / "credentials.yaml").write_text("profiles:\n  x: {version: 3, user: u, auth_protocol: MD5, auth_password: abcdefgh}\n")
+    (d2 / "credentials.yaml").write_text(
+        "profiles:\n  x: {version: 3, user: u, auth_protocol: MD5, auth_password: abcdefgh}\n"
+    )
     with pytest.raises(DataFileError, match=r"credentials.yaml:2"):
         load_inventory(d2)
     (d2 / "credentials.yaml").write_text("profiles: [unclosed\n")

@@ -6,10 +6,16 @@ from store.lineprotocol import Point, encode_line
 
 
 def test_escaping_rules():
-    line = encode_line("hot spot,x", {"kelurahan": "Srondol Wetan", "a=b": "c,d", "empty": ""},
-                       {"say": 'he said "hi" \\o/', "n": 5, "f": 1.5, "ok": True}, 1700000000000000000)
-    assert line == ('hot\\ spot\\,x,a\\=b=c\\,d,kelurahan=Srondol\\ Wetan '
-                    'say="he said \\"hi\\" \\\\o/",n=5i,f=1.5,ok=true 1700000000000000000')
+    line = encode_line(
+        "hot spot,x",
+        {"kelurahan": "Srondol Wetan", "a=b": "c,d", "empty": ""},
+        {"say": 'he said "hi" \\o/', "n": 5, "f": 1.5, "ok": True},
+        1700000000000000000,
+    )
+    assert line == (
+        "hot\\ spot\\,x,a\\=b=c\\,d,kelurahan=Srondol\\ Wetan "
+        'say="he said \\"hi\\" \\\\o/",n=5i,f=1.5,ok=true 1700000000000000000'
+    )
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

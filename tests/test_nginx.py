@@ -20,24 +20,33 @@ pytestmark = pytest.mark.integration
 def test_random_forwarded_for_through_nginx_is_still_limited(semarang, tmp_path):
     ca = make_ca(tmp_path / "tls")
     state = tmp_path / "collector"
-    api = services.api(state, str(resolve_city("semarang")), None, env={
-        "PANTAU_PUBLIC_RATE": "1", "PANTAU_PUBLIC_BURST": "10", "PANTAU_TRUSTED_PROXIES": '["127.0.0.1"]'})
+    api = services.api(
+        state,
+        str(resolve_city("semarang")),
+        None,
+        env={"PANTAU_PUBLIC_RATE": "1", "PANTAU_PUBLIC_BURST": "10", "PANTAU_TRUSTED_PROXIES": '["127.0.0.1"]'},
+    )
     api.start(ready_timeout=60)
     ng = services.nginx(tmp_path / "nginx", api.port, tmp_path / "tls").start(ready_timeout=30)
     port = ng.port
     try:
         # The citizen connects from 127.0.0.2 (nginx, the trusted proxy, from 127.0.0.1).
         tls = ssl.create_default_context(cafile=str(ca))
-        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=tls,
-                          transport=httpx.HTTPTransport(verify=tls, local_address="127.0.0.2")) as c:
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{port}",
+            verify=tls,
+            transport=httpx.HTTPTransport(verify=tls, local_address="127.0.0.2"),
+        ) as c:
             assert c.get("/healthz").status_code == 200  # the certificate verified against the CA
             codes = []
             for _ in range(60):
                 fake = ".".join(str(random.randint(1, 254)) for _ in range(4))
                 codes.append(c.get("/api/v1/public/summary", headers={"X-Forwarded-For": fake}).status_code)
             limited = codes.count(429)
-            print(f"\n[nginx, random X-Forwarded-For per request] 60 requests: {codes.count(200)} answered, "
-                  f"{limited} refused with 429")
+            print(
+                f"\n[nginx, random X-Forwarded-For per request] 60 requests: {codes.count(200)} answered, "
+                f"{limited} refused with 429"
+            )
             assert codes[:5] == [200] * 5 and limited >= 40, codes
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://127.0.0.1:{port}/healthz")  # without Pantau's CA: not trusted

@@ -86,21 +86,49 @@ def prod(tmp_path_factory):
         am = services.alertmanager(d / "alertmanager", f"http://127.0.0.1:{pager.port}/pager").start(ready_timeout=60)
         started.append(am)
         receivers = d / "receivers.yaml"
-        receivers.write_text(json.dumps({
-            "external_url": "https://pantau.semarangkota.go.id",
-            "receivers": [{"name": "noc-alertmanager", "url": f"{am.url}/api/v2/alerts", "format": "alertmanager_api",
-                           # group_wait: a finding on one transformer that a feeder reading re-roots a
-                           # telemetry interval later never pages (Alertmanager's own default is 30 s)
-                           "group_by": ["incident_id"], "group_wait_s": 10, "group_interval_s": 5,
-                           "retry_min_s": 0.5, "retry_max_s": 5}]}))
-        stack = Stack(d / "stack", secure=True, collect=True, api=True, egov=False, receivers=receivers,
-                      telemetry_interval_s=5.0, seed=7)
+        receivers.write_text(
+            json.dumps(
+                {
+                    "external_url": "https://pantau.semarangkota.go.id",
+                    "receivers": [
+                        {
+                            "name": "noc-alertmanager",
+                            "url": f"{am.url}/api/v2/alerts",
+                            "format": "alertmanager_api",
+                            # group_wait: a finding on one transformer that a feeder reading re-roots a
+                            # telemetry interval later never pages (Alertmanager's own default is 30 s)
+                            "group_by": ["incident_id"],
+                            "group_wait_s": 10,
+                            "group_interval_s": 5,
+                            "retry_min_s": 0.5,
+                            "retry_max_s": 5,
+                        }
+                    ],
+                }
+            )
+        )
+        stack = Stack(
+            d / "stack",
+            secure=True,
+            collect=True,
+            api=True,
+            egov=False,
+            receivers=receivers,
+            telemetry_interval_s=5.0,
+            seed=7,
+        )
         stack.start()
         started.append(stack)
         ng = services.nginx(d / "nginx", stack.api_port, stack.tls_dir).start(ready_timeout=30)
         started.append(ng)
-        prom = services.prometheus(d / "prometheus", [f"127.0.0.1:{ng.port}"], scrape_interval="1s", scheme="https",
-                                   ca_file=stack.tls_dir / "ca.pem", alertmanager=f"127.0.0.1:{am.port}")
+        prom = services.prometheus(
+            d / "prometheus",
+            [f"127.0.0.1:{ng.port}"],
+            scrape_interval="1s",
+            scheme="https",
+            ca_file=stack.tls_dir / "ca.pem",
+            alertmanager=f"127.0.0.1:{am.port}",
+        )
         prom.start(ready_timeout=60)
         started.append(prom)
         tls = ssl.create_default_context(cafile=str(stack.tls_dir / "ca.pem"))
@@ -116,8 +144,14 @@ def prod(tmp_path_factory):
 def _key(stack: Stack, role: str) -> str:
     # As an operator would on the server: the unit's environment, no flags but the key's own.
     env = {**os.environ, **stack.collector_env}
-    return subprocess.run([sys.executable, "-m", "pantau", "keys", "create", f"prod-{role}", "--role", role],
-                          capture_output=True, text=True, check=True, env=env, timeout=60).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-m", "pantau", "keys", "create", f"prod-{role}", "--role", role],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=60,
+    ).stdout.strip()
 
 
 def test_processes_run_in_production_mode_from_the_environment_only(prod):
@@ -126,8 +160,14 @@ def test_processes_run_in_production_mode_from_the_environment_only(prod):
         assert svc.argv[-1] in ("collect", "api") and svc.argv[-2] == "pantau", svc.argv  # no flags at all
         assert svc.env["PANTAU_ENV"] == "production"
         assert not any("PASSWORD=" in k or k.endswith("_PASSWORD") for k in svc.env), "secrets only as _FILE"
-    shown = subprocess.run([sys.executable, "-m", "pantau", "config", "show", "--json"], capture_output=True,
-                           text=True, check=True, timeout=60, env={**os.environ, **stack.collector_env}).stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "pantau", "config", "show", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, **stack.collector_env},
+    ).stdout
     cfg = json.loads(shown)
     assert cfg["env"] == {"value": "production", "source": "env PANTAU_ENV"}
     assert cfg["mqtt_tls"]["value"] is True and cfg["influx_username"]["value"] == INFLUX_WRITER
@@ -156,11 +196,17 @@ def test_polls_readings_and_a_feeder_incident_flow_end_to_end(prod, semarang):
     op = {"X-API-Key": _key(stack, "operator")}
 
     # Hotspot polls: the whole city answers (SNMP v2c and v3 as the inventory says) and is stored.
-    summary = wait(lambda: (s := c.get("/api/v1/public/summary").json())["hotspots"]["up"] >= 2200 and s, 150,
-                   "the city's hotspots up")
+    summary = wait(
+        lambda: (s := c.get("/api/v1/public/summary").json())["hotspots"]["up"] >= 2200 and s,
+        150,
+        "the city's hotspots up",
+    )
     assert summary["hotspots"]["up"] >= 2200
-    n_polled = wait(lambda: (n := len(stack.db.query_rows("SHOW TAG VALUES FROM hotspot_poll WITH KEY = hotspot")))
-                    >= 2200 and n, 60, "every hotspot's polls in InfluxDB")
+    n_polled = wait(
+        lambda: (n := len(stack.db.query_rows("SHOW TAG VALUES FROM hotspot_poll WITH KEY = hotspot"))) >= 2200 and n,
+        60,
+        "every hotspot's polls in InfluxDB",
+    )
 
     # Grid readings: through TLS + ACL, as the gateway user, into InfluxDB as pantau-collect.
     def readings():
@@ -175,18 +221,32 @@ def test_polls_readings_and_a_feeder_incident_flow_end_to_end(prod, semarang):
     sim = stack.sim.url
     httpx.post(f"{sim}/_sim/events", json={"action": "feeder_trip", "target": "feeder:SRD-04"}).raise_for_status()
     t_trip = time.monotonic()
-    inc = wait(lambda: next(i for i in c.get("/api/v1/incidents", headers=op).json()["items"]
-                            if i["root"] == "feeder:SRD-04" and i["status"] == "open"), 120, "the feeder incident")
+    inc = wait(
+        lambda: next(
+            i
+            for i in c.get("/api/v1/incidents", headers=op).json()["items"]
+            if i["root"] == "feeder:SRD-04" and i["status"] == "open"
+        ),
+        120,
+        "the feeder incident",
+    )
     opened_after = time.monotonic() - t_trip
     assert inc["cause"] == "power_grid"
     assert readings() > n0, "readings keep arriving"
-    wait(lambda: [a for a in pager.alerts("firing") if a["labels"].get("incident_id") == inc["id"]], 60,
-         "the incident, through Alertmanager, on the pager")
+    wait(
+        lambda: [a for a in pager.alerts("firing") if a["labels"].get("incident_id") == inc["id"]],
+        60,
+        "the incident, through Alertmanager, on the pager",
+    )
     active = httpx.get(f"{prod['am'].url}/api/v2/alerts").json()
-    others = [i for i in c.get("/api/v1/incidents", headers=op, params={"status": "all"}).json()["items"]
-              if i["id"] != inc["id"]]
-    assert [a["labels"]["incident_id"] for a in active if a["labels"].get("alertname") == "PantauIncident"] \
-        == [inc["id"]], json.dumps(others, indent=1)[:4000]
+    others = [
+        i
+        for i in c.get("/api/v1/incidents", headers=op, params={"status": "all"}).json()["items"]
+        if i["id"] != inc["id"]
+    ]
+    assert [a["labels"]["incident_id"] for a in active if a["labels"].get("alertname") == "PantauIncident"] == [
+        inc["id"]
+    ], json.dumps(others, indent=1)[:4000]
     assert {a["labels"]["incident_id"] for a in pager.alerts("firing")} == {inc["id"]}, "one page per cause"
 
     def q(expr):
@@ -199,16 +259,24 @@ def test_polls_readings_and_a_feeder_incident_flow_end_to_end(prod, semarang):
 
     # Restored: the incident closes, Alertmanager resolves it, the pager hears so once.
     httpx.post(f"{sim}/_sim/events", json={"action": "feeder_restore", "target": "feeder:SRD-04"}).raise_for_status()
-    wait(lambda: c.get(f"/api/v1/incidents/{inc['id']}", headers=op).json()["status"] == "closed", 180,
-         "the incident closed")
-    wait(lambda: [a for a in pager.alerts("resolved") if a["labels"].get("incident_id") == inc["id"]], 60,
-         "the resolve on the pager")
+    wait(
+        lambda: c.get(f"/api/v1/incidents/{inc['id']}", headers=op).json()["status"] == "closed",
+        180,
+        "the incident closed",
+    )
+    wait(
+        lambda: [a for a in pager.alerts("resolved") if a["labels"].get("incident_id") == inc["id"]],
+        60,
+        "the resolve on the pager",
+    )
     firing = [a for a in pager.alerts("firing") if a["labels"].get("incident_id") == inc["id"]]
     assert len(firing) == 1, "one page per cause"
     log = stack.collector.log_path.read_text()
     assert "refuses" not in log and "Traceback" not in log, log[-3000:]
-    print(f"\n[production topology] {n_polled} hotspots polled, {readings()} grid readings, feeder incident "
-          f"opened {opened_after:.1f} s after the trip, paged once through Alertmanager, resolved")
+    print(
+        f"\n[production topology] {n_polled} hotspots polled, {readings()} grid readings, feeder incident "
+        f"opened {opened_after:.1f} s after the trip, paged once through Alertmanager, resolved"
+    )
 
 
 def test_the_broker_refuses_what_the_acl_does_not_allow(prod):

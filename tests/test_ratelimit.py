@@ -73,10 +73,21 @@ def _app(burst=5):
 def _status(app, path, peer, forwarded=()):
     """One GET straight through ASGI from TCP peer ``peer``; each ``forwarded`` item is one header."""
     import asyncio
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": [(b"host", b"pantau")] + [(b"x-forwarded-for", f.encode()) for f in forwarded],
-             "client": (peer, 40000), "server": ("127.0.0.1", 8080)}
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"pantau")] + [(b"x-forwarded-for", f.encode()) for f in forwarded],
+        "client": (peer, 40000),
+        "server": ("127.0.0.1", 8080),
+    }
     sent = []
 
     async def receive():

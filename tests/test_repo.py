@@ -33,7 +33,7 @@ def test_dockerfile_copies_every_package_and_compose_runs_a_valid_command():
 
     from pantau.cli import app
 
-    include = re.search(r'include = \[(.*?)\]', (ROOT / "pyproject.toml").read_text()).group(1)
+    include = re.search(r"include = \[(.*?)\]", (ROOT / "pyproject.toml").read_text()).group(1)
     packages = [p.strip().strip('"').rstrip("*") for p in include.split(",")]
     docker = (ROOT / "Dockerfile").read_text()
     for p in packages:
@@ -42,8 +42,14 @@ def test_dockerfile_copies_every_package_and_compose_runs_a_valid_command():
     assert cmd[:2] == ["pantau", "collect"]
     env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["pantau"]["environment"]
     from pantau.settings import Settings
-    unknown = {k for k in env if k.startswith("PANTAU_") and not k.startswith("PANTAU_SECRET_")
-               and k.removeprefix("PANTAU_").lower() not in Settings.model_fields}
+
+    unknown = {
+        k
+        for k in env
+        if k.startswith("PANTAU_")
+        and not k.startswith("PANTAU_SECRET_")
+        and k.removeprefix("PANTAU_").lower() not in Settings.model_fields
+    }
     assert not unknown, f"compose sets settings Pantau does not have: {unknown}"
     group = typer.main.get_command(app)
     sub = group.get_command(None, "collect")

@@ -33,18 +33,25 @@ events:
 """
 
 
-@pytest.mark.parametrize("body, line, needle", [
-    (BASE.replace("feeder_trip", "feeder_tirp"), 5, "unknown action 'feeder_tirp'"),
-    (BASE.replace("feeder:SRD-04", "feeder:SRD-99"), 5, "no element 'feeder:SRD-99'"),
-    (BASE.replace("feeder:SRD-04", "switch:SW-TBL-01"), 5, "feeder_trip takes a target of kind feeder"),
-    (BASE.replace('"feeder:SRD-04"}', '"feeder:SRD-04", down_s: 3}'), 5, "unknown field for feeder_trip"),
-    (BASE.replace("duration_s", "duraton_s"), 3, "unknown field"),
-    (BASE + "  - {at: 5, action: feeder_restore, target: \"feeder:SRD-04\"}\n", 1, "sorted"),
-    (BASE + "  - {at: 20, action: maintenance_notice, target: \"feeder:SRD-04\", start_s: 50}\n", 6, "needs field 'end_s'"),
-    (BASE + "  - {at: 20, action: egov_fail, target: \"egov:lapor-hendi\", mode: slow}\n", 6, "mode must be one of"),
-    (BASE + "expect:\n  incidents:\n    - {cause: power_cut, root: \"feeder:SRD-04\"}\n", 8, "cause"),
-    ("name: x\nevents: [\n", 3, "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "body, line, needle",
+    [
+        (BASE.replace("feeder_trip", "feeder_tirp"), 5, "unknown action 'feeder_tirp'"),
+        (BASE.replace("feeder:SRD-04", "feeder:SRD-99"), 5, "no element 'feeder:SRD-99'"),
+        (BASE.replace("feeder:SRD-04", "switch:SW-TBL-01"), 5, "feeder_trip takes a target of kind feeder"),
+        (BASE.replace('"feeder:SRD-04"}', '"feeder:SRD-04", down_s: 3}'), 5, "unknown field for feeder_trip"),
+        (BASE.replace("duration_s", "duraton_s"), 3, "unknown field"),
+        (BASE + '  - {at: 5, action: feeder_restore, target: "feeder:SRD-04"}\n', 1, "sorted"),
+        (
+            BASE + '  - {at: 20, action: maintenance_notice, target: "feeder:SRD-04", start_s: 50}\n',
+            6,
+            "needs field 'end_s'",
+        ),
+        (BASE + '  - {at: 20, action: egov_fail, target: "egov:lapor-hendi", mode: slow}\n', 6, "mode must be one of"),
+        (BASE + 'expect:\n  incidents:\n    - {cause: power_cut, root: "feeder:SRD-04"}\n', 8, "cause"),
+        ("name: x\nevents: [\n", 3, "invalid YAML"),
+    ],
+)
 def test_bad_scenarios_are_refused_with_line(body, line, needle):
     with pytest.raises(DataFileError) as exc:
         _load(body)
@@ -53,20 +60,48 @@ def test_bad_scenarios_are_refused_with_line(body, line, needle):
 
 
 def test_every_action_of_the_contract_is_known():
-    spec = (ROOT.parent / "shared" / "spec" / "scenarios.md")
+    spec = ROOT.parent / "shared" / "spec" / "scenarios.md"
     if spec.exists():
         import re
+
         named = set(re.findall(r"`([a-z_]+)`", spec.read_text().split("### Actions")[1].split("###")[0]))
-        assert {a for a in named if "_" in a or a == "flap"} - {"down_s", "delay_s", "until_s", "start_s", "end_s",
-                                                                 "period_s", "delay_ms", "ups_minutes"} <= set(ACTIONS)
+        assert {a for a in named if "_" in a or a == "flap"} - {
+            "down_s",
+            "delay_s",
+            "until_s",
+            "start_s",
+            "end_s",
+            "period_s",
+            "delay_ms",
+            "ups_minutes",
+        } <= set(ACTIONS)
 
 
 def test_evaluate_expectations():
-    exp = Expect.model_validate({"incidents": [{"cause": "power_grid", "root": "feeder:SRD-04",
-                                                "opened_between_s": [60, 150], "closed_between_s": [300, 420]}],
-                                 "forbid": [{"cause": "device"}], "max_incidents": 1})
-    good = [{"id": "i1", "cause": "power_grid", "root": "feeder:SRD-04", "opened_s": 75, "closed_s": 330,
-             "affected_hotspots": 24}]
+    exp = Expect.model_validate(
+        {
+            "incidents": [
+                {
+                    "cause": "power_grid",
+                    "root": "feeder:SRD-04",
+                    "opened_between_s": [60, 150],
+                    "closed_between_s": [300, 420],
+                }
+            ],
+            "forbid": [{"cause": "device"}],
+            "max_incidents": 1,
+        }
+    )
+    good = [
+        {
+            "id": "i1",
+            "cause": "power_grid",
+            "root": "feeder:SRD-04",
+            "opened_s": 75,
+            "closed_s": 330,
+            "affected_hotspots": 24,
+        }
+    ]
     assert all(c["passed"] for c in evaluate(exp, good))
     late = [dict(good[0], opened_s=200)]
     assert not evaluate(exp, late)[0]["passed"]
@@ -77,14 +112,23 @@ def test_evaluate_expectations():
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=False, reason="KNOWN DEFECT, open (issue #12/#13 notes): on this machine in Dec 2026 the "
-                   "simulator saturates a core (a third of it in paho's loop_write) and SNMP answers arrive after the "
-                   "engine's retry (engine 'unmatched' grows), so switch-fail's network incident opens late; reproduced "
-                   "at the pre-#12 commit ba8e513 too. To be found, not retried.")
+@pytest.mark.xfail(
+    strict=False,
+    reason="KNOWN DEFECT, open (issue #12/#13 notes): on this machine in Dec 2026 the "
+    "simulator saturates a core (a third of it in paho's loop_write) and SNMP answers arrive after the "
+    "engine's retry (engine 'unmatched' grows), so switch-fail's network incident opens late; reproduced "
+    "at the pre-#12 commit ba8e513 too. To be found, not retried.",
+)
 def test_scenario_run_replays_a_shared_file_and_the_explainer_passes(tmp_path):
     report = tmp_path / "r.json"
-    r = subprocess.run(PANTAU + ["scenario", "run", str(SHARED / "switch-fail.yaml"), "--time-scale", "10",
-                                 "--report", str(report), "-q"], capture_output=True, text=True, timeout=240, cwd=ROOT)
+    r = subprocess.run(
+        PANTAU
+        + ["scenario", "run", str(SHARED / "switch-fail.yaml"), "--time-scale", "10", "--report", str(report), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     data = json.loads(report.read_text())
     assert r.returncode == 0 and data["passed"], data["checks"]
     inc = data["incidents"][0]

@@ -54,17 +54,29 @@ def test_secret_file_variant_and_redaction(tmp_path, monkeypatch):
     monkeypatch.setenv("PANTAU_INFLUX_PASSWORD_FILE", str(tmp_path / "pw"))
     s = load_settings()
     assert s.influx().password == "s3cret-from-file"
-    assert "s3cret" not in repr(s) and "s3cret" not in repr(s.influx()) and "s3cret" not in json.dumps(redacted(s), default=str)
+    assert (
+        "s3cret" not in repr(s)
+        and "s3cret" not in repr(s.influx())
+        and "s3cret" not in json.dumps(redacted(s), default=str)
+    )
     assert origins(s)["influx_password"].startswith("secret file (env PANTAU_INFLUX_PASSWORD_FILE")
 
 
-@pytest.mark.parametrize("env, named", [
-    ({}, "PANTAU_INFLUX_USERNAME and PANTAU_INFLUX_PASSWORD"),
-    ({"PANTAU_INFLUX_USERNAME": "w", "PANTAU_INFLUX_PASSWORD": "changeme"}, "PANTAU_INFLUX_PASSWORD is a placeholder"),
-    ({"PANTAU_INFLUX_TOKEN": "<your-token>"}, "PANTAU_INFLUX_TOKEN is a placeholder"),
-    ({"PANTAU_INFLUX_TOKEN": "t0k-real-1", "PANTAU_MQTT_HOST": "broker", "PANTAU_MQTT_USERNAME": "pantau"},
-     "PANTAU_MQTT_PASSWORD is not set"),
-])
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({}, "PANTAU_INFLUX_USERNAME and PANTAU_INFLUX_PASSWORD"),
+        (
+            {"PANTAU_INFLUX_USERNAME": "w", "PANTAU_INFLUX_PASSWORD": "changeme"},
+            "PANTAU_INFLUX_PASSWORD is a placeholder",
+        ),
+        ({"PANTAU_INFLUX_TOKEN": "<your-token>"}, "PANTAU_INFLUX_TOKEN is a placeholder"),
+        (
+            {"PANTAU_INFLUX_TOKEN": "t0k-real-1", "PANTAU_MQTT_HOST": "broker", "PANTAU_MQTT_USERNAME": "pantau"},
+            "PANTAU_MQTT_PASSWORD is not set",
+        ),
+    ],
+)
 def test_production_refuses_missing_or_placeholder_secrets(monkeypatch, env, named):
     monkeypatch.setenv("PANTAU_ENV", "production")
     for k, v in env.items():
@@ -75,8 +87,12 @@ def test_production_refuses_missing_or_placeholder_secrets(monkeypatch, env, nam
 
 def test_production_start_with_placeholder_fails_naming_the_variable(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
-    env.update(PANTAU_ENV="production", PANTAU_INFLUX_USERNAME="pantau-writer", PANTAU_INFLUX_PASSWORD="changeme",
-               PANTAU_STATE_DIR=str(tmp_path))
+    env.update(
+        PANTAU_ENV="production",
+        PANTAU_INFLUX_USERNAME="pantau-writer",
+        PANTAU_INFLUX_PASSWORD="changeme",
+        PANTAU_STATE_DIR=str(tmp_path),
+    )
     for cmd in (["collect", "--no-snmp", "--no-egov"], ["api"]):
         p = subprocess.run([sys.executable, "-m", "pantau", *cmd], env=env, capture_output=True, text=True, timeout=60)
         assert p.returncode == 2, (cmd, p.stdout, p.stderr)
@@ -87,8 +103,13 @@ def test_production_start_with_placeholder_fails_naming_the_variable(tmp_path):
 def test_config_show_redacts_and_says_where_from(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
     env.update(PANTAU_INFLUX_USERNAME="w", PANTAU_INFLUX_PASSWORD="very-secret-pw")
-    p = subprocess.run([sys.executable, "-m", "pantau", "config", "show", "--json"], env=env, capture_output=True,
-                       text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "pantau", "config", "show", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["influx_password"] == {"value": "**********", "source": "env PANTAU_INFLUX_PASSWORD"}

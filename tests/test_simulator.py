@@ -20,14 +20,30 @@ def _creds_args(inv, h):
     p = inv.credentials.profiles[h.credentials]
     if p.version == "2c":
         return ["-v2c", "-c", p.community.get_secret_value()]
-    return ["-v3", "-l", "authPriv", "-u", p.user, "-a", p.auth_protocol, "-A", p.auth_password.get_secret_value(),
-            "-x", p.priv_protocol, "-X", p.priv_password.get_secret_value()]
+    return [
+        "-v3",
+        "-l",
+        "authPriv",
+        "-u",
+        p.user,
+        "-a",
+        p.auth_protocol,
+        "-A",
+        p.auth_password.get_secret_value(),
+        "-x",
+        p.priv_protocol,
+        "-X",
+        p.priv_password.get_secret_value(),
+    ]
 
 
 def snmpget(inv, sim, hid, *oids, timeout=1, retries=0):
     h = inv.hotspots[hid] if hid in inv.hotspots else inv.switches[hid]
-    args = ["snmpget", "-On", "-Oq", "-Ot", "-t", str(timeout), "-r", str(retries)] + _creds_args(inv, h) + \
-           [f"{h.address}:{sim.snmp_port}", *oids]
+    args = (
+        ["snmpget", "-On", "-Oq", "-Ot", "-t", str(timeout), "-r", str(retries)]
+        + _creds_args(inv, h)
+        + [f"{h.address}:{sim.snmp_port}", *oids]
+    )
     r = subprocess.run(args, capture_output=True, text=True, timeout=30)
     return r.returncode, r.stdout.strip()
 
@@ -56,13 +72,50 @@ def test_net_snmp_snmpget_with_each_credentials_profile(semarang, sim, profile):
 def test_wrong_credentials_get_no_data(semarang, sim):
     hid = first_with(semarang, sorted(semarang.hotspots), "noc-v3-sha-aes")
     h = semarang.hotspots[hid]
-    r = subprocess.run(["snmpget", "-v3", "-l", "authPriv", "-u", "pantau-noc", "-a", "SHA", "-A", "not-the-password",
-                        "-x", "AES", "-X", "semarang-priv-2026", "-t", "1", "-r", "0", f"{h.address}:{sim.snmp_port}",
-                        SYS_UPTIME], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "snmpget",
+            "-v3",
+            "-l",
+            "authPriv",
+            "-u",
+            "pantau-noc",
+            "-a",
+            "SHA",
+            "-A",
+            "not-the-password",
+            "-x",
+            "AES",
+            "-X",
+            "semarang-priv-2026",
+            "-t",
+            "1",
+            "-r",
+            "0",
+            f"{h.address}:{sim.snmp_port}",
+            SYS_UPTIME,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0 and "Authentication failure" in r.stderr
     v2 = first_with(semarang, sorted(semarang.hotspots), "public-v2c")
-    r = subprocess.run(["snmpget", "-v2c", "-c", "wrong", "-t", "0.5", "-r", "0",
-                        f"{semarang.hotspots[v2].address}:{sim.snmp_port}", SYS_UPTIME], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "snmpget",
+            "-v2c",
+            "-c",
+            "wrong",
+            "-t",
+            "0.5",
+            "-r",
+            "0",
+            f"{semarang.hotspots[v2].address}:{sim.snmp_port}",
+            SYS_UPTIME,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0 and "Timeout" in r.stderr
 
 
@@ -84,13 +137,23 @@ def test_pysnmp_reference_client_reads_v3_and_counters_move(semarang, sim):
 
     async def read():
         engine = SnmpEngine()
-        user = UsmUserData("pantau-noc", "semarang-auth-2026", "semarang-priv-2026",
-                           authProtocol=usmHMACSHAAuthProtocol, privProtocol=usmAesCfb128Protocol)
+        user = UsmUserData(
+            "pantau-noc",
+            "semarang-auth-2026",
+            "semarang-priv-2026",
+            authProtocol=usmHMACSHAAuthProtocol,
+            privProtocol=usmAesCfb128Protocol,
+        )
         target = await UdpTransportTarget.create((h.address, sim.snmp_port), timeout=2, retries=1)
-        err, status, _, vbs = await get_cmd(engine, user, target, ContextData(),
-                                            ObjectType(ObjectIdentity("1.3.6.1.2.1.31.1.1.1.10.1")),
-                                            ObjectType(ObjectIdentity("1.3.6.1.2.1.2.2.1.16.1")),
-                                            lookupMib=False)
+        err, status, _, vbs = await get_cmd(
+            engine,
+            user,
+            target,
+            ContextData(),
+            ObjectType(ObjectIdentity("1.3.6.1.2.1.31.1.1.1.10.1")),
+            ObjectType(ObjectIdentity("1.3.6.1.2.1.2.2.1.16.1")),
+            lookupMib=False,
+        )
         engine.close_dispatcher()
         assert err is None and int(status) == 0, err
         return int(vbs[0][1]), int(vbs[1][1])
@@ -104,7 +167,9 @@ def test_pysnmp_reference_client_reads_v3_and_counters_move(semarang, sim):
 
 def test_feeder_trip_ups_and_restore_with_traps(semarang, sim, trap_socket):
     hs = semarang.hotspots_below("feeder:SRD-04")
-    plain = [h for h in hs if semarang.hotspots[h].ups_minutes == 0 and semarang.hotspots[h].credentials == "public-v2c"]
+    plain = [
+        h for h in hs if semarang.hotspots[h].ups_minutes == 0 and semarang.hotspots[h].credentials == "public-v2c"
+    ]
     ups = [h for h in hs if semarang.hotspots[h].ups_minutes > 0]
     assert plain and ups
     up_before = int(snmpget(semarang, sim, plain[0], SYS_UPTIME)[1].split()[-1])
@@ -116,7 +181,9 @@ def test_feeder_trip_ups_and_restore_with_traps(semarang, sim, trap_socket):
     switch = semarang.hotspots[plain[0]].switch
     assert answers(semarang, sim, switch), "the switch is on protected power"
     traps = _drain(trap_socket, 1.0)
-    assert any(ber.dec_oid(ber.enc_oid((1, 3, 6, 1, 6, 3, 1, 1, 5, 3))[2:]) in t for t in traps), "linkDown from the switch"
+    assert any(ber.dec_oid(ber.enc_oid((1, 3, 6, 1, 6, 3, 1, 1, 5, 3))[2:]) in t for t in traps), (
+        "linkDown from the switch"
+    )
     control(sim, "feeder_restore", "feeder:SRD-04")
     deadline = time.time() + 15
     while not answers(semarang, sim, plain[0]):

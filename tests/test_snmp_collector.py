@@ -24,8 +24,14 @@ def city(tmp_path_factory):
     """A simulated city of our own (faults here must not disturb other tests), traps to us."""
     snmp_port = services.free_port(kind=socket.SOCK_DGRAM)
     trap_port = services.free_port(kind=socket.SOCK_DGRAM)
-    svc = services.simulator(tmp_path_factory.mktemp("sim-coll"), "semarang", snmp_port, time_scale=10, seed=3,
-                             trap_target=("127.0.0.1", trap_port)).start(ready_timeout=120)
+    svc = services.simulator(
+        tmp_path_factory.mktemp("sim-coll"),
+        "semarang",
+        snmp_port,
+        time_scale=10,
+        seed=3,
+        trap_target=("127.0.0.1", trap_port),
+    ).start(ready_timeout=120)
     svc.snmp_port, svc.trap_port = snmp_port, trap_port
     yield svc
     svc.stop()
@@ -47,9 +53,17 @@ async def wait_for(cond, timeout: float, step: float = 0.2):
 
 def test_collector_follows_the_city(city, semarang):
     sink = MemorySink()
-    coll = SnmpCollector(semarang, sink, port=city.snmp_port, trap_listen=("127.0.0.1", city.trap_port),
-                         intervals={"hotspots": 3.0, "switches": 3.0, "controllers": 3.0}, fail_threshold=2,
-                         recover_threshold=2, timeout=0.5, retries=1)
+    coll = SnmpCollector(
+        semarang,
+        sink,
+        port=city.snmp_port,
+        trap_listen=("127.0.0.1", city.trap_port),
+        intervals={"hotspots": 3.0, "switches": 3.0, "controllers": 3.0},
+        fail_threshold=2,
+        recover_threshold=2,
+        timeout=0.5,
+        retries=1,
+    )
     health = coll.health
 
     def state(ident):
@@ -59,14 +73,16 @@ def test_collector_follows_the_city(city, semarang):
         await coll.start()
         try:
             # 1. Every hotspot and switch answers the first cycle; all come up.
-            assert await wait_for(lambda: health.counts()["up"] >= len(semarang.hotspots) + len(semarang.switches), 30), \
-                health.counts()
+            assert await wait_for(
+                lambda: health.counts()["up"] >= len(semarang.hotspots) + len(semarang.switches), 30
+            ), health.counts()
             polls = {p.tags["hotspot"] for p in sink.points if p.measurement == "hotspot_poll" and p.fields["up"]}
             assert polls == set(semarang.hotspots)
             # Cisco radios come from the WLC, with the AP's own tags.
             cisco = next(h for h in semarang.hotspots.values() if h.vendor == "cisco")
-            assert await wait_for(lambda: any(p.measurement == "hotspot_radio" and p.tags["hotspot"] == cisco.id
-                                              for p in sink.points), 10)
+            assert await wait_for(
+                lambda: any(p.measurement == "hotspot_radio" and p.tags["hotspot"] == cisco.id for p in sink.points), 10
+            )
             radio = [p for p in sink.points if p.measurement == "hotspot_radio" and p.tags["hotspot"] == cisco.id]
             assert {p.tags["radio"] for p in radio} == {"2g", "5g"}
             assert {"clients", "channel_util_pct", "noise_dbm"} <= set(radio[-1].fields)
@@ -92,7 +108,9 @@ def test_collector_follows_the_city(city, semarang):
             t0 = time.time()
             event(city, "hotspot_fail", f"hotspot:{victim}")
             assert await wait_for(lambda: state(f"hotspot:{victim}") == "down", 5)
-            ev = next(e for e in coll.events if e.element == f"hotspot:{victim}" and e.kind == "state" and e.new == "down")
+            ev = next(
+                e for e in coll.events if e.element == f"hotspot:{victim}" and e.kind == "state" and e.new == "down"
+            )
             assert ev.source == "trap" and "linkDown" in ev.reason and ev.at - t0 < 3
             event(city, "hotspot_restore", f"hotspot:{victim}")
             assert await wait_for(lambda: state(f"hotspot:{victim}") == "up", 20)
@@ -102,8 +120,12 @@ def test_collector_follows_the_city(city, semarang):
             n_before = len([p for p in sink.points if p.measurement == "hotspot_if" and p.tags["hotspot"] == ap])
             t_reboot = time.time()
             event(city, "hotspot_reboot", f"hotspot:{ap}", down_s=20)
-            assert await wait_for(lambda: any(e.element == f"hotspot:{ap}" and e.kind == "reboot" and e.at >= t_reboot
-                                              for e in coll.events), 30)
+            assert await wait_for(
+                lambda: any(
+                    e.element == f"hotspot:{ap}" and e.kind == "reboot" and e.at >= t_reboot for e in coll.events
+                ),
+                30,
+            )
             assert await wait_for(lambda: state(f"hotspot:{ap}") == "up", 20)
             await asyncio.sleep(7)  # two more cycles after the reboot
             after = [p for p in sink.points if p.measurement == "hotspot_if" and p.tags["hotspot"] == ap][n_before:]
@@ -126,7 +148,9 @@ def test_collector_writes_to_influxdb(city, semarang, influx):
     async def run():
         await coll.start()
         try:
-            assert await wait_for(lambda: coll.cycles.get("hotspots", 0) >= 1 and coll.cycles.get("controllers", 0) >= 1, 30)
+            assert await wait_for(
+                lambda: coll.cycles.get("hotspots", 0) >= 1 and coll.cycles.get("controllers", 0) >= 1, 30
+            )
         finally:
             await coll.stop()
 
@@ -136,8 +160,9 @@ def test_collector_writes_to_influxdb(city, semarang, influx):
     assert len(rows) == len(semarang.hotspots)
     (row,) = influx.query_rows("SELECT count(clients) FROM hotspot_radio WHERE vendor = 'cisco'")
     assert row["count"] >= 2 * sum(1 for h in semarang.hotspots.values() if h.vendor == "cisco") * 0.9
-    rows = influx.query_rows("SELECT last(in_octets), last(speed_bps) FROM hotspot_if WHERE hotspot = 'AP-1234' "
-                             "GROUP BY ifname")
+    rows = influx.query_rows(
+        "SELECT last(in_octets), last(speed_bps) FROM hotspot_if WHERE hotspot = 'AP-1234' GROUP BY ifname"
+    )
     assert len(rows) == 3
     (self_row,) = influx.query_rows("SELECT last(cycle_s) FROM pantau_self WHERE target = 'hotspots'")
     assert 0 < self_row["last"] < 30

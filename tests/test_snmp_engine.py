@@ -43,8 +43,9 @@ def run(coro):
 
 def net_snmp(cmd: list[str]) -> dict[tuple[int, ...], str]:
     """Run snmpget/snmpbulkwalk with numeric OIDs and values; OID → printed value."""
-    out = subprocess.run(cmd[:1] + ["-On", "-Oe", "-Ot", "-OQ", "-Ox"] + cmd[1:], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        cmd[:1] + ["-On", "-Oe", "-Ot", "-OQ", "-Ox"] + cmd[1:], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     res: dict[tuple[int, ...], str] = {}
     last = None
     for line in out.splitlines():
@@ -91,12 +92,42 @@ def snmpd(tmp_path_factory):
 
 SECURITIES = {
     "v2c": (V2c(b"pantau-test"), ["-v2c", "-c", "pantau-test"]),
-    "v3-sha-aes": (V3("pantau-noc", "SHA", "test-auth-pass", "AES", "test-priv-pass"),
-                   ["-v3", "-l", "authPriv", "-u", "pantau-noc", "-a", "SHA", "-A", "test-auth-pass", "-x", "AES",
-                    "-X", "test-priv-pass"]),
-    "v3-sha256-aes256": (V3("pantau-secure", "SHA-256", "test-auth256-pass", "AES-256", "test-priv256-pass"),
-                         ["-v3", "-l", "authPriv", "-u", "pantau-secure", "-a", "SHA-256", "-A", "test-auth256-pass",
-                          "-x", "AES-256", "-X", "test-priv256-pass"]),
+    "v3-sha-aes": (
+        V3("pantau-noc", "SHA", "test-auth-pass", "AES", "test-priv-pass"),
+        [
+            "-v3",
+            "-l",
+            "authPriv",
+            "-u",
+            "pantau-noc",
+            "-a",
+            "SHA",
+            "-A",
+            "test-auth-pass",
+            "-x",
+            "AES",
+            "-X",
+            "test-priv-pass",
+        ],
+    ),
+    "v3-sha256-aes256": (
+        V3("pantau-secure", "SHA-256", "test-auth256-pass", "AES-256", "test-priv256-pass"),
+        [
+            "-v3",
+            "-l",
+            "authPriv",
+            "-u",
+            "pantau-secure",
+            "-a",
+            "SHA-256",
+            "-A",
+            "test-auth256-pass",
+            "-x",
+            "AES-256",
+            "-X",
+            "test-priv256-pass",
+        ],
+    ),
 }
 
 
@@ -107,8 +138,16 @@ def test_values_agree_with_net_snmp(snmpd, sec):
     addr = snmpd.addrs[1]
     target = Target("snmpd", addr, snmpd.port, security, timeout=1.0, retries=2)
     scalars = [SYS + (1, 0), SYS + (2, 0), SYS + (5, 0), SYS + (7, 0), (1, 3, 6, 1, 2, 1, 2, 1, 0)]
-    columns = [IF_ENTRY + (1,), IF_ENTRY + (2,), IF_ENTRY + (3,), IF_ENTRY + (4,), IF_ENTRY + (5,), IF_ENTRY + (6,),
-               (1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 3), (1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 5)]
+    columns = [
+        IF_ENTRY + (1,),
+        IF_ENTRY + (2,),
+        IF_ENTRY + (3,),
+        IF_ENTRY + (4,),
+        IF_ENTRY + (5,),
+        IF_ENTRY + (6,),
+        (1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 3),
+        (1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 5),
+    ]
 
     async def ours():
         async with SnmpEngine() as eng:
@@ -135,10 +174,22 @@ def test_values_agree_with_net_snmp(snmpd, sec):
 
 @pytest.mark.integration
 def test_wrong_v3_password_is_a_clear_auth_error(snmpd):
-    target = Target("snmpd", snmpd.addrs[0], snmpd.port, V3("pantau-noc", "SHA", "not-the-password", "AES",
-                                                            "test-priv-pass"), timeout=0.5, retries=0)
-    unknown = Target("snmpd", snmpd.addrs[0], snmpd.port, V3("nobody", "SHA", "whatever-pass", "AES", "whatever-pass"),
-                     timeout=0.5, retries=0)
+    target = Target(
+        "snmpd",
+        snmpd.addrs[0],
+        snmpd.port,
+        V3("pantau-noc", "SHA", "not-the-password", "AES", "test-priv-pass"),
+        timeout=0.5,
+        retries=0,
+    )
+    unknown = Target(
+        "snmpd",
+        snmpd.addrs[0],
+        snmpd.port,
+        V3("nobody", "SHA", "whatever-pass", "AES", "whatever-pass"),
+        timeout=0.5,
+        retries=0,
+    )
 
     async def go():
         async with SnmpEngine() as eng:
@@ -174,11 +225,25 @@ def snmpsim():
 @pytest.mark.parametrize("recording", ["cisco16", "linux"])
 def test_walks_of_real_device_recordings_agree_with_net_snmp(snmpsim, recording):
     where = f"127.0.0.1:{snmpsim.port}"
-    columns = [IF_ENTRY + (2,), IF_ENTRY + (3,), IF_ENTRY + (5,), IF_ENTRY + (8,), IF_ENTRY + (10,), IF_ENTRY + (16,),
-               (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1), (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)]
+    columns = [
+        IF_ENTRY + (2,),
+        IF_ENTRY + (3,),
+        IF_ENTRY + (5,),
+        IF_ENTRY + (8,),
+        IF_ENTRY + (10,),
+        IF_ENTRY + (16,),
+        (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1),
+        (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6),
+    ]
     v2 = Target(recording, "127.0.0.1", snmpsim.port, V2c(recording.encode()), timeout=2, retries=1)
-    v3 = Target(recording, "127.0.0.1", snmpsim.port, V3("pantau-sim", "SHA", "sim-auth-pass", "AES", "sim-priv-pass",
-                                                         context=recording), timeout=2, retries=1)
+    v3 = Target(
+        recording,
+        "127.0.0.1",
+        snmpsim.port,
+        V3("pantau-sim", "SHA", "sim-auth-pass", "AES", "sim-priv-pass", context=recording),
+        timeout=2,
+        retries=1,
+    )
 
     async def ours(t):
         async with SnmpEngine() as eng:
@@ -242,8 +307,9 @@ class EvilAgent(asyncio.DatagramProtocol):
         if mode == "silent":
             return
         if mode == "trunc":
-            full = ber.enc_message_v2c(msg.community, ber.enc_pdu(ber.RESPONSE, rid, 0, 0,
-                                                                   [(ber.enc_oid(o), ber.enc_int(1)) for o in oids]))
+            full = ber.enc_message_v2c(
+                msg.community, ber.enc_pdu(ber.RESPONSE, rid, 0, 0, [(ber.enc_oid(o), ber.enc_int(1)) for o in oids])
+            )
             self.transport.sendto(full[: len(full) // 2], addr)
         elif mode == "garbage":
             self.transport.sendto(os.urandom(40), addr)
@@ -269,8 +335,11 @@ class EvilAgent(asyncio.DatagramProtocol):
                         out.append((ber.enc_oid(IF_ENTRY + (10, 1)), ber.enc_uint(7, ber.COUNTER32)))
                     else:
                         nxt = o[:11] + ((o[11] if len(o) > 11 else 0) + 1,)
-                        out.append((ber.enc_oid(nxt), ber.enc_uint(7, ber.COUNTER32)) if k == 0 and len(o) <= 11
-                                   else (ber.enc_oid(o), ber.ENC_END_OF_MIB))
+                        out.append(
+                            (ber.enc_oid(nxt), ber.enc_uint(7, ber.COUNTER32))
+                            if k == 0 and len(o) <= 11
+                            else (ber.enc_oid(o), ber.ENC_END_OF_MIB)
+                        )
             send(out)
 
 
@@ -280,6 +349,7 @@ def evil():
         loop = asyncio.get_running_loop()
         tr, proto = await loop.create_datagram_endpoint(EvilAgent, local_addr=("127.0.0.1", 0))
         return tr, proto
+
     return start
 
 
@@ -290,6 +360,7 @@ def test_bad_answers_give_clear_per_target_errors(evil):
         oids = [SYS + (3, 0), SYS + (5, 0)]
         results = {}
         async with SnmpEngine() as eng:
+
             def t(mode, retries=0):
                 return Target(f"AP-{mode}", "127.0.0.1", port, V2c(mode.encode()), timeout=0.3, retries=retries)
 
@@ -317,7 +388,9 @@ def test_bad_answers_give_clear_per_target_errors(evil):
         return results, silent_s, retries, proto.seen
 
     r, silent_s, retries, seen = run(go())
-    assert isinstance(r["trunc"], SnmpProtocolError) and "truncated" in str(r["trunc"]) and "AP-trunc" in str(r["trunc"])
+    assert (
+        isinstance(r["trunc"], SnmpProtocolError) and "truncated" in str(r["trunc"]) and "AP-trunc" in str(r["trunc"])
+    )
     assert isinstance(r["garbage"], SnmpProtocolError) and "malformed" in str(r["garbage"])
     assert isinstance(r["wrongid"], SnmpTimeout)  # an answer to another request is not ours
     assert isinstance(r["generr"], SnmpErrorStatus) and "genErr" in str(r["generr"])
@@ -372,10 +445,20 @@ def test_fuzzed_answers_never_crash_the_engine():
         outcomes = {"ok": 0, "error": 0, "ignored": 0}
         for i in range(20000):
             rid = 1000 + i
-            base = ber.enc_message_v2c(b"public", ber.enc_pdu(ber.RESPONSE, rid, 0, 0, [
-                (ber.enc_oid(SYS + (3, 0)), ber.enc_uint(rng.randrange(2**32), ber.TIMETICKS)),
-                (ber.enc_oid(SYS + (5, 0)), ber.enc_octets(os.urandom(rng.randrange(0, 300)))),
-                (ber.enc_oid(IF_ENTRY + (10, 1)), ber.enc_uint(rng.randrange(2**64), ber.COUNTER64))]))
+            base = ber.enc_message_v2c(
+                b"public",
+                ber.enc_pdu(
+                    ber.RESPONSE,
+                    rid,
+                    0,
+                    0,
+                    [
+                        (ber.enc_oid(SYS + (3, 0)), ber.enc_uint(rng.randrange(2**32), ber.TIMETICKS)),
+                        (ber.enc_oid(SYS + (5, 0)), ber.enc_octets(os.urandom(rng.randrange(0, 300)))),
+                        (ber.enc_oid(IF_ENTRY + (10, 1)), ber.enc_uint(rng.randrange(2**64), ber.COUNTER64)),
+                    ],
+                ),
+            )
             data = bytearray(base)
             for _ in range(rng.randrange(1, 6)):
                 op = rng.random()
@@ -390,6 +473,7 @@ def test_fuzzed_answers_never_crash_the_engine():
                     data[pos:pos] = os.urandom(rng.randrange(1, 8))
             fut = eng.loop.create_future()
             from collectors.snmp.engine import _Pending
+
             eng._pending[rid] = _Pending(fut, target, False)
             eng._by_addr[target.addr] = rid
             eng.datagram_received(bytes(data), target.addr)
@@ -410,7 +494,6 @@ def test_fuzzed_answers_never_crash_the_engine():
     assert outcomes["error"] > 5000 and outcomes["ok"] > 100
 
 
-
 class DowngradeAgent(asyncio.DatagramProtocol):
     """A v3 agent on loopback: discovery works (noAuthNoPriv Report, as agents do); to a GET it
     answers correctly at authPriv (``mode == "good"``), or — a spoofer — with a noAuthNoPriv
@@ -420,6 +503,7 @@ class DowngradeAgent(asyncio.DatagramProtocol):
 
     def __init__(self, mode: str):
         from snmpwire.usm import UserKeys
+
         self.mode = mode
         self.keys = UserKeys("pantau-noc", self.ENGINE_ID, "SHA", "test-auth-pass", "AES", "test-priv-pass")
         self.t0 = time.monotonic()
@@ -430,20 +514,30 @@ class DowngradeAgent(asyncio.DatagramProtocol):
 
     def datagram_received(self, data, addr):
         from snmpwire.usm import encode_v3, scoped_plaintext
+
         h = ber.decode_message(data).v3
         boots, etime = 1, int(time.monotonic() - self.t0) + 100
         if not h.engine_id:  # discovery
-            pdu = ber.enc_pdu(ber.REPORT, 0, 0, 0, [(ber.enc_oid((1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0)),
-                                                     ber.enc_uint(1, ber.COUNTER32))])
+            pdu = ber.enc_pdu(
+                ber.REPORT, 0, 0, 0, [(ber.enc_oid((1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0)), ber.enc_uint(1, ber.COUNTER32))]
+            )
             scoped = ber.tlv(ber.SEQUENCE, ber.enc_octets(self.ENGINE_ID) + ber.enc_octets(b"") + pdu)
-            self.transport.sendto(encode_v3(h.msg_id, 65507, 0, self.ENGINE_ID, boots, etime, b"", None, scoped,
-                                            False), addr)
+            self.transport.sendto(
+                encode_v3(h.msg_id, 65507, 0, self.ENGINE_ID, boots, etime, b"", None, scoped, False), addr
+            )
             return
         self.gets += 1
         _e, _c, req = ber.decode_scoped_pdu(scoped_plaintext(data, h, self.keys, True))
-        resp = ber.enc_pdu(ber.RESPONSE, req.request_id, 0, 0,
-                           [(ber.enc_oid(vb.oid), ber.enc_octets(b"spoofed" if self.mode != "good" else b"real"))
-                            for vb in req.varbinds])
+        resp = ber.enc_pdu(
+            ber.RESPONSE,
+            req.request_id,
+            0,
+            0,
+            [
+                (ber.enc_oid(vb.oid), ber.enc_octets(b"spoofed" if self.mode != "good" else b"real"))
+                for vb in req.varbinds
+            ],
+        )
         scoped = ber.tlv(ber.SEQUENCE, ber.enc_octets(self.ENGINE_ID) + ber.enc_octets(b"") + resp)
         if self.mode == "good":
             out = encode_v3(h.msg_id, 65507, 3, self.ENGINE_ID, boots, etime, self.keys.user, self.keys, scoped, True)
@@ -460,8 +554,14 @@ def test_v3_answer_below_the_requested_security_level_is_refused(mode):
         loop = asyncio.get_running_loop()
         tr, agent = await loop.create_datagram_endpoint(lambda: DowngradeAgent(mode), local_addr=("127.0.0.1", 0))
         port = tr.get_extra_info("sockname")[1]
-        target = Target("AP-v3", "127.0.0.1", port, V3("pantau-noc", "SHA", "test-auth-pass", "AES", "test-priv-pass"),
-                        timeout=0.2, retries=1)
+        target = Target(
+            "AP-v3",
+            "127.0.0.1",
+            port,
+            V3("pantau-noc", "SHA", "test-auth-pass", "AES", "test-priv-pass"),
+            timeout=0.2,
+            retries=1,
+        )
         try:
             async with SnmpEngine() as eng:
                 try:

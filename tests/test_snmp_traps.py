@@ -79,9 +79,15 @@ async def pantau(city: SimCity, inv, idents: list[str]):
     city.transports = {d.ident: t for d, t in zip(devices, transports)}
     # One job that touches nothing of ours (the WLC, once an hour): the scheduler runs, the
     # 2,300 hotspots are not swept; our devices are polled by the collector's own re-poll.
-    coll = SnmpCollector(inv, MemorySink(), port=city.snmp_port, trap_listen=city.trap_target,
-                         jobs=[Job(name="controllers", runs="snmp.controllers", interval_s=3600)],
-                         timeout=0.5, retries=0)
+    coll = SnmpCollector(
+        inv,
+        MemorySink(),
+        port=city.snmp_port,
+        trap_listen=city.trap_target,
+        jobs=[Job(name="controllers", runs="snmp.controllers", interval_s=3600)],
+        timeout=0.5,
+        retries=0,
+    )
     traps = []
     await coll.start()
     handler = coll.traps.on_trap
@@ -110,8 +116,9 @@ async def wait_for(cond, timeout: float = 5.0, step: float = 0.05) -> bool:
 
 
 async def snmptrap(env, args: list[str]) -> None:
-    p = await asyncio.create_subprocess_exec(SNMPTRAP, *args, env=env, stdout=asyncio.subprocess.PIPE,
-                                             stderr=asyncio.subprocess.PIPE)
+    p = await asyncio.create_subprocess_exec(
+        SNMPTRAP, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(p.communicate(), 30)
     assert p.returncode == 0, (args, out, err)
 
@@ -125,8 +132,17 @@ def net_snmp_security(inv, element: str, city: SimCity, **override) -> list[str]
         return ["-v2c", "-c", override.get("community", p.community.get_secret_value())]
     dev = city.hotspots[ident].device if kind == "hotspot" else city.switch_devices[ident]
     level = override.get("level", "authPriv")
-    args = ["-v3", "-u", p.user, "-l", level, "-e", "0x" + dev.security.engine_id.hex(),
-            "-Z", f"{dev.state.boots},{dev.state.engine_time()}"]
+    args = [
+        "-v3",
+        "-u",
+        p.user,
+        "-l",
+        level,
+        "-e",
+        "0x" + dev.security.engine_id.hex(),
+        "-Z",
+        f"{dev.state.boots},{dev.state.engine_time()}",
+    ]
     if level != "noAuthNoPriv":
         args += ["-a", p.auth_protocol, "-A", override.get("auth_password", p.auth_password.get_secret_value())]
     if level == "authPriv":
@@ -138,15 +154,31 @@ def net_snmp_trap(inv, city, element: str, trap_oid: str, varbinds: list[str], *
     kind, _, ident = element.partition(":")
     item = inv.hotspots[ident] if kind == "hotspot" else inv.switches[ident]
     dev = city.hotspots[ident].device if kind == "hotspot" else city.switch_devices[ident]
-    return (net_snmp_security(inv, element, city, **override)
-            + [f"--clientaddr={override.get('source', item.address)}", "%s:%d" % city.trap_target,
-               str(dev.state.uptime_ticks()), trap_oid] + varbinds)
+    return (
+        net_snmp_security(inv, element, city, **override)
+        + [
+            f"--clientaddr={override.get('source', item.address)}",
+            "%s:%d" % city.trap_target,
+            str(dev.state.uptime_ticks()),
+            trap_oid,
+        ]
+        + varbinds
+    )
 
 
 def link_varbinds(port: int, up: bool) -> list[str]:
     """What the simulator sends with linkDown/linkUp (SimCity._link_trap), in net-snmp's syntax."""
-    return [f"{IF_INDEX}.{port}", "i", str(port), f"{IF_ADMIN}.{port}", "i", "1",
-            f"{IF_OPER}.{port}", "i", "1" if up else "2"]
+    return [
+        f"{IF_INDEX}.{port}",
+        "i",
+        str(port),
+        f"{IF_ADMIN}.{port}",
+        "i",
+        "1",
+        f"{IF_OPER}.{port}",
+        "i",
+        "1" if up else "2",
+    ]
 
 
 def understood(trap, coll) -> dict:
@@ -154,9 +186,13 @@ def understood(trap, coll) -> dict:
     event that came from it."""
     assert [o for o, _ in trap.varbinds[:2]] == [SYS_UPTIME, SNMP_TRAP_OID], trap.varbinds
     assert int(trap.varbinds[0][1]) >= 0
-    return {"source": trap.source[0], "name": trap.name, "if_index": trap.if_index,
-            "varbinds": [vb for vb in trap.varbinds if vb[0] != SYS_UPTIME],
-            "events": [(e.element, e.kind, e.old, e.new, e.reason) for e in coll.events if e.source == "trap"]}
+    return {
+        "source": trap.source[0],
+        "name": trap.name,
+        "if_index": trap.if_index,
+        "varbinds": [vb for vb in trap.varbinds if vb[0] != SYS_UPTIME],
+        "events": [(e.element, e.kind, e.old, e.new, e.reason) for e in coll.events if e.source == "trap"],
+    }
 
 
 async def one_trap(city, inv, served: list[str], hid: str, send, reboot: bool = False, before=None) -> dict:
@@ -174,8 +210,12 @@ async def one_trap(city, inv, served: list[str], hid: str, send, reboot: bool = 
         assert await wait_for(lambda: len(traps) == 1), f"no trap accepted; refused: {coll.traps.rejected}"
         assert coll.traps.received == 1 and coll.traps.rejected == {} and coll.traps.unknown_source == 0
         # The trap asks for an immediate re-poll of the hotspot: a poll point after the trap.
-        assert await wait_for(lambda: any(p.measurement == "hotspot_poll" and p.tags["hotspot"] == hid
-                                          and p.time_ns >= t0 * 1e9 for p in coll.sink.points)), "no re-poll"
+        assert await wait_for(
+            lambda: any(
+                p.measurement == "hotspot_poll" and p.tags["hotspot"] == hid and p.time_ns >= t0 * 1e9
+                for p in coll.sink.points
+            )
+        ), "no re-poll"
         await asyncio.sleep(0.2)  # nothing else may follow
         assert len(traps) == 1
         return understood(traps[0], coll)
@@ -191,8 +231,10 @@ def test_v2c_link_trap_from_net_snmp_is_understood_like_the_simulators(city, sem
         city._link_trap(hid, up)
 
     async def from_net_snmp():
-        await snmptrap(net_snmp_env, net_snmp_trap(semarang, city, f"switch:{sw}", LINK_UP if up else LINK_DOWN,
-                                                   link_varbinds(port, up)))
+        await snmptrap(
+            net_snmp_env,
+            net_snmp_trap(semarang, city, f"switch:{sw}", LINK_UP if up else LINK_DOWN, link_varbinds(port, up)),
+        )
 
     sim = asyncio.run(one_trap(city, semarang, [sw, hid], hid, from_sim))
     net = asyncio.run(one_trap(city, semarang, [sw, hid], hid, from_net_snmp))
@@ -200,9 +242,12 @@ def test_v2c_link_trap_from_net_snmp_is_understood_like_the_simulators(city, sem
     # ... and both are what the trap means: the hotspot behind that switch port.
     detail = f"{kind} on {sw} port ifIndex {port}"
     assert sim["source"] == semarang.switches[sw].address and sim["name"] == kind and sim["if_index"] == port
-    assert sim["varbinds"] == [(SNMP_TRAP_OID, (LINK_UP if up else LINK_DOWN)[1:]),
-                               (f"{IF_INDEX[1:]}.{port}", str(port)), (f"{IF_ADMIN[1:]}.{port}", "1"),
-                               (f"{IF_OPER[1:]}.{port}", "1" if up else "2")]
+    assert sim["varbinds"] == [
+        (SNMP_TRAP_OID, (LINK_UP if up else LINK_DOWN)[1:]),
+        (f"{IF_INDEX[1:]}.{port}", str(port)),
+        (f"{IF_ADMIN[1:]}.{port}", "1"),
+        (f"{IF_OPER[1:]}.{port}", "1" if up else "2"),
+    ]
     expected = [(f"hotspot:{hid}", "trap", "up", "up", detail)]
     if not up:
         expected.append((f"hotspot:{hid}", "state", "up", "down", detail))  # down at once
@@ -222,15 +267,18 @@ def test_v2c_cold_start_from_net_snmp_is_understood_like_the_simulators(city, se
     net = asyncio.run(one_trap(city, semarang, [hid], hid, from_net_snmp, reboot=True))
     assert net == sim
     # One reboot, one event: the re-poll's sysUpTime drop is the same reboot as the trap.
-    assert sim == {"source": semarang.hotspots[hid].address, "name": "coldStart", "if_index": None,
-                   "varbinds": [(SNMP_TRAP_OID, COLD_START[1:])],
-                   "events": [(f"hotspot:{hid}", "reboot", "up", "up", "coldStart trap")]}
+    assert sim == {
+        "source": semarang.hotspots[hid].address,
+        "name": "coldStart",
+        "if_index": None,
+        "varbinds": [(SNMP_TRAP_OID, COLD_START[1:])],
+        "events": [(f"hotspot:{hid}", "reboot", "up", "up", "coldStart trap")],
+    }
 
 
 # ------------------------------------------------------------------------------------- v3
 @pytest.mark.parametrize("profile", ["noc-v3-sha-aes", "noc-v3-sha256-aes256"])
-def test_v3_authpriv_cold_start_from_net_snmp_is_understood_like_the_simulators(city, semarang, net_snmp_env,
-                                                                                profile):
+def test_v3_authpriv_cold_start_from_net_snmp_is_understood_like_the_simulators(city, semarang, net_snmp_env, profile):
     hid = first_hotspot(semarang, profile)
     dev = city.hotspots[hid].device
     assert dev.security.keys.priv_key is not None  # the simulator sends authPriv
@@ -256,9 +304,13 @@ def test_v3_authpriv_cold_start_from_net_snmp_is_understood_like_the_simulators(
     sim = asyncio.run(one_trap(city, semarang, [hid], hid, from_sim, reboot=True, before=learn))
     net = asyncio.run(one_trap(city, semarang, [hid], hid, from_net_snmp, reboot=True, before=learn))
     assert net == sim
-    assert sim == {"source": semarang.hotspots[hid].address, "name": "coldStart", "if_index": None,
-                   "varbinds": [(SNMP_TRAP_OID, COLD_START[1:])],
-                   "events": [(f"hotspot:{hid}", "reboot", "up", "up", "coldStart trap")]}
+    assert sim == {
+        "source": semarang.hotspots[hid].address,
+        "name": "coldStart",
+        "if_index": None,
+        "varbinds": [(SNMP_TRAP_OID, COLD_START[1:])],
+        "events": [(f"hotspot:{hid}", "reboot", "up", "up", "coldStart trap")],
+    }
 
 
 # ------------------------------------------------------------------------------- refusals
@@ -280,25 +332,33 @@ def test_forged_and_miskeyed_traps_are_refused_counted_and_logged(city, semarang
             async def refused(args, reason):
                 before = dict(coll.traps.rejected)
                 await snmptrap(net_snmp_env, args)
-                assert await wait_for(lambda: coll.traps.rejected.get(reason, 0) == before.get(reason, 0) + 1), \
-                    (reason, coll.traps.rejected)
+                assert await wait_for(lambda: coll.traps.rejected.get(reason, 0) == before.get(reason, 0) + 1), (
+                    reason,
+                    coll.traps.rejected,
+                )
                 await asyncio.sleep(0.1)
                 assert traps == [] and coll.traps.received == 0, traps
                 assert sum(coll.traps.rejected.values()) == sum(before.values()) + 1, coll.traps.rejected
 
             # v2c: a community Pantau does not know, from the switch's own address.
-            await refused(net_snmp_trap(semarang, city, f"switch:{sw}", LINK_DOWN, down, community="not-ours"),
-                          "bad_community")
+            await refused(
+                net_snmp_trap(semarang, city, f"switch:{sw}", LINK_DOWN, down, community="not-ours"), "bad_community"
+            )
             # v3 authPriv with a wrong auth key, and with a wrong priv key.
-            await refused(net_snmp_trap(semarang, city, v3_elem, COLD_START, [], auth_password="not-the-password"),
-                          "wrong_digest")
-            await refused(net_snmp_trap(semarang, city, v3_elem, COLD_START, [], priv_password="not-the-password"),
-                          "decryption_error")
+            await refused(
+                net_snmp_trap(semarang, city, v3_elem, COLD_START, [], auth_password="not-the-password"), "wrong_digest"
+            )
+            await refused(
+                net_snmp_trap(semarang, city, v3_elem, COLD_START, [], priv_password="not-the-password"),
+                "decryption_error",
+            )
             # The authPriv user and the device's engine ID, sent below authPriv: a forgery.
-            await refused(net_snmp_trap(semarang, city, v3_elem, COLD_START, [], level="noAuthNoPriv"),
-                          "seclevel_mismatch")
-            await refused(net_snmp_trap(semarang, city, v3_elem, COLD_START, [], level="authNoPriv"),
-                          "seclevel_mismatch")
+            await refused(
+                net_snmp_trap(semarang, city, v3_elem, COLD_START, [], level="noAuthNoPriv"), "seclevel_mismatch"
+            )
+            await refused(
+                net_snmp_trap(semarang, city, v3_elem, COLD_START, [], level="authNoPriv"), "seclevel_mismatch"
+            )
 
             # Nothing happened to anybody's health.
             assert len(coll.events) == n_events
@@ -316,8 +376,9 @@ def test_forged_and_miskeyed_traps_are_refused_counted_and_logged(city, semarang
 
             # A good community from a loopback address that is no element of the city: accepted by
             # the receiver, ignored by the collector, counted.
-            await snmptrap(net_snmp_env, net_snmp_trap(semarang, city, f"switch:{sw}", LINK_DOWN, down,
-                                                       source="127.0.0.1"))
+            await snmptrap(
+                net_snmp_env, net_snmp_trap(semarang, city, f"switch:{sw}", LINK_DOWN, down, source="127.0.0.1")
+            )
             assert await wait_for(lambda: coll.traps.unknown_source == 1)
             assert len(coll.events) == n_events
 
@@ -343,16 +404,33 @@ def test_v1_link_down_from_net_snmp_takes_the_same_health_action(city, semarang,
 
     async def from_net_snmp():
         dev = city.switch_devices[sw]
-        await snmptrap(net_snmp_env, ["-v1", "-c", community, f"--clientaddr={semarang.switches[sw].address}",
-                                      "%s:%d" % city.trap_target, ".1.3.6.1.4.1.14988", semarang.switches[sw].address,
-                                      "2", "0", str(dev.state.uptime_ticks())] + link_varbinds(port, False))
+        await snmptrap(
+            net_snmp_env,
+            [
+                "-v1",
+                "-c",
+                community,
+                f"--clientaddr={semarang.switches[sw].address}",
+                "%s:%d" % city.trap_target,
+                ".1.3.6.1.4.1.14988",
+                semarang.switches[sw].address,
+                "2",
+                "0",
+                str(dev.state.uptime_ticks()),
+            ]
+            + link_varbinds(port, False),
+        )
 
     sim = asyncio.run(one_trap(city, semarang, [sw, hid], hid, from_sim))
     net = asyncio.run(one_trap(city, semarang, [sw, hid], hid, from_net_snmp))
-    assert {k: net[k] for k in ("source", "name", "if_index", "events")} == \
-           {k: sim[k] for k in ("source", "name", "if_index", "events")}
+    assert {k: net[k] for k in ("source", "name", "if_index", "events")} == {
+        k: sim[k] for k in ("source", "name", "if_index", "events")
+    }
     # RFC 2576 adds snmpTrapAddress, snmpTrapCommunity and snmpTrapEnterprise; the rest is the same, in order.
     assert [vb for vb in net["varbinds"] if vb in sim["varbinds"]] == sim["varbinds"]
-    assert {o for o, _ in net["varbinds"]} - {o for o, _ in sim["varbinds"]} == \
-           {"1.3.6.1.6.3.18.1.3.0", "1.3.6.1.6.3.18.1.4.0", "1.3.6.1.6.3.1.1.4.3.0"}
+    assert {o for o, _ in net["varbinds"]} - {o for o, _ in sim["varbinds"]} == {
+        "1.3.6.1.6.3.18.1.3.0",
+        "1.3.6.1.6.3.18.1.4.0",
+        "1.3.6.1.6.3.1.1.4.3.0",
+    }
     assert net["events"][-1] == (f"hotspot:{hid}", "state", "up", "down", f"linkDown on {sw} port ifIndex {port}")

@@ -24,15 +24,29 @@ def test_shipped_profiles_cover_every_vendor_and_the_wlc(semarang):
     unifi = ps.for_vendor("ubiquiti")
     assert "interfaces" in unifi.tables and "vaps" in unifi.tables  # extends generic
     cols = unifi.walk_columns
-    assert (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6) in cols and (1, 3, 6, 1, 2, 1, 2, 2, 1, 10) in cols  # HC + 32-bit fallback
+    assert (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6) in cols and (
+        1,
+        3,
+        6,
+        1,
+        2,
+        1,
+        2,
+        2,
+        1,
+        10,
+    ) in cols  # HC + 32-bit fallback
 
 
-@pytest.mark.parametrize("mutation,message", [
-    (("tables:", "tabels:"), "tabels"),  # unknown key
-    (("oid: 1.3.6.1.4.1.14988.1.1.1.3.1", "oid: MIKROTIK-MIB::mtxrWlApEntry"), None),
-    (("type: gauge, combine: sum}", "type: gaugee, combine: sum}"), "type"),
-    (("extends: generic", "extends: genric"), "unknown profile 'genric'"),
-])
+@pytest.mark.parametrize(
+    "mutation,message",
+    [
+        (("tables:", "tabels:"), "tabels"),  # unknown key
+        (("oid: 1.3.6.1.4.1.14988.1.1.1.3.1", "oid: MIKROTIK-MIB::mtxrWlApEntry"), None),
+        (("type: gauge, combine: sum}", "type: gaugee, combine: sum}"), "type"),
+        (("extends: generic", "extends: genric"), "unknown profile 'genric'"),
+    ],
+)
 def test_profiles_are_loaded_strictly(tmp_path, mutation, message):
     for f in PROFILES_DIR.glob("*.yaml"):
         shutil.copy(f, tmp_path / f.name)
@@ -116,12 +130,15 @@ def test_health_hysteresis_and_traps():
 
 def test_jobs_are_declared_and_checked(tmp_path):
     from collectors.snmp.collector import ALL_RUNS
+
     jobs = load_jobs(known=ALL_RUNS, overrides={"hotspots": 5})
     assert {j.name for j in jobs} == {"hotspots", "switches", "controllers", "egov"}
     assert next(j for j in jobs if j.name == "hotspots").interval_s == 5
     bad = tmp_path / "jobs.yaml"
-    bad.write_text("jobs:\n  - {name: x, runs: snmp.switches, interval_s: 10}\n  - {name: hotspots, runs: snmp.hotspot, "
-                   "interval_s: 60}\n")
+    bad.write_text(
+        "jobs:\n  - {name: x, runs: snmp.switches, interval_s: 10}\n  - {name: hotspots, runs: snmp.hotspot, "
+        "interval_s: 60}\n"
+    )
     with pytest.raises(DataFileError) as e:
         load_jobs(bad, known={"snmp.hotspots", "snmp.switches"})
     assert "jobs.yaml:3" in str(e.value) and "unknown runnable 'snmp.hotspot'" in str(e.value)

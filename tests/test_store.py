@@ -12,9 +12,17 @@ pytestmark = pytest.mark.integration
 
 def test_escaped_points_round_trip_through_real_influxdb(influx):
     ts = 1_700_000_000_000_000_000
-    influx.write([Point("hotspot_poll", {"hotspot": "AP-0001", "kelurahan": "Srondol Wetan", "odd": "a,b=c d"},
-                        {"up": True, "latency_ms": 3.25, "clients": 17, "note": 'say "x"'}, ts)])
-    rows = influx.query_rows('SELECT * FROM hotspot_poll WHERE kelurahan = \'Srondol Wetan\'')
+    influx.write(
+        [
+            Point(
+                "hotspot_poll",
+                {"hotspot": "AP-0001", "kelurahan": "Srondol Wetan", "odd": "a,b=c d"},
+                {"up": True, "latency_ms": 3.25, "clients": 17, "note": 'say "x"'},
+                ts,
+            )
+        ]
+    )
+    rows = influx.query_rows("SELECT * FROM hotspot_poll WHERE kelurahan = 'Srondol Wetan'")
     assert len(rows) == 1
     r = rows[0]
     assert r["time"] == ts and r["odd"] == "a,b=c d" and r["note"] == 'say "x"'
@@ -42,8 +50,13 @@ def test_provisioning_is_idempotent(influx):
     rps = {r["name"]: r for r in influx.query_rows(f'SHOW RETENTION POLICIES ON "{influx.database}"')}
     assert rps["raw"]["default"] and rps["raw"]["duration"] == "720h0m0s"
     assert rps["rollup"]["duration"] == "9600h0m0s"
-    cqs = [v[0] for res in influx.query("SHOW CONTINUOUS QUERIES") for s in res.series
-           if s["name"] == influx.database for v in s["values"]]
+    cqs = [
+        v[0]
+        for res in influx.query("SHOW CONTINUOUS QUERIES")
+        for s in res.series
+        if s["name"] == influx.database
+        for v in s["values"]
+    ]
     assert sorted(cqs) == sorted(f"cq_{m}_5m" for m in ROLLUP_MEASUREMENTS)
 
 

@@ -19,9 +19,11 @@ router = APIRouter(tags=["live (NOC)"], responses={401: {"model": Problem}, 403:
 def _states(data) -> tuple[dict, dict, dict]:
     live = data.live
     g = (live.get("grid") or {}).get("elements", {})
-    return ({k: v[0] for k, v in live.get("hotspots", {}).items()},
-            {k: v[0] for k, v in live.get("switches", {}).items()},
-            {k: v.get("state") for k, v in g.items()})
+    return (
+        {k: v[0] for k, v in live.get("hotspots", {}).items()},
+        {k: v[0] for k, v in live.get("switches", {}).items()},
+        {k: v.get("state") for k, v in g.items()},
+    )
 
 
 def _incidents_by_id(data, wanted: set) -> dict:
@@ -30,11 +32,15 @@ def _incidents_by_id(data, wanted: set) -> dict:
 
 
 @router.get("/events", response_class=EventSourceResponse, summary="Server-sent events of incident and state changes")
-async def events(request: Request, data: Data, _: Viewer,
-                 after: Annotated[int | None, Query(ge=0, description="resume after this incident event id")] = None,
-                 last_event_id: Annotated[str | None, Header(max_length=20)] = None,
-                 poll_s: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
-                 max_s: Annotated[float | None, Query(gt=0, le=86400, description="end the stream after this long")] = None):
+async def events(
+    request: Request,
+    data: Data,
+    _: Viewer,
+    after: Annotated[int | None, Query(ge=0, description="resume after this incident event id")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+    poll_s: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
+    max_s: Annotated[float | None, Query(gt=0, le=86400, description="end the stream after this long")] = None,
+):
     start = after
     if start is None and last_event_id and last_event_id.isdigit():
         start = int(last_event_id)
@@ -56,17 +62,31 @@ async def events(request: Request, data: Data, _: Viewer,
         for row in rows:
             start = row["seq"]
             cur = current.get(row["incident_id"])
-            yield ServerSentEvent(event="incident", id=str(row["seq"]), data={
-                "incident": row["incident_id"], "change": row["change"], "at": row["at"],
-                "cause": cur["cause"] if cur else None, "root": cur["root"] if cur else None,
-                "status": cur["status"] if cur else None,
-                "explanation": {"id": cur["explanation_id"], "en": cur["explanation_en"]} if cur else None})
+            yield ServerSentEvent(
+                event="incident",
+                id=str(row["seq"]),
+                data={
+                    "incident": row["incident_id"],
+                    "change": row["change"],
+                    "at": row["at"],
+                    "cause": cur["cause"] if cur else None,
+                    "root": cur["root"] if cur else None,
+                    "status": cur["status"] if cur else None,
+                    "explanation": {"id": cur["explanation_id"], "en": cur["explanation_en"]} if cur else None,
+                },
+            )
         if await asyncio.to_thread(data.refresh):
             now = _states(data)
-            for kind, old, new in (("hotspot", prev[0], now[0]), ("switch", prev[1], now[1]), ("grid", prev[2], now[2])):
+            for kind, old, new in (
+                ("hotspot", prev[0], now[0]),
+                ("switch", prev[1], now[1]),
+                ("grid", prev[2], now[2]),
+            ):
                 for k, v in new.items():
                     if old.get(k) != v:
-                        yield ServerSentEvent(event=f"{kind}_state", data={"element": k if kind == "grid" else f"{kind}:{k}",
-                                                                            "old": old.get(k), "new": v})
+                        yield ServerSentEvent(
+                            event=f"{kind}_state",
+                            data={"element": k if kind == "grid" else f"{kind}:{k}", "old": old.get(k), "new": v},
+                        )
             prev = now
         await asyncio.sleep(poll_s)

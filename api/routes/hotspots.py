@@ -10,28 +10,45 @@ from api.deps import Data, Viewer
 from api.schemas import HotspotDetail, HotspotOut, Page, Problem
 from store.timeseries import quote_literal
 
-router = APIRouter(prefix="/hotspots", tags=["hotspots (NOC)"],
-                   responses={401: {"model": Problem}, 403: {"model": Problem}})
+router = APIRouter(
+    prefix="/hotspots", tags=["hotspots (NOC)"], responses={401: {"model": Problem}, 403: {"model": Problem}}
+)
 
 
 def hotspot_out(data, h) -> dict:
     st = data.hotspot_state(h.id)
-    return {"id": h.id, "name": h.name, "kecamatan": h.kecamatan, "kecamatan_name": data.inv.kecamatan[h.kecamatan].name,
-            "kelurahan": h.kelurahan, "lat": h.lat, "lon": h.lon, "vendor": h.vendor, "model": h.model,
-            "address": h.address, "switch": h.switch, "transformer": h.transformer,
-            "feeder": data.inv.transformers[h.transformer].feeder, "ups_minutes": h.ups_minutes, **st}
+    return {
+        "id": h.id,
+        "name": h.name,
+        "kecamatan": h.kecamatan,
+        "kecamatan_name": data.inv.kecamatan[h.kecamatan].name,
+        "kelurahan": h.kelurahan,
+        "lat": h.lat,
+        "lon": h.lon,
+        "vendor": h.vendor,
+        "model": h.model,
+        "address": h.address,
+        "switch": h.switch,
+        "transformer": h.transformer,
+        "feeder": data.inv.transformers[h.transformer].feeder,
+        "ups_minutes": h.ups_minutes,
+        **st,
+    }
 
 
 @router.get("", response_model=Page[HotspotOut], summary="List hotspots with their health")
-def list_hotspots(data: Data, _: Viewer,
-                  kecamatan: Annotated[str | None, Query(max_length=100, description="code (TBL) or name")] = None,
-                  kelurahan: Annotated[str | None, Query(max_length=100)] = None,
-                  state: Literal["unknown", "up", "degraded", "down"] | None = None,
-                  vendor: Annotated[str | None, Query(max_length=50)] = None,
-                  switch: Annotated[str | None, Query(max_length=50)] = None,
-                  feeder: Annotated[str | None, Query(max_length=50)] = None,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0):
+def list_hotspots(
+    data: Data,
+    _: Viewer,
+    kecamatan: Annotated[str | None, Query(max_length=100, description="code (TBL) or name")] = None,
+    kelurahan: Annotated[str | None, Query(max_length=100)] = None,
+    state: Literal["unknown", "up", "degraded", "down"] | None = None,
+    vendor: Annotated[str | None, Query(max_length=50)] = None,
+    switch: Annotated[str | None, Query(max_length=50)] = None,
+    feeder: Annotated[str | None, Query(max_length=50)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+):
     data.refresh()
     inv = data.inv
     kec = None
@@ -52,14 +69,26 @@ def list_hotspots(data: Data, _: Viewer,
         if state and data.hotspot_state(h.id)["state"] != state:
             continue
         out.append(h)
-    return {"total": len(out), "limit": limit, "offset": offset,
-            "items": [hotspot_out(data, h) for h in out[offset:offset + limit]]}
+    return {
+        "total": len(out),
+        "limit": limit,
+        "offset": offset,
+        "items": [hotspot_out(data, h) for h in out[offset : offset + limit]],
+    }
 
 
-@router.get("/{hotspot_id}", response_model=HotspotDetail, summary="One hotspot: health, metrics, history",
-            responses={404: {"model": Problem}})
-def get_hotspot(data: Data, _: Viewer, hotspot_id: Annotated[str, Path(max_length=50)],
-                minutes: Annotated[int, Query(ge=1, le=10080, description="how far back metrics go")] = 60):
+@router.get(
+    "/{hotspot_id}",
+    response_model=HotspotDetail,
+    summary="One hotspot: health, metrics, history",
+    responses={404: {"model": Problem}},
+)
+def get_hotspot(
+    data: Data,
+    _: Viewer,
+    hotspot_id: Annotated[str, Path(max_length=50)],
+    minutes: Annotated[int, Query(ge=1, le=10080, description="how far back metrics go")] = 60,
+):
     data.refresh()
     h = data.inv.hotspots.get(hotspot_id)
     if h is None:
@@ -72,12 +101,23 @@ def get_hotspot(data: Data, _: Viewer, hotspot_id: Annotated[str, Path(max_lengt
             lit = quote_literal(h.id)
             doc["metrics"] = data.influx.query_rows(
                 f"SELECT * FROM hotspot_poll WHERE hotspot = {lit} AND time > now() - {minutes}m "
-                f"ORDER BY time DESC LIMIT 500", epoch="s")
+                f"ORDER BY time DESC LIMIT 500",
+                epoch="s",
+            )
             rows = data.influx.query_rows(
-                f"SELECT * FROM hotspot_event WHERE hotspot = {lit} ORDER BY time DESC LIMIT 200", epoch="s")
-            doc["history"] = [{"at": float(r["time"]), "kind": r.get("kind") or "", "value": str(r.get("value")),
-                               "previous": r.get("previous"), "detail": r.get("detail"), "source": r.get("source")}
-                              for r in rows]
+                f"SELECT * FROM hotspot_event WHERE hotspot = {lit} ORDER BY time DESC LIMIT 200", epoch="s"
+            )
+            doc["history"] = [
+                {
+                    "at": float(r["time"]),
+                    "kind": r.get("kind") or "",
+                    "value": str(r.get("value")),
+                    "previous": r.get("previous"),
+                    "detail": r.get("detail"),
+                    "source": r.get("source"),
+                }
+                for r in rows
+            ]
             doc["history_available"] = True
         except Exception:
             pass

@@ -14,14 +14,19 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.schemas import Problem, PublicArea, PublicAreaRef, PublicSummary
 
-router = APIRouter(prefix="/public", tags=["public (citizens)"],
-                   responses={429: {"model": Problem, "description": "too many requests from this client"}})
+router = APIRouter(
+    prefix="/public",
+    tags=["public (citizens)"],
+    responses={429: {"model": Problem, "description": "too many requests from this client"}},
+)
 Lang = Annotated[Literal["id", "en"], Query(description="id = Bahasa Indonesia (default), en = English")]
 HEADERS = {"Cache-Control": "public, max-age=5"}
 MSG = {
     "not_found": ("Kelurahan tidak ditemukan", "No such kelurahan"),
-    "ambiguous": ("Nama kelurahan ada di lebih dari satu kecamatan; sebutkan kecamatan",
-                  "This kelurahan name exists in more than one kecamatan; give the kecamatan"),
+    "ambiguous": (
+        "Nama kelurahan ada di lebih dari satu kecamatan; sebutkan kecamatan",
+        "This kelurahan name exists in more than one kecamatan; give the kecamatan",
+    ),
     "outside": ("Lokasi di luar wilayah kota", "Location outside the city"),
     "limited": ("Terlalu banyak permintaan, coba lagi sebentar", "Too many requests, try again shortly"),
 }
@@ -35,7 +40,9 @@ def _err(status: int, key: str, lang: str, extra: dict | None = None, headers: d
 
 def _limited(request: Request, lang: str) -> Response | None:
     rl = request.app.state.ratelimit
-    client = rl.client_of(request.client.host if request.client else None, ", ".join(request.headers.getlist("x-forwarded-for")) or None)
+    client = rl.client_of(
+        request.client.host if request.client else None, ", ".join(request.headers.getlist("x-forwarded-for")) or None
+    )
     wait = rl.take(client)
     if wait:
         return _err(429, "limited", lang, headers={"Retry-After": str(max(1, int(wait + 0.999)))})
@@ -51,11 +58,20 @@ def _send(request: Request, blob: bytes, etag: str | None = None) -> Response:
     return Response(blob, media_type="application/json", headers=h)
 
 
-@router.get("/kelurahan/{name}", response_model=PublicArea, summary="Is there an outage in my kelurahan?",
-            responses={404: {"model": Problem}, 409: {"model": Problem}})
-async def by_kelurahan(request: Request, name: str, lang: Lang = "id",
-                       kecamatan: Annotated[str | None, Query(max_length=100, description="name or code, when "
-                                                              "the kelurahan name exists twice")] = None):
+@router.get(
+    "/kelurahan/{name}",
+    response_model=PublicArea,
+    summary="Is there an outage in my kelurahan?",
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def by_kelurahan(
+    request: Request,
+    name: str,
+    lang: Lang = "id",
+    kecamatan: Annotated[
+        str | None, Query(max_length=100, description="name or code, when the kelurahan name exists twice")
+    ] = None,
+):
     r = _limited(request, lang)
     if r:
         return r
@@ -70,10 +86,18 @@ async def by_kelurahan(request: Request, name: str, lang: Lang = "id",
     return _send(request, pub.blobs[key], pub.etags[key])
 
 
-@router.get("/location", response_model=PublicArea, summary="Is there an outage where I am? (coordinates)",
-            responses={404: {"model": Problem}})
-async def by_location(request: Request, lat: Annotated[float, Query(ge=-90, le=90)],
-                      lon: Annotated[float, Query(ge=-180, le=180)], lang: Lang = "id"):
+@router.get(
+    "/location",
+    response_model=PublicArea,
+    summary="Is there an outage where I am? (coordinates)",
+    responses={404: {"model": Problem}},
+)
+async def by_location(
+    request: Request,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    lang: Lang = "id",
+):
     r = _limited(request, lang)
     if r:
         return r
@@ -105,11 +129,28 @@ async def summary(request: Request, lang: Lang = "id"):
     return _send(request, pub.summary[lang])
 
 
-@router.get("/maintenance", summary="Planned PLN maintenance, now and coming",
-            responses={200: {"content": {"application/json": {"example": [
-                {"start": "2026-11-24T09:00:00+07:00", "end": "2026-11-24T13:00:00+07:00",
-                 "reason": "Pemeliharaan jaringan", "active": False, "kelurahan": ["Lamper Kidul"]}]}}}},
-            response_model=list[dict])
+@router.get(
+    "/maintenance",
+    summary="Planned PLN maintenance, now and coming",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": [
+                        {
+                            "start": "2026-11-24T09:00:00+07:00",
+                            "end": "2026-11-24T13:00:00+07:00",
+                            "reason": "Pemeliharaan jaringan",
+                            "active": False,
+                            "kelurahan": ["Lamper Kidul"],
+                        }
+                    ]
+                }
+            }
+        }
+    },
+    response_model=list[dict],
+)
 async def maintenance(request: Request, lang: Lang = "id") -> Response:
     r = _limited(request, lang)
     if r:

@@ -9,8 +9,11 @@ from fastapi import APIRouter
 from api.deps import Data, Viewer
 from api.schemas import Problem, ServiceOut
 
-router = APIRouter(prefix="/services", tags=["e-government services (NOC)"],
-                   responses={401: {"model": Problem}, 403: {"model": Problem}})
+router = APIRouter(
+    prefix="/services",
+    tags=["e-government services (NOC)"],
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
 WINDOWS = {"24h": "24h", "7d": "7d", "30d": "30d"}
 _cache: dict = {"at": 0.0, "uptime": {}}
 
@@ -28,7 +31,9 @@ def uptime(data) -> dict[str, dict[str, float | None]]:
                 for row in r.rows():
                     svc = row.get("service")
                     if svc:
-                        out.setdefault(svc, {})[name] = round(float(row["mean"]), 5) if row.get("mean") is not None else None
+                        out.setdefault(svc, {})[name] = (
+                            round(float(row["mean"]), 5) if row.get("mean") is not None else None
+                        )
     except Exception:
         return _cache["uptime"]
     _cache.update(at=time.monotonic(), uptime=out)
@@ -43,8 +48,18 @@ def list_services(data: Data, _: Viewer):
     out = []
     for slug, s in data.inv.egov.items():
         st = live.get(slug, {})
-        out.append({"id": slug, "name": s.name, "state": st.get("state", "unknown"), "since": st.get("since"),
-                    "status_code": st.get("status_code"), "latency_ms": st.get("latency_ms"),
-                    "cert_days_left": st.get("cert_days_left"), "error": st.get("error") or "",
-                    "sla_days": s.sla_days, "uptime": {w: up.get(slug, {}).get(w) for w in WINDOWS}})
+        out.append(
+            {
+                "id": slug,
+                "name": s.name,
+                "state": st.get("state", "unknown"),
+                "since": st.get("since"),
+                "status_code": st.get("status_code"),
+                "latency_ms": st.get("latency_ms"),
+                "cert_days_left": st.get("cert_days_left"),
+                "error": st.get("error") or "",
+                "sla_days": s.sla_days,
+                "uptime": {w: up.get(slug, {}).get(w) for w in WINDOWS},
+            }
+        )
     return out

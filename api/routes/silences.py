@@ -18,8 +18,13 @@ def list_silences(data: Data, _: Viewer):
     return data.state.silences()
 
 
-@router.post("/silences", response_model=SilenceOut, status_code=201, summary="Create a silence",
-             responses={422: {"model": Problem}})
+@router.post(
+    "/silences",
+    response_model=SilenceOut,
+    status_code=201,
+    summary="Create a silence",
+    responses={422: {"model": Problem}},
+)
 def create_silence(data: Data, who: Operator, body: SilenceIn):
     start = body.starts_at if body.starts_at is not None else time.time()
     if body.ends_at <= start:
@@ -29,16 +34,20 @@ def create_silence(data: Data, who: Operator, body: SilenceIn):
     for m in body.matchers:
         if m.is_regex:
             import re
+
             try:
                 re.compile(m.value)
             except re.error as exc:
                 raise HTTPException(422, f"matcher {m.name}: bad regular expression ({exc})") from exc
-    sid = data.state.add_silence([m.model_dump() for m in body.matchers], start, body.ends_at, who["name"], body.comment)
+    sid = data.state.add_silence(
+        [m.model_dump() for m in body.matchers], start, body.ends_at, who["name"], body.comment
+    )
     return next(s for s in data.state.silences() if s["id"] == sid)
 
 
-@router.delete("/silences/{silence_id}", status_code=204, summary="Expire a silence now",
-               responses={404: {"model": Problem}})
+@router.delete(
+    "/silences/{silence_id}", status_code=204, summary="Expire a silence now", responses={404: {"model": Problem}}
+)
 def expire_silence(data: Data, _: Operator, silence_id: Annotated[str, Path(max_length=64)]):
     if not data.state.expire_silence(silence_id):
         raise HTTPException(404, f"no active silence {silence_id!r}")

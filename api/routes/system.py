@@ -14,13 +14,19 @@ from api.schemas import Problem
 router = APIRouter(tags=["system"])
 
 
-@router.get("/api/v1/system", summary="Pantau's own health (collectors, ingest, spool, alerts)",
-            responses={401: {"model": Problem}, 403: {"model": Problem}})
+@router.get(
+    "/api/v1/system",
+    summary="Pantau's own health (collectors, ingest, spool, alerts)",
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
 def system(data: Data, _: Viewer) -> dict:
     data.refresh()
     st = data.live.get("status", {})
-    return {"live_at": data.live.get("at"), "live_age_s": round(time.time() - data.live["at"], 1) if data.live.get("at") else None,
-            "status": st}
+    return {
+        "live_at": data.live.get("at"),
+        "live_age_s": round(time.time() - data.live["at"], 1) if data.live.get("at") else None,
+        "status": st,
+    }
 
 
 @router.get("/healthz", summary="Liveness and freshness of the collectors' view", include_in_schema=True)
@@ -29,8 +35,12 @@ def healthz(data: Data) -> dict:
     at = data.live.get("at")
     age = round(time.time() - at, 1) if at else None
     influx = data.live.get("status", {}).get("influx") or {"state": "unknown", "message": "collector not seen yet"}
-    return {"ok": True, "collector_fresh": age is not None and age < 30, "live_age_s": age,
-            "influx": {"state": influx.get("state"), "message": influx.get("message"), "since": influx.get("since")}}
+    return {
+        "ok": True,
+        "collector_fresh": age is not None and age < 30,
+        "live_age_s": age,
+        "influx": {"state": influx.get("state"), "message": influx.get("message"), "since": influx.get("since")},
+    }
 
 
 class LiveCollector:
@@ -77,23 +87,34 @@ class LiveCollector:
             c.add_metric([k], float(ing.get(k, 0)))
         yield c
         engine = st.get("engine") or {}
-        c = CounterMetricFamily("pantau_snmp_answers_refused", "SNMP answers refused: v3 below the requested "
-                                "security level (auth error), or unmatched (late, duplicated, spoofed)",
-                                labels=["reason"])
+        c = CounterMetricFamily(
+            "pantau_snmp_answers_refused",
+            "SNMP answers refused: v3 below the requested "
+            "security level (auth error), or unmatched (late, duplicated, spoofed)",
+            labels=["reason"],
+        )
         c.add_metric(["seclevel_mismatch"], float(engine.get("seclevel_mismatch", 0)))
         c.add_metric(["unmatched"], float(engine.get("unmatched", 0)))
         yield c
         traps = st.get("traps") or {}
-        c = CounterMetricFamily("pantau_traps_refused", "SNMP traps refused (bad community, unknown engine or user, "
-                                "wrong digest, below the user's security level, unknown source)", labels=["reason"])
-        for reason, n in sorted({**(traps.get("rejected") or {}),
-                                 "unknown_source": traps.get("unknown_source", 0)}.items()):
+        c = CounterMetricFamily(
+            "pantau_traps_refused",
+            "SNMP traps refused (bad community, unknown engine or user, "
+            "wrong digest, below the user's security level, unknown source)",
+            labels=["reason"],
+        )
+        for reason, n in sorted(
+            {**(traps.get("rejected") or {}), "unknown_source": traps.get("unknown_source", 0)}.items()
+        ):
             c.add_metric([reason], float(n))
         yield c
         influx = st.get("influx") or {}
-        g = GaugeMetricFamily("pantau_influx_write_state", "What Pantau's writers last saw of InfluxDB (1 = current "
-                              "state): ok, unavailable, credentials_refused (InfluxDB refuses Pantau's credentials)",
-                              labels=["state"])
+        g = GaugeMetricFamily(
+            "pantau_influx_write_state",
+            "What Pantau's writers last saw of InfluxDB (1 = current "
+            "state): ok, unavailable, credentials_refused (InfluxDB refuses Pantau's credentials)",
+            labels=["state"],
+        )
         for s_ in ("ok", "unavailable", "credentials_refused"):
             g.add_metric([s_], 1.0 if influx.get("state") == s_ else 0.0)
         yield g
@@ -104,7 +125,9 @@ class LiveCollector:
         g = GaugeMetricFamily("pantau_queue_depth", "Points waiting to be written", labels=["queue"])
         g.add_metric(["sink"], float(sink.get("pending", 0)))
         yield g
-        c = CounterMetricFamily("pantau_sink_points", "Points written / dropped by the batching sink", labels=["outcome"])
+        c = CounterMetricFamily(
+            "pantau_sink_points", "Points written / dropped by the batching sink", labels=["outcome"]
+        )
         c.add_metric(["written"], float(sink.get("written", 0)))
         c.add_metric(["dropped"], float(sink.get("dropped", 0)))
         yield c
@@ -138,8 +161,12 @@ class LiveCollector:
         yield c
 
 
-@router.get("/metrics", summary="Prometheus metrics of Pantau's own health", response_class=Response,
-            responses={200: {"content": {"text/plain": {"example": "pantau_live_age_seconds 0.4\n"}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of Pantau's own health",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"example": "pantau_live_age_seconds 0.4\n"}}}},
+)
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -64,8 +64,13 @@ def load_probe_config(path: str | Path = CONFIG_FILE, known: set[str] | None = N
     data, lines = read_yaml(path)
     pf = validate(ProbeFile, data, lines)
     if known is not None:
-        bad = [lines.problem(("services", s), f"unknown e-government service {s!r}; the city has: "
-                                              f"{', '.join(sorted(known))}") for s in pf.services if s not in known]
+        bad = [
+            lines.problem(
+                ("services", s), f"unknown e-government service {s!r}; the city has: {', '.join(sorted(known))}"
+            )
+            for s in pf.services
+            if s not in known
+        ]
         if bad:
             raise DataFileError(bad)
     return pf
@@ -92,8 +97,16 @@ def json_path(doc, path: str):
 
 
 class EgovProber:
-    def __init__(self, inv, sink: Sink, *, config: ProbeFile | None = None, base_url: str | None = None,
-                 intervals: dict[str, float] | None = None, timeout_s: float | None = None):
+    def __init__(
+        self,
+        inv,
+        sink: Sink,
+        *,
+        config: ProbeFile | None = None,
+        base_url: str | None = None,
+        intervals: dict[str, float] | None = None,
+        timeout_s: float | None = None,
+    ):
         self.inv = inv
         self.sink = sink
         self.conf = config or load_probe_config(known=set(inv.egov))
@@ -101,6 +114,7 @@ class EgovProber:
         self.health = HealthTracker(d.fail_threshold, d.success_threshold)
         self.health.listeners.append(self._store_event)
         from collectors.snmp.collector import ALL_RUNS
+
         self.jobs = [j for j in load_jobs(known=ALL_RUNS, overrides=intervals) if j.runs in RUNS]
         self.base_url = base_url
         self.timeout_override = timeout_s
@@ -114,8 +128,9 @@ class EgovProber:
         self.scheduler = AsyncIOScheduler()
         schedule(self.scheduler, self.jobs, {"egov.probe": self._run_job})
         self.scheduler.start()
-        log.info("e-gov probes: %d services every %s", len(self.inv.egov),
-                 ", ".join(f"{j.interval_s:g}s" for j in self.jobs))
+        log.info(
+            "e-gov probes: %d services every %s", len(self.inv.egov), ", ".join(f"{j.interval_s:g}s" for j in self.jobs)
+        )
 
     async def stop(self) -> None:
         if self.scheduler:
@@ -141,8 +156,9 @@ class EgovProber:
         c = self._clients.get(ca_file)
         if c is None:
             verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
-            c = self._clients[ca_file] = httpx.AsyncClient(verify=verify, follow_redirects=True,
-                                                           headers={"User-Agent": "Pantau-probe/1"})
+            c = self._clients[ca_file] = httpx.AsyncClient(
+                verify=verify, follow_redirects=True, headers={"User-Agent": "Pantau-probe/1"}
+            )
         return c
 
     async def probe(self, slug: str) -> dict:
@@ -157,8 +173,17 @@ class EgovProber:
         el = f"egov:{slug}"
         t0 = time.perf_counter()
         at = time.time()
-        res = {"service": slug, "at": at, "url": url, "ok": False, "status_code": None, "latency_ms": None,
-               "cert_days_left": None, "error": "", "problems": []}
+        res = {
+            "service": slug,
+            "at": at,
+            "url": url,
+            "ok": False,
+            "status_code": None,
+            "latency_ms": None,
+            "cert_days_left": None,
+            "error": "",
+            "problems": [],
+        }
         try:
             r = await self._client(o.ca_file).get(url, timeout=timeout)
             res["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
@@ -209,16 +234,32 @@ class EgovProber:
     def _store_event(self, ev: HealthEvent) -> None:
         if ev.kind != "state":
             return
-        self.sink.write([Point("egov_event", {"service": ev.element.partition(":")[2], "city": self.inv.city},
-                               {"old": ev.old, "new": ev.new, "reason": ev.reason}, int(ev.at * 1e9))])
+        self.sink.write(
+            [
+                Point(
+                    "egov_event",
+                    {"service": ev.element.partition(":")[2], "city": self.inv.city},
+                    {"old": ev.old, "new": ev.new, "reason": ev.reason},
+                    int(ev.at * 1e9),
+                )
+            ]
+        )
 
     def status(self) -> dict:
         out = {}
         for slug, svc in self.inv.egov.items():
             h = self.health.get(f"egov:{slug}")
             last = self.last.get(slug, {})
-            out[slug] = {"name": svc.name, "state": h.state, "since": h.since or None,
-                         "last_probe": last.get("at"), "status_code": last.get("status_code"),
-                         "latency_ms": last.get("latency_ms"), "cert_days_left": last.get("cert_days_left"),
-                         "error": last.get("error", ""), "problems": list(h.reasons), "sla_days": svc.sla_days}
+            out[slug] = {
+                "name": svc.name,
+                "state": h.state,
+                "since": h.since or None,
+                "last_probe": last.get("at"),
+                "status_code": last.get("status_code"),
+                "latency_ms": last.get("latency_ms"),
+                "cert_days_left": last.get("cert_days_left"),
+                "error": last.get("error", ""),
+                "problems": list(h.reasons),
+                "sla_days": svc.sla_days,
+            }
         return out

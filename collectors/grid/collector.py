@@ -35,9 +35,19 @@ log = logging.getLogger("pantau.grid")
 
 
 class GridCollector:
-    def __init__(self, inv, broker: BrokerConf, state_dir: Path, spools: DurableSinks, sink: Sink,
-                 telemetry_interval_s: float = 10.0, workers: int = 0, grid_file: Path = GRID_FILE,
-                 city_path: str | None = None, cfg: GridConfig | None = None):
+    def __init__(
+        self,
+        inv,
+        broker: BrokerConf,
+        state_dir: Path,
+        spools: DurableSinks,
+        sink: Sink,
+        telemetry_interval_s: float = 10.0,
+        workers: int = 0,
+        grid_file: Path = GRID_FILE,
+        city_path: str | None = None,
+        cfg: GridConfig | None = None,
+    ):
         self.inv = inv
         self.broker = broker
         self.state_dir = Path(state_dir)
@@ -48,11 +58,17 @@ class GridCollector:
         self.city_path = city_path or inv.source
         self.workers = workers
         st = self.cfg.file.state
-        self.grid = GridState(inv, stale_after_s=st.stale_after_intervals * telemetry_interval_s,
-                              energized_ratio=st.energized_ratio, nominal_v=dict(st.nominal_v))
+        self.grid = GridState(
+            inv,
+            stale_after_s=st.stale_after_intervals * telemetry_interval_s,
+            energized_ratio=st.energized_ratio,
+            nominal_v=dict(st.nominal_v),
+        )
         self.grid.listeners.append(self._event_to_sink)
         sp = self.cfg.sparkplug
-        self.sparkplug = SparkplugHost(inv, dict(sp.metrics), self.cfg.fmt(sp.host_id), sp.namespace) if sp.enabled else None
+        self.sparkplug = (
+            SparkplugHost(inv, dict(sp.metrics), self.cfg.fmt(sp.host_id), sp.namespace) if sp.enabled else None
+        )
         self._procs: dict[int, multiprocessing.Process] = {}
         self._conns: dict[int, object] = {}
         self.worker_stats: dict[int, dict] = {}
@@ -78,16 +94,32 @@ class GridCollector:
         if self.sparkplug:
             subs.append((self.sparkplug.subscription, 1))
             will = (self.sparkplug.state_topic, self.sparkplug.state_payload(False), 1, True)
-        self.session = MqttSession(self.broker, cfg.fmt(s.client_id), subs, session_expiry_s=s.session_expiry_s,
-                                   receive_maximum=s.receive_maximum, keepalive=s.keepalive_s,
-                                   max_pending=s.max_pending, will=will, on_connected=self._on_connected)
+        self.session = MqttSession(
+            self.broker,
+            cfg.fmt(s.client_id),
+            subs,
+            session_expiry_s=s.session_expiry_s,
+            receive_maximum=s.receive_maximum,
+            keepalive=s.keepalive_s,
+            max_pending=s.max_pending,
+            will=will,
+            on_connected=self._on_connected,
+        )
         self.session.start()
         for i in range(self.workers):
             self._spawn(i)
-        self._tasks = [asyncio.create_task(self.ingest.run(self.session, self._apply, s.batch_ms / 1000)),
-                       asyncio.create_task(self._ticker())]
-        log.info("grid collector: %s, %d feeders + %d transformers, %d worker process(es), stale after %.0f s",
-                 self.broker, len(self.inv.feeders), len(self.inv.transformers), self.workers, self.grid.stale_after_s)
+        self._tasks = [
+            asyncio.create_task(self.ingest.run(self.session, self._apply, s.batch_ms / 1000)),
+            asyncio.create_task(self._ticker()),
+        ]
+        log.info(
+            "grid collector: %s, %d feeders + %d transformers, %d worker process(es), stale after %.0f s",
+            self.broker,
+            len(self.inv.feeders),
+            len(self.inv.transformers),
+            self.workers,
+            self.grid.stale_after_s,
+        )
 
     def ready(self) -> bool:
         """Every session (main and workers) connected and subscribed: nothing published now is missed."""
@@ -100,8 +132,11 @@ class GridCollector:
         while not self.ready() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if not self.ready():
-            log.warning("grid collector not subscribed after %.0f s (broker %s down?); going on, it will catch up",
-                        timeout, self.broker)
+            log.warning(
+                "grid collector not subscribed after %.0f s (broker %s down?); going on, it will catch up",
+                timeout,
+                self.broker,
+            )
         return self.ready()
 
     async def stop(self) -> None:
@@ -134,11 +169,18 @@ class GridCollector:
     # --- workers --------------------------------------------------------------------------------
     def _spawn(self, i: int) -> None:
         from collectors.grid.worker import worker_main
+
         ctx = multiprocessing.get_context("spawn")
         r, w = ctx.Pipe(duplex=False)
-        params = {"index": i, "city_path": str(self.city_path), "grid_file": str(self.grid_file),
-                  "state_dir": str(self.state_dir), "spools": self.spools, "broker": asdict(self.broker),
-                  "log_level": logging.getLogger().level or logging.INFO}
+        params = {
+            "index": i,
+            "city_path": str(self.city_path),
+            "grid_file": str(self.grid_file),
+            "state_dir": str(self.state_dir),
+            "spools": self.spools,
+            "broker": asdict(self.broker),
+            "log_level": logging.getLogger().level or logging.INFO,
+        }
         p = ctx.Process(target=worker_main, args=(params, w), name=f"pantau-grid-w{i}", daemon=True)
         p.start()
         w.close()
@@ -188,9 +230,16 @@ class GridCollector:
 
     def _event_to_sink(self, ev: GridEvent) -> None:
         kind = ev.element.partition(":")[0]
-        self.sink.write([Point("grid_event", {"element": ev.element, "kind": kind, "city": self.inv.city,
-                                              "source": ev.source},
-                               {"old": ev.old, "new": ev.new, "reason": ev.reason}, int(ev.at * 1e9))])
+        self.sink.write(
+            [
+                Point(
+                    "grid_event",
+                    {"element": ev.element, "kind": kind, "city": self.inv.city, "source": ev.source},
+                    {"old": ev.old, "new": ev.new, "reason": ev.reason},
+                    int(ev.at * 1e9),
+                )
+            ]
+        )
 
     async def _ticker(self) -> None:
         n = 0
@@ -206,9 +255,20 @@ class GridCollector:
         now = int(time.time() * 1e9)
         pts = []
         for name, st in [("main", self.ingest.stats())] + [(f"w{i}", s) for i, s in self.worker_stats.items()]:
-            pts.append(Point("pantau_self", {"component": "grid", "process": name},
-                             {"received": st["received"], "accepted": st["accepted"], "dead": st["dead"],
-                              "spool_backlog_bytes": st["spool_backlog_bytes"], "lag_s": float(st["lag_s"])}, now))
+            pts.append(
+                Point(
+                    "pantau_self",
+                    {"component": "grid", "process": name},
+                    {
+                        "received": st["received"],
+                        "accepted": st["accepted"],
+                        "dead": st["dead"],
+                        "spool_backlog_bytes": st["spool_backlog_bytes"],
+                        "lag_s": float(st["lag_s"]),
+                    },
+                    now,
+                )
+            )
         self.sink.write(pts)
 
     # --- status ---------------------------------------------------------------------------------
@@ -218,10 +278,14 @@ class GridCollector:
         for p in parts:
             for k, v in p["dead_by_reason"].items():
                 dead_by[k] = dead_by.get(k, 0) + v
-        return {"received": sum(p["received"] for p in parts), "accepted": sum(p["accepted"] for p in parts),
-                "dead": sum(p["dead"] for p in parts), "dead_by_reason": dead_by,
-                "spool_backlog_bytes": sum(p["spool_backlog_bytes"] for p in parts),
-                "written": self.spool.written + sum(p.get("written", 0) for p in self.worker_stats.values())}
+        return {
+            "received": sum(p["received"] for p in parts),
+            "accepted": sum(p["accepted"] for p in parts),
+            "dead": sum(p["dead"] for p in parts),
+            "dead_by_reason": dead_by,
+            "spool_backlog_bytes": sum(p["spool_backlog_bytes"] for p in parts),
+            "written": self.spool.written + sum(p.get("written", 0) for p in self.worker_stats.values()),
+        }
 
     def influx_state(self) -> dict:
         """The worst InfluxDB state of this process's and the workers' spool writers."""
@@ -230,11 +294,29 @@ class GridCollector:
 
     def status(self) -> dict:
         snap = self.grid.snapshot()
-        not_energized = {e: {"state": s["state"], "since": s["since"], "reason": s["reason"]}
-                         for e, s in snap["elements"].items() if s["state"] != "energized"}
-        return {"grid": {"counts": snap["counts"], "not_energized": not_energized, "notices": snap["notices"],
-                         "gateways": snap["gateways"]},
-                "ingest": self.totals(), "influx": self.influx_state(), "main": self.ingest.stats(), "session": self.session.stats() if self.session else {},
-                "workers": {f"w{i}": s for i, s in self.worker_stats.items()}, "worker_restarts": self.worker_restarts,
-                "sparkplug": {"nodes": len(self.sparkplug.nodes), "sequence_gaps": self.sparkplug.sequence_gaps,
-                              "rebirths_requested": self.sparkplug.rebirths_requested} if self.sparkplug else None}
+        not_energized = {
+            e: {"state": s["state"], "since": s["since"], "reason": s["reason"]}
+            for e, s in snap["elements"].items()
+            if s["state"] != "energized"
+        }
+        return {
+            "grid": {
+                "counts": snap["counts"],
+                "not_energized": not_energized,
+                "notices": snap["notices"],
+                "gateways": snap["gateways"],
+            },
+            "ingest": self.totals(),
+            "influx": self.influx_state(),
+            "main": self.ingest.stats(),
+            "session": self.session.stats() if self.session else {},
+            "workers": {f"w{i}": s for i, s in self.worker_stats.items()},
+            "worker_restarts": self.worker_restarts,
+            "sparkplug": {
+                "nodes": len(self.sparkplug.nodes),
+                "sequence_gaps": self.sparkplug.sequence_gaps,
+                "rebirths_requested": self.sparkplug.rebirths_requested,
+            }
+            if self.sparkplug
+            else None,
+        }

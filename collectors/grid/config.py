@@ -165,7 +165,9 @@ def load_grid_config(city: str, path: str | Path = GRID_FILE) -> GridConfig:
         topic = getattr(gf, key).topic
         for seg in topic.split("/"):
             if ("{" in seg or "}" in seg) and not _SEG.match(seg):
-                problems.append(lines.problem((key, "topic"), f"segment {seg!r}: a template segment is a whole {{name}}"))
+                problems.append(
+                    lines.problem((key, "topic"), f"segment {seg!r}: a template segment is a whole {{name}}")
+                )
             if seg in ("+", "#"):
                 problems.append(lines.problem((key, "topic"), "use {name} segments, not MQTT wildcards"))
     if problems:

@@ -19,8 +19,14 @@ from pathlib import Path
 
 
 class DeadLetters:
-    def __init__(self, directory: Path, name: str = "main", max_bytes: int = 32 << 20, keep_files: int = 3,
-                 keep_bytes: int = 2048):
+    def __init__(
+        self,
+        directory: Path,
+        name: str = "main",
+        max_bytes: int = 32 << 20,
+        keep_files: int = 3,
+        keep_bytes: int = 2048,
+    ):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / f"{name}.jsonl"
@@ -31,8 +37,13 @@ class DeadLetters:
 
     def add(self, topic: str, payload: bytes, reason: str, detail: str) -> None:
         self.counts[reason] += 1
-        rec = {"at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", "topic": topic, "reason": reason,
-               "detail": detail[:500], "size": len(payload)}
+        rec = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "topic": topic,
+            "reason": reason,
+            "detail": detail[:500],
+            "size": len(payload),
+        }
         body = payload[: self.keep_bytes]
         try:
             rec["payload"] = body.decode("utf-8")

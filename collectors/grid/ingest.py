@@ -35,16 +35,23 @@ log = logging.getLogger("pantau.grid.ingest")
 class Outcome:
     lines: list[str] = field(default_factory=list)
     readings: list[Reading] = field(default_factory=list)
-    notices: list[tuple[str, Notice | None]] = field(default_factory=list)   # (element, notice or withdrawn)
-    gateways: list[tuple[str, bool, float]] = field(default_factory=list)    # (gateway, online, at)
+    notices: list[tuple[str, Notice | None]] = field(default_factory=list)  # (element, notice or withdrawn)
+    gateways: list[tuple[str, bool, float]] = field(default_factory=list)  # (gateway, online, at)
     stale: list[str] = field(default_factory=list)
     rebirths: list[tuple[str, str]] = field(default_factory=list)
     dead: int = 0
 
 
 class Ingest:
-    def __init__(self, cfg: GridConfig, inv, spool: DurableSink, dead: DeadLetters, sparkplug: SparkplugHost | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        cfg: GridConfig,
+        inv,
+        spool: DurableSink,
+        dead: DeadLetters,
+        sparkplug: SparkplugHost | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.cfg = cfg
         self.inv = inv
         self.spool = spool
@@ -73,8 +80,12 @@ class Ingest:
                 tags["substation"] = self.inv.feeders[ident].substation
             else:
                 t = self.inv.transformers[ident]
-                tags.update(feeder=t.feeder, substation=self.inv.feeders[t.feeder].substation,
-                            kecamatan=t.kecamatan, kelurahan=t.kelurahan)
+                tags.update(
+                    feeder=t.feeder,
+                    substation=self.inv.feeders[t.feeder].substation,
+                    kecamatan=t.kecamatan,
+                    kelurahan=t.kelurahan,
+                )
             line = encode_line("grid_telemetry", tags, {"x": 1})
             p = line[: line.rfind(" ")]
             self._prefix[key] = p
@@ -132,8 +143,14 @@ class Ingest:
             out.notices.append((element, n))
             if n is not None:
                 fields = {"id": n.id, "start_s": n.start, "end_s": n.end, "reason": n.reason, "issuer": n.issuer}
-                out.lines.append(encode_line("grid_maintenance", {"element": element, "city": self.inv.city},
-                                             fields, round((n.issued_at or now) * 1000) * 1_000_000))
+                out.lines.append(
+                    encode_line(
+                        "grid_maintenance",
+                        {"element": element, "city": self.inv.city},
+                        fields,
+                        round((n.issued_at or now) * 1000) * 1_000_000,
+                    )
+                )
             return
         tags = self.t_status.parse(topic)
         if tags is not None:
@@ -142,8 +159,14 @@ class Ingest:
                 raise Rejected("schema", f"gateway status must be 'online' or 'offline', got {text[:40]!r}")
             gw = tags.get("gateway", "")
             out.gateways.append((gw, text == "online", now))
-            out.lines.append(encode_line("grid_gateway", {"gateway": gw, "city": self.inv.city},
-                                         {"online": text == "online"}, round(now * 1000) * 1_000_000))
+            out.lines.append(
+                encode_line(
+                    "grid_gateway",
+                    {"gateway": gw, "city": self.inv.city},
+                    {"online": text == "online"},
+                    round(now * 1000) * 1_000_000,
+                )
+            )
             return
         if self.sparkplug and topic.startswith(self.sparkplug.ns + "/"):
             res = self.sparkplug.handle(topic, m.payload)
@@ -176,8 +199,11 @@ class Ingest:
             self.spool.append(out.lines)
             while self.spool.full:
                 if not full_logged:
-                    log.error("spool %s full (%d bytes): not acknowledging; the broker keeps the messages",
-                              self.spool.dir, self.spool.backlog_bytes)
+                    log.error(
+                        "spool %s full (%d bytes): not acknowledging; the broker keeps the messages",
+                        self.spool.dir,
+                        self.spool.backlog_bytes,
+                    )
                     full_logged = True
                 await asyncio.sleep(0.5)
             full_logged = False
@@ -191,6 +217,12 @@ class Ingest:
                 await asyncio.sleep(batch_s)  # light load: let a few more arrive per fsync
 
     def stats(self) -> dict:
-        return {"received": self.received, "accepted": self.accepted, "dead": self.dead_count,
-                "dead_by_reason": dict(self.dead.counts), "spool_backlog_bytes": self.spool.backlog_bytes,
-                "lag_s": round(self.last_lag_s, 3), "commit_ms": round(self.commit_s * 1000, 2)}
+        return {
+            "received": self.received,
+            "accepted": self.accepted,
+            "dead": self.dead_count,
+            "dead_by_reason": dict(self.dead.counts),
+            "spool_backlog_bytes": self.spool.backlog_bytes,
+            "lag_s": round(self.last_lag_s, 3),
+            "commit_ms": round(self.commit_s * 1000, 2),
+        }

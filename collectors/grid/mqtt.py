@@ -51,8 +51,12 @@ class FastProperties(Properties):
         sh = FastProperties._shared
         if sh is None:
             base = Properties(packetType)
-            sh = FastProperties._shared = (base.types, base.names, base.properties,
-                                           {n.replace(" ", ""): i for n, i in base.names.items()})
+            sh = FastProperties._shared = (
+                base.types,
+                base.names,
+                base.properties,
+                {n.replace(" ", ""): i for n, i in base.names.items()},
+            )
         object.__setattr__(self, "packetType", packetType)
         object.__setattr__(self, "types", sh[0])
         object.__setattr__(self, "names", sh[1])
@@ -78,8 +82,11 @@ def paho_checked() -> bool:
     v = version("paho-mqtt")
     if ".".join(v.split(".")[:2]) in CHECKED_PAHO:
         return True
-    log.error("paho-mqtt %s is not a version FastClient/FastProperties were checked against %s; "
-              "using stock paho", v, CHECKED_PAHO)
+    log.error(
+        "paho-mqtt %s is not a version FastClient/FastProperties were checked against %s; using stock paho",
+        v,
+        CHECKED_PAHO,
+    )
     return False
 
 
@@ -134,7 +141,7 @@ class FastClient(mqtt.Client):
             if not data:
                 return data
             self._rbuf, self._rpos = data, 0
-        chunk = self._rbuf[self._rpos:self._rpos + bufsize]
+        chunk = self._rbuf[self._rpos : self._rpos + bufsize]
         self._rpos += len(chunk)
         return chunk
 
@@ -159,15 +166,26 @@ def configure_auth(client: mqtt.Client, broker: BrokerConf) -> None:
     if broker.username:
         client.username_pw_set(broker.username, broker.password)
     if broker.tls:
-        client.tls_set(ca_certs=broker.ca_file, certfile=broker.cert_file, keyfile=broker.key_file,
-                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.tls_set(
+            ca_certs=broker.ca_file,
+            certfile=broker.cert_file,
+            keyfile=broker.key_file,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
 
 
 class AsyncioPaho:
     """Drives a paho client from the running asyncio loop; connects and reconnects with backoff."""
 
-    def __init__(self, client: mqtt.Client, broker: BrokerConf, keepalive: int = 15,
-                 clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties: Properties | None = None):
+    def __init__(
+        self,
+        client: mqtt.Client,
+        broker: BrokerConf,
+        keepalive: int = 15,
+        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+        properties: Properties | None = None,
+    ):
         self.client, self.broker = client, broker
         self.keepalive, self.clean_start, self.properties = keepalive, clean_start, properties
         self.loop = asyncio.get_running_loop()
@@ -234,8 +252,13 @@ class AsyncioPaho:
         while True:
             if not self.client.is_connected() and self._sock is None:
                 try:
-                    self.client.connect(self.broker.host, self.broker.port, keepalive=self.keepalive,
-                                        clean_start=self.clean_start, properties=self.properties)
+                    self.client.connect(
+                        self.broker.host,
+                        self.broker.port,
+                        keepalive=self.keepalive,
+                        clean_start=self.clean_start,
+                        properties=self.properties,
+                    )
                     self.connects += 1
                     backoff = 0.25
                     warned = False
@@ -265,10 +288,18 @@ class Msg:
 class MqttSession:
     """A persistent MQTT 5 subscriber session handing messages to the asyncio side in batches."""
 
-    def __init__(self, broker: BrokerConf, client_id: str, subscriptions: list[tuple[str, int]],
-                 session_expiry_s: int = 604800, receive_maximum: int = 20000, keepalive: int = 15,
-                 max_pending: int = 20000, will: tuple[str, bytes, int, bool] | None = None,
-                 on_connected=None):
+    def __init__(
+        self,
+        broker: BrokerConf,
+        client_id: str,
+        subscriptions: list[tuple[str, int]],
+        session_expiry_s: int = 604800,
+        receive_maximum: int = 20000,
+        keepalive: int = 15,
+        max_pending: int = 20000,
+        will: tuple[str, bytes, int, bool] | None = None,
+        on_connected=None,
+    ):
         self.broker = broker
         self.client_id = client_id
         self.subscriptions = subscriptions
@@ -276,8 +307,13 @@ class MqttSession:
         self.on_connected = on_connected
         install_fast_properties()
         client_cls = FastClient if paho_checked() else mqtt.Client
-        c = client_cls(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                       manual_ack=True, reconnect_on_failure=False)
+        c = client_cls(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+            reconnect_on_failure=False,
+        )
         c.max_queued_messages_set(0)
         c.max_inflight_messages_set(1000)
         configure_auth(c, broker)
@@ -314,8 +350,12 @@ class MqttSession:
             return
         self.gen += 1
         self.session_present = bool(flags.session_present)
-        log.info("MQTT connected to %s as %s (session %s)", self.broker, self.client_id,
-                 "resumed" if self.session_present else "new")
+        log.info(
+            "MQTT connected to %s as %s (session %s)",
+            self.broker,
+            self.client_id,
+            "resumed" if self.session_present else "new",
+        )
         if self.subscriptions:
             client.subscribe([(f, mqtt.SubscribeOptions(qos=q)) for f, q in self.subscriptions])
         self.connected.set()
@@ -336,7 +376,9 @@ class MqttSession:
         self.connected.clear()
         self.disconnects += 1
         if reason.is_failure or reason.value != 0:
-            log.warning("MQTT %s disconnected from %s: %s (will resume the session)", self.client_id, self.broker, reason)
+            log.warning(
+                "MQTT %s disconnected from %s: %s (will resume the session)", self.client_id, self.broker, reason
+            )
 
     def _on_message(self, client, userdata, msg):
         self.received += 1
@@ -347,8 +389,9 @@ class MqttSession:
 
     # --- asyncio side ---------------------------------------------------------------------------
     def start(self) -> None:
-        self._io = AsyncioPaho(self.client, self.broker, keepalive=self.keepalive, clean_start=False,
-                               properties=self._props)
+        self._io = AsyncioPaho(
+            self.client, self.broker, keepalive=self.keepalive, clean_start=False, properties=self._props
+        )
         self._io.start()
 
     async def take(self, timeout: float = 0.25) -> list[Msg]:
@@ -384,8 +427,16 @@ class MqttSession:
             self._io.stop()
 
     def stats(self) -> dict:
-        return {"client_id": self.client_id, "connected": self.client.is_connected(), "received": self.received,
-                "acked": self.acked, "pending": len(self.pending), "disconnects": self.disconnects,
-                "stale_acks": self.stale_acks, "connects": self._io.connects if self._io else 0,
-                "session_present": self.session_present, "subscribed": self.subscribed.is_set(),
-                "last_error": self.last_error}
+        return {
+            "client_id": self.client_id,
+            "connected": self.client.is_connected(),
+            "received": self.received,
+            "acked": self.acked,
+            "pending": len(self.pending),
+            "disconnects": self.disconnects,
+            "stale_acks": self.stale_acks,
+            "connects": self._io.connects if self._io else 0,
+            "session_present": self.session_present,
+            "subscribed": self.subscribed.is_set(),
+            "last_error": self.last_error,
+        }

@@ -29,9 +29,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from collectors.grid.config import GridConfig
 from collectors.grid.state import Notice, Reading
 
-REASONS = ("oversize", "invalid_json", "schema", "not_finite", "absurd_value", "unknown_element",
-           "topic_mismatch", "clock_skew", "bad_topic", "sparkplug_decode", "sparkplug_sequence",
-           "sparkplug_unknown_alias")
+REASONS = (
+    "oversize",
+    "invalid_json",
+    "schema",
+    "not_finite",
+    "absurd_value",
+    "unknown_element",
+    "topic_mismatch",
+    "clock_skew",
+    "bad_topic",
+    "sparkplug_decode",
+    "sparkplug_sequence",
+    "sparkplug_unknown_alias",
+)
 
 
 class Rejected(Exception):
@@ -93,6 +104,7 @@ class Validator:
 
     def __init__(self, cfg: GridConfig, inv, clock=None):
         import time
+
         self.cfg = cfg
         self.inv = inv
         self.lim = cfg.limits
@@ -137,16 +149,21 @@ class Validator:
             raise Rejected("topic_mismatch", f"payload element {m.element!r} but topic names {element!r}")
         kind, _, ident = element.partition(":")
         if kind == "feeder" and m.substation is not None and m.substation != self.inv.feeders[ident].substation:
-            raise Rejected("topic_mismatch", f"feeder {ident} is on substation {self.inv.feeders[ident].substation}, "
-                                             f"payload says {m.substation}")
+            raise Rejected(
+                "topic_mismatch",
+                f"feeder {ident} is on substation {self.inv.feeders[ident].substation}, payload says {m.substation}",
+            )
         if kind == "transformer" and m.feeder is not None and m.feeder != self.inv.transformers[ident].feeder:
-            raise Rejected("topic_mismatch", f"transformer {ident} is on feeder {self.inv.transformers[ident].feeder}, "
-                                             f"payload says {m.feeder}")
+            raise Rejected(
+                "topic_mismatch",
+                f"transformer {ident} is on feeder {self.inv.transformers[ident].feeder}, payload says {m.feeder}",
+            )
         ts = parse_time(m.ts)
         self.check_time(ts)
         self.check_values(element, m.voltage_v, m.current_a, m.frequency_hz)
-        return Reading(element, ts, m.voltage_v, m.current_a, m.frequency_hz, m.breaker == "closed", m.seq,
-                       m.gateway, "json")
+        return Reading(
+            element, ts, m.voltage_v, m.current_a, m.frequency_hz, m.breaker == "closed", m.seq, m.gateway, "json"
+        )
 
     def notice(self, tags: dict[str, str], payload: bytes) -> Notice | None:
         """None for an empty payload (a withdrawn notice)."""
@@ -164,8 +181,9 @@ class Validator:
         start, end = parse_time(m.start, "start"), parse_time(m.end, "end")
         if not end > start:
             raise Rejected("schema", "end must be after start")
-        return Notice(m.id, element, start, end, m.reason, m.issuer,
-                      parse_time(m.issued_at, "issued_at") if m.issued_at else None)
+        return Notice(
+            m.id, element, start, end, m.reason, m.issuer, parse_time(m.issued_at, "issued_at") if m.issued_at else None
+        )
 
 
 def finite(x) -> bool:

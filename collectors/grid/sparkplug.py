@@ -41,8 +41,9 @@ INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32, UINT64, FLOAT, DOUBLE, BOOLEAN
 
 
 def _build_payload_class():
-    fdp = descriptor_pb2.FileDescriptorProto(name="sparkplug_b.proto", package="org.eclipse.tahu.protobuf",
-                                             syntax="proto2")
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="sparkplug_b.proto", package="org.eclipse.tahu.protobuf", syntax="proto2"
+    )
     payload = fdp.message_type.add(name="Payload")
     F = descriptor_pb2.FieldDescriptorProto
     opt = F.LABEL_OPTIONAL
@@ -71,8 +72,14 @@ def _build_payload_class():
     add(metric, "string_value", 15, F.TYPE_STRING, oneof=0)
     add(metric, "bytes_value", 16, F.TYPE_BYTES, oneof=0)
     add(payload, "timestamp", 1, F.TYPE_UINT64)
-    add(payload, "metrics", 2, F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
-        type_name=".org.eclipse.tahu.protobuf.Payload.Metric")
+    add(
+        payload,
+        "metrics",
+        2,
+        F.TYPE_MESSAGE,
+        label=F.LABEL_REPEATED,
+        type_name=".org.eclipse.tahu.protobuf.Payload.Metric",
+    )
     add(payload, "seq", 3, F.TYPE_UINT64)
     add(payload, "uuid", 4, F.TYPE_STRING)
     add(payload, "body", 5, F.TYPE_BYTES)
@@ -100,8 +107,13 @@ def metric_value(m):
     return v
 
 
-def encode(metrics: list[tuple[str, int, object]], seq: int | None, ts_ms: int | None = None,
-           aliases: dict[str, int] | None = None, with_names: bool = True) -> bytes:
+def encode(
+    metrics: list[tuple[str, int, object]],
+    seq: int | None,
+    ts_ms: int | None = None,
+    aliases: dict[str, int] | None = None,
+    with_names: bool = True,
+) -> bytes:
     """Build a payload (used by tests, the bench and the simulator's Sparkplug mode)."""
     p = Payload()
     p.timestamp = ts_ms if ts_ms is not None else int(time.time() * 1000)
@@ -153,14 +165,21 @@ class NodeSession:
 @dataclass
 class SpOutcome:
     readings: list[Reading] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)          # elements whose telemetry ended
-    rebirth: tuple[str, str] | None = None                  # (group, node) to ask for a rebirth
+    stale: list[str] = field(default_factory=list)  # elements whose telemetry ended
+    rebirth: tuple[str, str] | None = None  # (group, node) to ask for a rebirth
     rejected: Rejected | None = None
 
 
 class SparkplugHost:
-    def __init__(self, inv, metric_map: dict[str, str], host_id: str, namespace: str = "spBv1.0",
-                 max_payload_bytes: int = 65536, validator=None):
+    def __init__(
+        self,
+        inv,
+        metric_map: dict[str, str],
+        host_id: str,
+        namespace: str = "spBv1.0",
+        max_payload_bytes: int = 65536,
+        validator=None,
+    ):
         self.inv = inv
         self.metric_map = metric_map
         self.host_id = host_id
@@ -184,8 +203,7 @@ class SparkplugHost:
         return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
 
     def rebirth_request(self, group: str, node: str) -> tuple[str, bytes]:
-        return (f"{self.ns}/{group}/NCMD/{node}",
-                encode([("Node Control/Rebirth", BOOLEAN, True)], seq=None))
+        return (f"{self.ns}/{group}/NCMD/{node}", encode([("Node Control/Rebirth", BOOLEAN, True)], seq=None))
 
     def element_of(self, device: str) -> str | None:
         if device in self.inv.feeders:
@@ -291,8 +309,9 @@ class SparkplugHost:
             ns.seq = seq
         return ns
 
-    def _node_message(self, ns: NodeSession, key: tuple[str, str], mtype: str, device: str | None, topic: str,
-                      p, out: SpOutcome) -> None:
+    def _node_message(
+        self, ns: NodeSession, key: tuple[str, str], mtype: str, device: str | None, topic: str, p, out: SpOutcome
+    ) -> None:
         """Decide what an in-session message yields: nothing for NDATA, else by device message type."""
         if mtype == "NDATA":
             return  # node-level metrics (gateway health) are not grid readings
@@ -310,8 +329,9 @@ class SparkplugHost:
 
     def _unknown_device(self, device: str) -> Rejected:
         """The rejection of a device that is no feeder or transformer of the city."""
-        return Rejected("unknown_element", f"Sparkplug device {device!r} is no feeder or transformer "
-                                           f"of {self.inv.city}")
+        return Rejected(
+            "unknown_element", f"Sparkplug device {device!r} is no feeder or transformer of {self.inv.city}"
+        )
 
     def _device_birth(self, ns: NodeSession, device: str, key: tuple[str, str], p, out: SpOutcome) -> None:
         """Decide a DBIRTH: a new device session (its aliases), and a reading when it is a known element."""
@@ -362,9 +382,17 @@ class SparkplugHost:
     def _reading(self, ds: DeviceSession, p, group: str, node: str) -> list[Reading]:
         v = ds.values
         ts = (p.timestamp / 1000.0) if p.HasField("timestamp") else time.time()
-        r = Reading(ds.element, ts, _num(v.get("voltage_v")), _num(v.get("current_a")), _num(v.get("frequency_hz")),
-                    v.get("breaker_closed") if isinstance(v.get("breaker_closed"), bool) else None,
-                    p.seq if p.HasField("seq") else None, f"{group}/{node}", "sparkplug")
+        r = Reading(
+            ds.element,
+            ts,
+            _num(v.get("voltage_v")),
+            _num(v.get("current_a")),
+            _num(v.get("frequency_hz")),
+            v.get("breaker_closed") if isinstance(v.get("breaker_closed"), bool) else None,
+            p.seq if p.HasField("seq") else None,
+            f"{group}/{node}",
+            "sparkplug",
+        )
         if self.validator is not None:
             self.validator.check_time(r.ts)
             self.validator.check_values(r.element, r.voltage_v, r.current_a, r.frequency_hz)

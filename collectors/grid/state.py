@@ -41,8 +41,8 @@ NOMINAL_V = {"feeder": 20000.0, "transformer": 230.0}
 class Reading:
     """One validated telemetry reading (from JSON or Sparkplug B)."""
 
-    element: str            # kind:ID
-    ts: float               # epoch seconds, from the payload (true time of the measurement)
+    element: str  # kind:ID
+    ts: float  # epoch seconds, from the payload (true time of the measurement)
     voltage_v: float | None = None
     current_a: float | None = None
     frequency_hz: float | None = None
@@ -66,7 +66,7 @@ class GridEvent:
     old: str
     new: str
     reason: str
-    source: str = "telemetry"   # telemetry | staleness | lwt | sparkplug | derived
+    source: str = "telemetry"  # telemetry | staleness | lwt | sparkplug | derived
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -92,9 +92,9 @@ class ElementState:
     state: str = UNKNOWN
     since: float | None = None
     reason: str = "no telemetry yet"
-    last_ts: float | None = None          # payload time of the latest applied reading
-    last_seen: float | None = None        # wall time it arrived
-    last_power: str | None = None         # energized / de-energized from the last reading
+    last_ts: float | None = None  # payload time of the latest applied reading
+    last_seen: float | None = None  # wall time it arrived
+    last_power: str | None = None  # energized / de-energized from the last reading
     voltage_v: float | None = None
     breaker_closed: bool | None = None
     gateway: str | None = None
@@ -116,6 +116,7 @@ class GridState:
 
     def __post_init__(self):
         import time
+
         self.clock = self.clock or time.time
         self._lock = threading.RLock()
         self.elements: dict[str, ElementState] = {}
@@ -124,11 +125,12 @@ class GridState:
         for t in self.inv.transformers:
             self.elements[f"transformer:{t}"] = ElementState(f"transformer:{t}")
         for s in self.inv.substations:
-            self.elements[f"substation:{s}"] = ElementState(f"substation:{s}", reason="no feeder state yet",
-                                                            source="derived")
+            self.elements[f"substation:{s}"] = ElementState(
+                f"substation:{s}", reason="no feeder state yet", source="derived"
+            )
         self.notices: dict[str, Notice] = {}
         self.gateways: dict[str, dict] = {}
-        self.events: list[GridEvent] = []          # recent, bounded
+        self.events: list[GridEvent] = []  # recent, bounded
         self.listeners: list[Callable[[GridEvent], None]] = []
         self.notice_listeners: list[Callable[[str, Notice | None], None]] = []
 
@@ -208,9 +210,14 @@ class GridState:
         """Declare telemetry lost for elements whose last reading is too old."""
         now = self.clock()
         with self._lock:
-            stale = [e for e, st in self.elements.items()
-                     if st.state != UNKNOWN and st.last_seen is not None and st.source != "derived"
-                     and now - st.last_seen > self.stale_after_s]
+            stale = [
+                e
+                for e, st in self.elements.items()
+                if st.state != UNKNOWN
+                and st.last_seen is not None
+                and st.source != "derived"
+                and now - st.last_seen > self.stale_after_s
+            ]
         if not stale:
             return []
         return self.telemetry_lost(stale, now, f"no telemetry for more than {self.stale_after_s:g} s", "staleness")

@@ -29,8 +29,10 @@ def worker_main(params: dict, conn) -> None:
     _die_with_parent()
     if os.getppid() == 1:
         return
-    logging.basicConfig(level=params.get("log_level", logging.INFO),
-                        format=f"%(asctime)s %(levelname)s %(name)s[w{params['index']}]: %(message)s")
+    logging.basicConfig(
+        level=params.get("log_level", logging.INFO),
+        format=f"%(asctime)s %(levelname)s %(name)s[w{params['index']}]: %(message)s",
+    )
     try:
         asyncio.run(_run(params, conn))
     except KeyboardInterrupt:
@@ -52,10 +54,15 @@ async def _run(params: dict, conn) -> None:
     dead = DeadLetters(state / "deadletters", name)
     ingest = Ingest(cfg, inv, spool, dead)
     s = cfg.session
-    session = MqttSession(BrokerConf(**params["broker"]), f"{cfg.fmt(s.client_id)}-{name}",
-                          [(f"$share/{cfg.fmt(s.share_group)}/{cfg.telemetry.filter()}", cfg.file.telemetry.qos)],
-                          session_expiry_s=s.session_expiry_s, receive_maximum=s.worker_receive_maximum,
-                          keepalive=s.keepalive_s, max_pending=s.max_pending)
+    session = MqttSession(
+        BrokerConf(**params["broker"]),
+        f"{cfg.fmt(s.client_id)}-{name}",
+        [(f"$share/{cfg.fmt(s.share_group)}/{cfg.telemetry.filter()}", cfg.file.telemetry.qos)],
+        session_expiry_s=s.session_expiry_s,
+        receive_maximum=s.worker_receive_maximum,
+        keepalive=s.keepalive_s,
+        max_pending=s.max_pending,
+    )
     session.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,8 +82,12 @@ async def _run(params: dict, conn) -> None:
     async def report():
         while True:
             st = ingest.stats()
-            st.update(session=session.stats(), written=spool.written, influx_available=spool.available,
-                      influx=spool.influx_state())
+            st.update(
+                session=session.stats(),
+                written=spool.written,
+                influx_available=spool.available,
+                influx=spool.influx_state(),
+            )
             send("s", st)
             if os.getppid() == 1:
                 stop.set()

@@ -26,11 +26,23 @@ ALL_RUNS = set(RUNS) | {"egov.probe"}  # every runnable jobs.yaml may name (egov
 
 
 class SnmpCollector:
-    def __init__(self, inventory: Inventory, sink: Sink, *, profiles: ProfileSet | None = None,
-                 health: HealthTracker | None = None, port: int | None = None,
-                 trap_listen: tuple[str, int] | None = None, intervals: dict[str, float] | None = None,
-                 jobs: list[Job] | None = None, timeout: float = 1.0, retries: int = 1, concurrency: int = 256,
-                 fail_threshold: int = 3, recover_threshold: int = 2):
+    def __init__(
+        self,
+        inventory: Inventory,
+        sink: Sink,
+        *,
+        profiles: ProfileSet | None = None,
+        health: HealthTracker | None = None,
+        port: int | None = None,
+        trap_listen: tuple[str, int] | None = None,
+        intervals: dict[str, float] | None = None,
+        jobs: list[Job] | None = None,
+        timeout: float = 1.0,
+        retries: int = 1,
+        concurrency: int = 256,
+        fail_threshold: int = 3,
+        recover_threshold: int = 2,
+    ):
         self.inv = inventory
         self.sink = sink
         self.profiles = profiles or load_profiles()
@@ -50,9 +62,17 @@ class SnmpCollector:
 
     async def start(self) -> None:
         self.engine = await SnmpEngine().open()
-        self.poller = HotspotPoller(self.inv, self.profiles, self.engine, self.sink, self.health,
-                                    concurrency=self.concurrency, timeout=self.timeout, retries=self.retries,
-                                    port=self.port)
+        self.poller = HotspotPoller(
+            self.inv,
+            self.profiles,
+            self.engine,
+            self.sink,
+            self.health,
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            retries=self.retries,
+            port=self.port,
+        )
         if self.trap_listen:
             secs = [pt.target.security for pt in self._all_targets()]
             self.traps = TrapReceiver(self.trap_listen[0], self.trap_listen[1], communities_of(secs), self.on_trap)
@@ -60,9 +80,13 @@ class SnmpCollector:
         self.scheduler = AsyncIOScheduler()
         schedule(self.scheduler, self.jobs, {name: self._run_job for name in RUNS})
         self.scheduler.start()
-        log.info("SNMP collector: %d hotspots, %d switches, %d controllers; jobs %s", len(self.poller.targets),
-                 len(self.poller.switch_targets), len(self.poller.controllers),
-                 ", ".join(f"{j.name}/{j.interval_s:g}s" for j in self.jobs))
+        log.info(
+            "SNMP collector: %d hotspots, %d switches, %d controllers; jobs %s",
+            len(self.poller.targets),
+            len(self.poller.switch_targets),
+            len(self.poller.controllers),
+            ", ".join(f"{j.name}/{j.interval_s:g}s" for j in self.jobs),
+        )
 
     async def stop(self) -> None:
         if self.scheduler:
@@ -105,9 +129,16 @@ class SnmpCollector:
             del self.events[:5000]
         kind, _, ident = ev.element.partition(":")
         value = ev.new if ev.kind == "state" else ev.kind
-        self.sink.write([Point("hotspot_event" if kind == "hotspot" else "network_event",
-                               {kind: ident, "kind": ev.kind, "source": ev.source},
-                               {"value": value, "previous": ev.old, "detail": ev.reason[:500]}, int(ev.at * 1e9))])
+        self.sink.write(
+            [
+                Point(
+                    "hotspot_event" if kind == "hotspot" else "network_event",
+                    {kind: ident, "kind": ev.kind, "source": ev.source},
+                    {"value": value, "previous": ev.old, "detail": ev.reason[:500]},
+                    int(ev.at * 1e9),
+                )
+            ]
+        )
 
     # --- traps --------------------------------------------------------------------------------
     def on_trap(self, trap: Trap) -> None:
@@ -143,9 +174,17 @@ class SnmpCollector:
 
     def status(self) -> dict:
         p = self.poller
-        return {"health": self.health.counts(), "cycles": dict(self.cycles),
-                "last_cycle_s": round(p.last_cycle.duration_s, 3) if p else None,
-                "engine": vars(self.engine.stats) if self.engine else {},
-                "traps": {"received": self.traps.received, "unknown_source": self.traps.unknown_source,
-                          "rejected": dict(self.traps.rejected)}
-                if self.traps else None, "at": time.time()}
+        return {
+            "health": self.health.counts(),
+            "cycles": dict(self.cycles),
+            "last_cycle_s": round(p.last_cycle.duration_s, 3) if p else None,
+            "engine": vars(self.engine.stats) if self.engine else {},
+            "traps": {
+                "received": self.traps.received,
+                "unknown_source": self.traps.unknown_source,
+                "rejected": dict(self.traps.rejected),
+            }
+            if self.traps
+            else None,
+            "at": time.time(),
+        }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WRAP32 = 2 ** 32
+WRAP32 = 2**32
 
 
 @dataclass
@@ -36,8 +36,9 @@ class CounterTracker:
     def reset(self) -> None:
         self.last.clear()
 
-    def rate(self, key: tuple, value: int, bits: int, t: float, multiplier: float = 1.0,
-             limit: float | None = None) -> float | None:
+    def rate(
+        self, key: tuple, value: int, bits: int, t: float, multiplier: float = 1.0, limit: float | None = None
+    ) -> float | None:
         """Per-second rate × multiplier since the previous sample of ``key``, or None."""
         prev = self.last.get(key)
         self.last[key] = (value, bits, t)

@@ -82,10 +82,26 @@ class SnmpErrorStatus(SnmpError):
     kind = "error_status"
 
 
-ERROR_STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr", 6: "noAccess",
-                7: "wrongType", 8: "wrongLength", 9: "wrongEncoding", 10: "wrongValue", 11: "noCreation",
-                12: "inconsistentValue", 13: "resourceUnavailable", 14: "commitFailed", 15: "undoFailed",
-                16: "authorizationError", 17: "notWritable", 18: "inconsistentName"}
+ERROR_STATUS = {
+    1: "tooBig",
+    2: "noSuchName",
+    3: "badValue",
+    4: "readOnly",
+    5: "genErr",
+    6: "noAccess",
+    7: "wrongType",
+    8: "wrongLength",
+    9: "wrongEncoding",
+    10: "wrongValue",
+    11: "noCreation",
+    12: "inconsistentValue",
+    13: "resourceUnavailable",
+    14: "commitFailed",
+    15: "undoFailed",
+    16: "authorizationError",
+    17: "notWritable",
+    18: "inconsistentName",
+}
 
 
 @dataclass(frozen=True)
@@ -211,7 +227,9 @@ class SnmpEngine(asyncio.DatagramProtocol):
         pass
 
     # --- public requests ----------------------------------------------------------------------
-    async def get(self, target: Target, oids: list[tuple[int, ...]], varbind_list: bytes | None = None) -> list[VarBind]:
+    async def get(
+        self, target: Target, oids: list[tuple[int, ...]], varbind_list: bytes | None = None
+    ) -> list[VarBind]:
         """GET; returns the varbinds in request order (values may be noSuchObject/noSuchInstance)."""
         vbl = varbind_list or encode_varbind_list(oids)
         pdu = await self.request(target, GET, vbl)
@@ -219,13 +237,15 @@ class SnmpEngine(asyncio.DatagramProtocol):
             raise SnmpProtocolError(target.name, f"GET of {len(oids)} OIDs answered with {len(pdu.varbinds)} varbinds")
         return pdu.varbinds
 
-    async def bulk(self, target: Target, oids: list[tuple[int, ...]], max_repetitions: int,
-                   non_repeaters: int = 0) -> list[VarBind]:
+    async def bulk(
+        self, target: Target, oids: list[tuple[int, ...]], max_repetitions: int, non_repeaters: int = 0
+    ) -> list[VarBind]:
         pdu = await self.request(target, GETBULK, encode_varbind_list(oids), non_repeaters, max_repetitions)
         return pdu.varbinds
 
-    async def walk(self, target: Target, columns: list[tuple[int, ...]], max_repetitions: int = 10,
-                   max_rows: int = 2000) -> dict[tuple[int, ...], list[tuple[tuple[int, ...], VarBind]]]:
+    async def walk(
+        self, target: Target, columns: list[tuple[int, ...]], max_repetitions: int = 10, max_rows: int = 2000
+    ) -> dict[tuple[int, ...], list[tuple[tuple[int, ...], VarBind]]]:
         """Walk table columns together with GETBULK. Returns column → [(index, varbind)].
 
         Stops a column at the first OID outside it or endOfMibView; refuses an agent that goes
@@ -249,17 +269,22 @@ class SnmpEngine(asyncio.DatagramProtocol):
                 if vb.tag == ber.END_OF_MIB_VIEW or not raw.startswith(raws[i]) or len(raw) == len(raws[i]):
                     done.add(i)
                     continue
-                index = ber.dec_subids(raw[len(raws[i]):])
+                index = ber.dec_subids(raw[len(raws[i]) :])
                 prev = last_index.get(i)
                 if prev is not None and index <= prev:
-                    raise SnmpProtocolError(target.name, f"agent returned OIDs out of order in column "
-                                            f"{'.'.join(map(str, columns[i]))} (index {index} after {prev})")
+                    raise SnmpProtocolError(
+                        target.name,
+                        f"agent returned OIDs out of order in column "
+                        f"{'.'.join(map(str, columns[i]))} (index {index} after {prev})",
+                    )
                 last_index[i] = index
                 rows = result[columns[i]]
                 rows.append((index, vb))
                 if len(rows) > max_rows:
-                    raise SnmpProtocolError(target.name, f"table column {'.'.join(map(str, columns[i]))} has more "
-                                            f"than {max_rows} rows; refused")
+                    raise SnmpProtocolError(
+                        target.name,
+                        f"table column {'.'.join(map(str, columns[i]))} has more than {max_rows} rows; refused",
+                    )
                 cursors[i] = columns[i] + index
             for i in order:
                 if i in done:
@@ -275,8 +300,9 @@ class SnmpEngine(asyncio.DatagramProtocol):
         return await self._send_with_retries(target, tag, varbind_list, a, b, v3=False)
 
     # --- internals ------------------------------------------------------------------------------
-    def _encode(self, target: Target, rid: int, tag: int, vbl: bytes, a: int, b: int, v3: bool,
-                discovery: bool = False) -> bytes:
+    def _encode(
+        self, target: Target, rid: int, tag: int, vbl: bytes, a: int, b: int, v3: bool, discovery: bool = False
+    ) -> bytes:
         pdu = _fast_pdu(tag, rid, a, b, vbl)
         if not v3:
             return tlv(SEQUENCE, b"\x02\x01\x01" + enc_octets(target.security.community) + pdu)
@@ -287,8 +313,9 @@ class SnmpEngine(asyncio.DatagramProtocol):
         scoped = tlv(SEQUENCE, enc_octets(target.engine_id) + enc_octets(target.security.context.encode()) + pdu)
         priv = keys.priv_key is not None
         flags = 1 | (2 if priv else 0) | 4
-        return encode_v3(rid, MAX_MSG, flags, target.engine_id, target.boots, target.engine_time(),
-                         keys.user, keys, scoped, priv)
+        return encode_v3(
+            rid, MAX_MSG, flags, target.engine_id, target.boots, target.engine_time(), keys.user, keys, scoped, priv
+        )
 
     async def _discover(self, target: Target) -> None:
         """RFC 3414 4: learn the agent's snmpEngineID, boots and time from its Report."""
@@ -300,15 +327,17 @@ class SnmpEngine(asyncio.DatagramProtocol):
         keys = self._keys_cache.get(key)
         if keys is None:
             try:
-                keys = UserKeys(sec.user, target.engine_id, sec.auth_proto, sec.auth_password,
-                                sec.priv_proto, sec.priv_password)
+                keys = UserKeys(
+                    sec.user, target.engine_id, sec.auth_proto, sec.auth_password, sec.priv_proto, sec.priv_password
+                )
             except UsmError as exc:
                 raise SnmpAuthError(target.name, f"v3 credentials unusable: {exc}") from None
             self._keys_cache[key] = keys
         target.keys = keys
 
-    async def _send_with_retries(self, target: Target, tag: int, vbl: bytes, a: int, b: int, v3: bool,
-                                 discovery: bool = False) -> ber.Pdu:
+    async def _send_with_retries(
+        self, target: Target, tag: int, vbl: bytes, a: int, b: int, v3: bool, discovery: bool = False
+    ) -> ber.Pdu:
         timeout = target.timeout
         resyncs = 0
         attempt = 0
@@ -333,8 +362,9 @@ class SnmpEngine(asyncio.DatagramProtocol):
                     timeout *= self.backoff
                     continue
                 self.stats.timeouts += 1
-                raise SnmpTimeout(target.name, f"no answer from {target.address}:{target.port} after "
-                                  f"{attempt + 1} tries") from None
+                raise SnmpTimeout(
+                    target.name, f"no answer from {target.address}:{target.port} after {attempt + 1} tries"
+                ) from None
             finally:
                 p.timer.cancel()
                 self._pending.pop(rid, None)
@@ -429,8 +459,11 @@ class SnmpEngine(asyncio.DatagramProtocol):
     def _below_level(self, p: _Pending, what: str) -> None:
         self.stats.seclevel_mismatch += 1
         level = "authPriv" if p.target.keys.priv_key is not None else "authNoPriv"
-        p.future.set_exception(SnmpAuthError(
-            p.target.name, f"SNMPv3 answer below the requested security level ({what}; asked {level}): refused"))
+        p.future.set_exception(
+            SnmpAuthError(
+                p.target.name, f"SNMPv3 answer below the requested security level ({what}; asked {level}): refused"
+            )
+        )
 
     def _complete(self, p: _Pending, pdu: ber.Pdu) -> None:
         if pdu.tag != RESPONSE:
@@ -459,5 +492,17 @@ def value_of(vb: VarBind):
     return ber.decode_value(vb.tag, vb.value_raw)
 
 
-__all__ = ["SnmpEngine", "Target", "V2c", "V3", "SnmpError", "SnmpTimeout", "SnmpAuthError", "SnmpProtocolError",
-           "SnmpErrorStatus", "value_of", "encode_varbind_list", "INTEGER"]
+__all__ = [
+    "SnmpEngine",
+    "Target",
+    "V2c",
+    "V3",
+    "SnmpError",
+    "SnmpTimeout",
+    "SnmpAuthError",
+    "SnmpProtocolError",
+    "SnmpErrorStatus",
+    "value_of",
+    "encode_varbind_list",
+    "INTEGER",
+]

@@ -32,9 +32,13 @@ log = logging.getLogger("pantau.collectors.snmp")
 
 NUMERIC_TAGS = {ber.INTEGER, ber.GAUGE32, ber.COUNTER32, ber.TIMETICKS, ber.COUNTER64}
 TYPE_TAGS = {
-    "integer": NUMERIC_TAGS, "gauge": NUMERIC_TAGS, "timeticks": {ber.TIMETICKS},
-    "counter32": {ber.COUNTER32}, "counter64": {ber.COUNTER64},
-    "string": {ber.OCTET_STRING}, "oid": {ber.OID},
+    "integer": NUMERIC_TAGS,
+    "gauge": NUMERIC_TAGS,
+    "timeticks": {ber.TIMETICKS},
+    "counter32": {ber.COUNTER32},
+    "counter64": {ber.COUNTER64},
+    "string": {ber.OCTET_STRING},
+    "oid": {ber.OID},
 }
 SLOW_MS = 1000.0
 HIGH_CPU = 95.0
@@ -44,8 +48,13 @@ def security_of(creds) -> V2c | V3:
     if isinstance(creds, V2cCredentials):
         return V2c(creds.community.get_secret_value().encode())
     assert isinstance(creds, V3Credentials)
-    return V3(creds.user, creds.auth_protocol, creds.auth_password.get_secret_value(), creds.priv_protocol,
-              creds.priv_password.get_secret_value() if creds.priv_password else None)
+    return V3(
+        creds.user,
+        creds.auth_protocol,
+        creds.auth_password.get_secret_value(),
+        creds.priv_protocol,
+        creds.priv_password.get_secret_value() if creds.priv_password else None,
+    )
 
 
 @dataclass(eq=False)
@@ -88,9 +97,20 @@ class CycleStats:
 
 
 class HotspotPoller:
-    def __init__(self, inventory: Inventory, profiles: ProfileSet, engine: SnmpEngine, sink: Sink,
-                 health: HealthTracker | None = None, concurrency: int = 256, timeout: float = 1.0,
-                 retries: int = 1, port: int | None = None, address_map=None, include_switches: bool = True):
+    def __init__(
+        self,
+        inventory: Inventory,
+        profiles: ProfileSet,
+        engine: SnmpEngine,
+        sink: Sink,
+        health: HealthTracker | None = None,
+        concurrency: int = 256,
+        timeout: float = 1.0,
+        retries: int = 1,
+        port: int | None = None,
+        address_map=None,
+        include_switches: bool = True,
+    ):
         self.inv = inventory
         self.profiles = profiles
         self.engine = engine
@@ -113,19 +133,37 @@ class HotspotPoller:
 
         for h in inventory.hotspots.values():
             prof = profiles.for_vendor(h.vendor)
-            tags = {"hotspot": h.id, "kecamatan": h.kecamatan, "kelurahan": h.kelurahan, "vendor": h.vendor,
-                    "switch": h.switch, "transformer": h.transformer,
-                    "feeder": inventory.transformers[h.transformer].feeder}
-            pt = PollTarget(f"hotspot:{h.id}", h.id, tgt(h.id, h.address, h.snmp_port, h.credentials), prof, tags,
-                            offset=(zlib.crc32(h.id.encode()) % 10007) / 10007)
+            tags = {
+                "hotspot": h.id,
+                "kecamatan": h.kecamatan,
+                "kelurahan": h.kelurahan,
+                "vendor": h.vendor,
+                "switch": h.switch,
+                "transformer": h.transformer,
+                "feeder": inventory.transformers[h.transformer].feeder,
+            }
+            pt = PollTarget(
+                f"hotspot:{h.id}",
+                h.id,
+                tgt(h.id, h.address, h.snmp_port, h.credentials),
+                prof,
+                tags,
+                offset=(zlib.crc32(h.id.encode()) % 10007) / 10007,
+            )
             pt.scalar_vbl = encode_varbind_list(prof.scalar_oids)
             self.targets[h.id] = pt
         generic = profiles.profiles.get("generic")
         if include_switches and generic is not None:
             for s in inventory.switches.values():
                 tags = {"switch": s.id, "role": s.role}
-                pt = PollTarget(f"switch:{s.id}", s.id, tgt(s.id, s.address, 161, s.credentials), generic, tags,
-                                offset=(zlib.crc32(s.id.encode()) % 10007) / 10007)
+                pt = PollTarget(
+                    f"switch:{s.id}",
+                    s.id,
+                    tgt(s.id, s.address, 161, s.credentials),
+                    generic,
+                    tags,
+                    offset=(zlib.crc32(s.id.encode()) % 10007) / 10007,
+                )
                 pt.scalar_vbl = encode_varbind_list(generic.scalar_oids)
                 self.switch_targets[s.id] = pt
         for c in inventory.controllers.values():
@@ -133,8 +171,14 @@ class HotspotPoller:
             if prof is None:
                 log.warning("no controller profile for %s (%s): its APs' radios are not polled", c.id, c.vendor)
                 continue
-            pt = PollTarget(f"controller:{c.id}", c.id, tgt(c.id, c.address, c.snmp_port, c.credentials), prof,
-                            {"controller": c.id}, offset=0.0)
+            pt = PollTarget(
+                f"controller:{c.id}",
+                c.id,
+                tgt(c.id, c.address, c.snmp_port, c.credentials),
+                prof,
+                {"controller": c.id},
+                offset=0.0,
+            )
             self.controllers[c.id] = pt
 
     # --- one device --------------------------------------------------------------------------
@@ -197,15 +241,19 @@ class HotspotPoller:
             out.problems.append(f"slow answer ({latency:.0f} ms)")
         if poll_fields.get("cpu_pct", 0) >= HIGH_CPU:
             out.problems.append(f"CPU at {poll_fields['cpu_pct']:.0f} %")
-        down_ifs = [p.tags.get("ifname", "?") for p in out.points
-                    if is_hotspot and p.measurement == "hotspot_if" and p.fields.get("oper_up") is False]
+        down_ifs = [
+            p.tags.get("ifname", "?")
+            for p in out.points
+            if is_hotspot and p.measurement == "hotspot_if" and p.fields.get("oper_up") is False
+        ]
         if down_ifs:
             out.problems.append("interface down: " + ", ".join(down_ifs))
         out.points.insert(0, Point(_poll_measurement(pt), pt.tags, poll_fields, time_ns))
         return out
 
-    def _rows(self, pt: PollTarget, plan: TablePlan, tables: dict, at: float, out: PollOutcome
-              ) -> list[tuple[dict, dict, dict]]:
+    def _rows(
+        self, pt: PollTarget, plan: TablePlan, tables: dict, at: float, out: PollOutcome
+    ) -> list[tuple[dict, dict, dict]]:
         """Turn walked columns into rows of (labels, stored fields, raw values) for one table."""
         by_index: dict[tuple, dict[str, object]] = {}
         fallback_vals: dict[tuple, dict[str, object]] = {}
@@ -263,8 +311,7 @@ class HotspotPoller:
                     if r is not None:
                         fields[col.rate.field] = round(r, 3)
                 if col.store:
-                    fields[name] = v if isinstance(v, (bool, str)) else (
-                        int(v) if isinstance(v, int) else float(v))
+                    fields[name] = v if isinstance(v, (bool, str)) else (int(v) if isinstance(v, int) else float(v))
                 fields.setdefault("_raw_" + name, v)  # for summaries; stripped below
             labels = {}
             for lname, lab in plan.labels.items():
@@ -279,14 +326,19 @@ class HotspotPoller:
             if not plan.labels:
                 labels["index"] = ".".join(map(str, index))
             rows.append((labels, fields))
-        return [(labels, {k: v for k, v in f.items() if not k.startswith("_raw_")},
-                 {k[5:]: v for k, v in f.items() if k.startswith("_raw_")}) for labels, f in rows]
+        return [
+            (
+                labels,
+                {k: v for k, v in f.items() if not k.startswith("_raw_")},
+                {k[5:]: v for k, v in f.items() if k.startswith("_raw_")},
+            )
+            for labels, f in rows
+        ]
 
     # --- a cycle -----------------------------------------------------------------------------
     async def run_cycle(self, which: str = "hotspots", spread_s: float = 0.0, jitter_s: float = 0.0) -> CycleStats:
         """Poll every target of ``which`` (hotspots | switches | controllers) once."""
-        targets = {"hotspots": self.targets, "switches": self.switch_targets,
-                   "controllers": self.controllers}[which]
+        targets = {"hotspots": self.targets, "switches": self.switch_targets, "controllers": self.controllers}[which]
         stats = CycleStats(started=time.time())
         t0 = time.monotonic()
         order = sorted(targets.values(), key=lambda p: p.offset)
@@ -303,12 +355,25 @@ class HotspotPoller:
             await asyncio.gather(*tasks)
         stats.duration_s = time.monotonic() - t0
         self.last_cycle = stats
-        self.sink.write([Point("pantau_self", {"component": "snmp", "target": which},
-                               {"cycle_s": round(stats.duration_s, 4), "polled": stats.polled, "ok": stats.ok,
-                                "failed": stats.failed, "timeouts": stats.timeouts,
-                                "retries": self.engine.stats.retries, "counter_wraps": self.counter_stats.wraps,
-                                "counter_absurd": self.counter_stats.absurd},
-                               int(stats.started * 1e9))])
+        self.sink.write(
+            [
+                Point(
+                    "pantau_self",
+                    {"component": "snmp", "target": which},
+                    {
+                        "cycle_s": round(stats.duration_s, 4),
+                        "polled": stats.polled,
+                        "ok": stats.ok,
+                        "failed": stats.failed,
+                        "timeouts": stats.timeouts,
+                        "retries": self.engine.stats.retries,
+                        "counter_wraps": self.counter_stats.wraps,
+                        "counter_absurd": self.counter_stats.absurd,
+                    },
+                    int(stats.started * 1e9),
+                )
+            ]
+        )
         return stats
 
     async def _bounded(self, pt: PollTarget, which: str, stats: CycleStats) -> None:
@@ -350,8 +415,16 @@ class HotspotPoller:
                 self.health.rebooted(pt.element, at, f"sysUpTime dropped to {pt.last_uptime:.0f} s")
         else:
             self.errors[pt.ident] = out.error
-            self.sink.write([Point(_poll_measurement(pt), pt.tags, {"up": False, "latency_ms": round(out.latency_ms, 2),
-                                             "error": out.error_kind}, int(at * 1e9))])
+            self.sink.write(
+                [
+                    Point(
+                        _poll_measurement(pt),
+                        pt.tags,
+                        {"up": False, "latency_ms": round(out.latency_ms, 2), "error": out.error_kind},
+                        int(at * 1e9),
+                    )
+                ]
+            )
         self.health.observe(pt.element, out.ok, at, out.error, out.problems)
         return out
 
@@ -373,8 +446,11 @@ class HotspotPoller:
         cols = [name_col] + ([ap_entry + (spec.status_column,)] if spec.status_column else [])
         aps = await self.engine.walk(pt.target, cols, max_repetitions=40, max_rows=20000)
         names = {idx: _as_text(_label_value(vb)) for idx, vb in aps[name_col]}
-        joined = {idx for idx, vb in aps.get(cols[-1], []) if _typed(vb, "integer") == spec.joined_value} \
-            if spec.status_column else set(names)
+        joined = (
+            {idx for idx, vb in aps.get(cols[-1], []) if _typed(vb, "integer") == spec.joined_value}
+            if spec.status_column
+            else set(names)
+        )
         tables = await self.engine.walk(pt.target, prof.walk_columns, max_repetitions=40, max_rows=20000)
         n = spec.index_length
         by_ap: dict[tuple, dict] = {}

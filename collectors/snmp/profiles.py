@@ -42,6 +42,7 @@ class _Strict(BaseModel):
 
 class Fallback(_Strict):
     """Where to read the value when the primary OID is missing (e.g. Counter32 when no Counter64)."""
+
     column: int | None = Field(default=None, gt=0)
     oid: NumericOid | None = None
     scale: float = 1.0
@@ -174,6 +175,7 @@ class ProfileModel(_Strict):
 @dataclass(frozen=True)
 class ColumnPlan:
     """One polled column: ``slot`` is its position in the walk's column list."""
+
     name: str
     oid: tuple[int, ...]
     type: str
@@ -225,8 +227,17 @@ def _compile(m: ProfileModel, scalars: dict, tables: dict, source: str) -> Profi
     plans = {}
     for tname, t in tables.items():
         entry = _oid(t.entry)
-        plan = TablePlan(tname, entry, t.measurement, t.max_repetitions, dict(t.columns), dict(t.labels), {},
-                         t.where, dict(t.summary))
+        plan = TablePlan(
+            tname,
+            entry,
+            t.measurement,
+            t.max_repetitions,
+            dict(t.columns),
+            dict(t.labels),
+            {},
+            t.where,
+            dict(t.summary),
+        )
         for lname, lab in t.labels.items():
             if lab.index is None:
                 o = _oid(lab.oid) if lab.oid else entry + (lab.column,)
@@ -237,8 +248,17 @@ def _compile(m: ProfileModel, scalars: dict, tables: dict, source: str) -> Profi
             if c.fallback:
                 plan.walk.setdefault(plan.oid_of(c.fallback), ("fallback", cname))
         plans[tname] = plan
-    return Profile(m.profile, m.description, tuple(m.vendors), m.role, m.controller, scalars,
-                   [_oid(s.oid) for s in scalars.values()], plans, source)
+    return Profile(
+        m.profile,
+        m.description,
+        tuple(m.vendors),
+        m.role,
+        m.controller,
+        scalars,
+        [_oid(s.oid) for s in scalars.values()],
+        plans,
+        source,
+    )
 
 
 @dataclass
@@ -260,8 +280,17 @@ class ProfileSet:
         return None
 
     def describe(self) -> list[dict]:
-        return [{"profile": p.name, "vendors": list(p.vendors), "role": p.role, "scalars": len(p.scalar_oids),
-                 "columns": len(p.walk_columns), "source": p.source} for p in self.profiles.values()]
+        return [
+            {
+                "profile": p.name,
+                "vendors": list(p.vendors),
+                "role": p.role,
+                "scalars": len(p.scalar_oids),
+                "columns": len(p.walk_columns),
+                "source": p.source,
+            }
+            for p in self.profiles.values()
+        ]
 
 
 def load_profiles(directory: str | Path = PROFILES_DIR) -> ProfileSet:
@@ -280,7 +309,9 @@ def load_profiles(directory: str | Path = PROFILES_DIR) -> ProfileSet:
             problems.extend(exc.problems)
             continue
         if m.profile in models:
-            problems.append(lines.problem(("profile",), f"profile {m.profile!r} also defined in {models[m.profile][2]}"))
+            problems.append(
+                lines.problem(("profile",), f"profile {m.profile!r} also defined in {models[m.profile][2]}")
+            )
             continue
         # numeric OIDs inside maps: a column's oid is validated by pattern; check scale sanity here
         models[m.profile] = (m, lines, path.name)
@@ -291,7 +322,9 @@ def load_profiles(directory: str | Path = PROFILES_DIR) -> ProfileSet:
         if m.extends is None:
             return dict(m.scalars), dict(m.tables)
         if m.extends in chain:
-            raise ValueError(lines.problem(("extends",), f"profile inheritance cycle: {' → '.join(chain + (m.extends,))}"))
+            raise ValueError(
+                lines.problem(("extends",), f"profile inheritance cycle: {' → '.join(chain + (m.extends,))}")
+            )
         if m.extends not in models:
             raise ValueError(lines.problem(("extends",), f"unknown profile {m.extends!r}"))
         s, t = resolve(m.extends, chain + (m.extends,))
@@ -312,8 +345,9 @@ def load_profiles(directory: str | Path = PROFILES_DIR) -> ProfileSet:
             continue
         for v in p.vendors:
             if v in seen_vendor:
-                problems.append(Problem(p.source, None, "vendors", f"vendor {v!r} already claimed by profile "
-                                                                     f"{seen_vendor[v]!r}"))
+                problems.append(
+                    Problem(p.source, None, "vendors", f"vendor {v!r} already claimed by profile {seen_vendor[v]!r}")
+                )
             seen_vendor[v] = p.name
     if problems:
         raise DataFileError(problems)

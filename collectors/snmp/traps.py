@@ -89,8 +89,9 @@ class TrapReceiver:
         for i, c in enumerate(sorted(set(communities))):
             config.add_v1_system(self.snmp, f"pantau-{i}", c.decode())
         self._transport = None
-        self._counters = {reason: self.snmp.get_mib_builder().import_symbols(*sym)[0]
-                          for reason, sym in _DROP_COUNTERS.items()}
+        self._counters = {
+            reason: self.snmp.get_mib_builder().import_symbols(*sym)[0] for reason, sym in _DROP_COUNTERS.items()
+        }
         self.snmp.observer.register_observer(self._usm_matched, "rfc3414.processIncomingMsg")
         md = self.snmp.message_dispatcher
         self._receive_message = md.receive_message
@@ -117,12 +118,16 @@ class TrapReceiver:
         level = AUTH_PRIV if sec.priv_proto else AUTH_NO_PRIV
         hash_name = AUTH[sec.auth_proto][0]
         auth_key = localize(password_to_key(sec.auth_password, hash_name), engine_id, hash_name)
-        kwargs = dict(authProtocol=AUTH_PROTO[sec.auth_proto], authKey=auth_key,
-                      authKeyType=config.USM_KEY_TYPE_LOCALIZED)
+        kwargs = dict(
+            authProtocol=AUTH_PROTO[sec.auth_proto], authKey=auth_key, authKeyType=config.USM_KEY_TYPE_LOCALIZED
+        )
         if sec.priv_proto:
             priv_key = localize(password_to_key(sec.priv_password, hash_name), engine_id, hash_name)
-            kwargs.update(privProtocol=PRIV_PROTO[sec.priv_proto], privKey=priv_key[:PRIV_KEY_LEN[sec.priv_proto]],
-                          privKeyType=config.USM_KEY_TYPE_LOCALIZED)
+            kwargs.update(
+                privProtocol=PRIV_PROTO[sec.priv_proto],
+                privKey=priv_key[: PRIV_KEY_LEN[sec.priv_proto]],
+                privKeyType=config.USM_KEY_TYPE_LOCALIZED,
+            )
         config.add_v3_user(self.snmp, sec.user, securityEngineId=pv2c.OctetString(engine_id), **kwargs)
         self._users[key] = level
 
@@ -153,8 +158,13 @@ class TrapReceiver:
             self._logged[(reason, src)] = now
             if len(self._logged) > 10000:
                 self._logged.clear()
-            log.warning("trap from %s refused: %s%s (%d refused for this reason so far)", src, reason,
-                        f" ({detail})" if detail else "", self.rejected[reason])
+            log.warning(
+                "trap from %s refused: %s%s (%d refused for this reason so far)",
+                src,
+                reason,
+                f" ({detail})" if detail else "",
+                self.rejected[reason],
+            )
 
     def _security_ok(self, snmp_engine, address) -> bool:
         """A v3 trap must carry the level its (engine ID, user) was learned with."""
@@ -171,8 +181,11 @@ class TrapReceiver:
         required = self._users.get((engine_id, user), AUTH_PRIV)
         if level >= required:
             return True
-        self._reject("seclevel_mismatch", address,
-                     f"user {user!r}: {LEVEL_NAMES.get(level, level)}, {LEVEL_NAMES[required]} required")
+        self._reject(
+            "seclevel_mismatch",
+            address,
+            f"user {user!r}: {LEVEL_NAMES.get(level, level)}, {LEVEL_NAMES[required]} required",
+        )
         return False
 
     def _callback(self, snmp_engine, state_reference, context_engine_id, context_name, var_binds, cb_ctx):
