@@ -6,23 +6,31 @@ Input is a stream of evidence (each a ``(at, kind, element, data)`` tuple, store
 and ``tick`` (the clock). The explainer keeps its own mirror of the city from that stream only,
 so replaying the stored evidence reproduces every decision (:func:`replay`).
 
-On every tick it walks both trees with the inventory's topology:
+It weighs evidence instead of asking for unanimity (docs/outages.md, "Weighing evidence"): each
+candidate root is scored by how well it explains what was seen, with explicit tolerances
+(:class:`Settings`) for lost answers, late readings and wrong inventory rows. On every tick:
 
-1. **Power, from telemetry**: a de-energized substation, feeder (its substation not) or transformer
-   (its feeder not) is a root. A maintenance notice covering that element (or an ancestor) whose
-   window contains the moment power was lost makes it ``planned_maintenance`` — only inside the
-   window: still dark after it ends, the cause becomes ``power_grid``.
-2. **Network**: the topmost failing switch whose parent chain answers, when it is down (3 failed
-   polls) or failed once with at least half of its hotspots failing, is a ``network_uplink`` root.
-3. **Hotspots as power sensors**: where telemetry is missing or stale, a transformer whose every
-   non-UPS hotspot is failing — at least two, on switches that still answer — is an inferred
-   power cut (two or more such transformers on one feeder: the feeder). Hotspots on UPS that stay
-   up do not veto; when their batteries run out they join the same incident.
+1. **Network**: the topmost failing switch that no failing parent explains is a
+   ``network_uplink`` root when it is down, or failed with at least half of its hotspots failing.
+   While its parent has not been polled since (one poll interval) it stays provisional.
+2. **Power, along the tree** (transformer → feeder → substation): an element is dark by its own
+   telemetry (de-energized), or — telemetry unknown — by its hotspots failing together (a
+   likelihood ratio that tolerates a wrong row or two and random lost answers). A parent whose
+   own reading is not in yet (not newer than its children's dark readings) holds its dark
+   children *provisional* for ``hold_intervals`` telemetry (or poll) intervals and then takes the
+   roll-up when it explains them better than independent failures would (the smallest set of
+   roots); a parent whose fresh reading says energized stops the roll-up there. A maintenance
+   notice covering the root (or an ancestor) in its window makes it ``planned_maintenance``.
+3. **Joiners**: a hotspot that went down in the same moment as a finding's hotspots, near its
+   root (same feeder or neighbouring transformer; same aggregation switch), whose own listed
+   elements are fine, joins that finding — its inventory row is probably wrong — with lower
+   confidence, instead of raising a ``device`` incident.
 4. **Device / unknown**: a hotspot down (for a poll interval and two telemetry intervals: symptoms
    of a bigger cause are explained by then) with its switch answering and its power known to be on
-   (telemetry energized, or a non-UPS sibling on the same transformer up) is a ``device`` root;
-   with nothing to decide between power and device it is ``unknown`` (and says why).
+   (telemetry energized, a non-UPS sibling up, or it went down before its power did) is a
+   ``device`` root; with nothing to decide between power and device it is ``unknown``.
 
+Hotspots that were down well before a root's dark moment (already broken) are not its symptoms.
 Incidents follow the findings: a finding for the same root updates its incident; a finding whose
 root is an ancestor or descendant (in the same tree) of an open incident's root, or which explains
 a device incident's hotspot, re-roots that incident (merged, not a second one); an incident with no
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -44,6 +53,7 @@ log = logging.getLogger("pantau.explainer")
 
 ENERGIZED, DEENERGIZED, UNKNOWN_G = "energized", "de-energized", "unknown"
 POWER_KINDS = ("substation", "feeder", "transformer")
+NEIGHBOURS = 4  # a transformer's geographically nearest others count as its neighbours
 
 
 @dataclass
@@ -58,6 +68,9 @@ class Finding:
     on_battery: int = 0
     notice: dict | None = None
     detail: str = ""
+    joined: set[str] = field(default_factory=set)  # dark with it, although listed elsewhere
+    stayed_up: set[str] = field(default_factory=set)  # listed under it, answering although it is dark
+    uncertain: list[tuple[str, str]] = field(default_factory=list)  # (id, en): what the decision was unsure of
 
 
 @dataclass
@@ -94,6 +107,14 @@ class Settings:
     grace_polls: float = 4.0  # after an incident closes, its hotspots may take this long to be up
     boot_s: float = 60.0  # and this much longer to boot
     telemetry_interval_s: float = 10.0  # grid readings per element
+    # --- tolerances of the score (docs/outages.md, "Weighing evidence") ---------------------------
+    hold_intervals: float = 1.5  # a dark child waits this many intervals for its parent's reading
+    fail_polls: int = 3  # failed polls that take an element down (hotspots.health)
+    p_root: float = 1e-4  # any one element failing on its own within a coincidence window
+    p_lost: float = 0.03  # an answering hotspot's poll failing at random within that window
+    p_wrong_row: float = 0.05  # an inventory row naming the wrong transformer or switch
+    p_parent_late: float = 0.02  # a dark parent's own reading not in by the end of the hold
+    p_child_lit: float = 0.002  # a child of a dark parent still reading energized after the hold
 
     @property
     def device_holdoff_s(self) -> float:
@@ -101,13 +122,51 @@ class Settings:
         long enough for its transformer's and feeder's next readings and its switch's next polls."""
         return max(self.poll_interval_s, 2 * self.telemetry_interval_s)
 
+    @property
+    def telemetry_hold_s(self) -> float:
+        """How long dark children wait for their parent's own reading (every element reports once
+        per telemetry interval; the rest is the tolerance for jitter and delivery)."""
+        return self.hold_intervals * self.telemetry_interval_s
+
+    @property
+    def poll_hold_s(self) -> float:
+        """How long hotspot-sensed darkness waits for the rest of the hotspots to be polled."""
+        return self.hold_intervals * self.poll_interval_s
+
+    @property
+    def suspect_ttl_s(self) -> float:
+        """A first failed poll not followed by ``down`` within this long was a lost answer (the good
+        poll after it changes no state, so no evidence says so)."""
+        return (self.fail_polls + 1) * self.poll_interval_s
+
+    @property
+    def symptom_lead_s(self) -> float:
+        """A hotspot may fail this long before the reading that says its power is gone (the
+        reading comes up to a telemetry interval after the loss) and still be its symptom; one
+        down before that was broken already."""
+        return self.telemetry_hold_s + 0.5 * self.poll_interval_s
+
+
+@dataclass
+class _Node:
+    """One power element as the tree walk sees it: its own state and what below it is decided."""
+
+    el: str
+    state: str  # "dark" (and the best root for everything dark below), "lit", "unknown", "pending"
+    since: float = 0.0
+    how: str = ""  # telemetry | hotspots | children
+    finding: Finding | None = None  # when dark: the finding if it stays the root
+    roots: list[Finding] = field(default_factory=list)  # decided roots below (the element itself not dark)
+    held: list[Finding] = field(default_factory=list)  # provisional findings below, waiting
+
 
 class Explainer:
     def __init__(self, inv, settings: Settings | None = None, on_change: Callable[[list, list], None] | None = None):
         self.inv = inv
         self.s = settings or Settings()
-        self.hs: dict[str, dict] = {}  # hotspot/switch id -> {"state", "failing", "since", "reboot_at"}
+        self.hs: dict[str, dict] = {}  # hotspot/switch id -> {"state", "failing", "since", "fail_at", "suspect_at"}
         self.grid: dict[str, tuple[str, float]] = {}  # element -> (state, since)
+        self.grid_prev: dict[str, str] = {}  # element -> the state before the current one
         self.notices: dict[str, dict] = {}  # element -> notice
         self.incidents: dict[str, Incident] = {}
         self.recovering: dict[str, float] = {}  # hotspot -> until
@@ -134,27 +193,54 @@ class Explainer:
             for ident in inv.of_kind(kind):
                 el = f"{kind}:{ident}"
                 self.below[el] = [f"hotspot:{h}" for h in inv.hotspots_below(el)]
+        self.kids: dict[str, list[str]] = {}
+        for el, parent in list(self.parent_power.items()) + list(self.parent_net.items()):
+            if not el.startswith("hotspot:"):
+                self.kids.setdefault(parent, []).append(el)
+        self.neighbours = self._neighbour_transformers()
+
+    def _neighbour_transformers(self) -> dict[str, set[str]]:
+        """Each transformer's neighbours: the others on its feeder and its NEIGHBOURS nearest ones
+        (where a wrong inventory row most likely points instead of the true one)."""
+        ts = list(self.inv.transformers.values())
+        out: dict[str, set[str]] = {}
+        for t in ts:
+            cos = math.cos(math.radians(t.lat))
+            near = sorted(ts, key=lambda u: (u.lat - t.lat) ** 2 + ((u.lon - t.lon) * cos) ** 2)
+            same = {u.id for u in ts if u.feeder == t.feeder}
+            out[t.id] = ({u.id for u in near[1 : NEIGHBOURS + 1]} | same) - {t.id}
+        return out
 
     # --- evidence -------------------------------------------------------------------------------
     def feed(self, at: float, kind: str, element: str, data: dict) -> None:
         self.now = max(self.now, at)
         if kind == "health":
-            st = self.hs.setdefault(element, {"state": "unknown", "failing": False, "since": at, "reboot_at": None})
+            st = self.hs.setdefault(
+                element, {"state": "unknown", "failing": False, "since": at, "reboot_at": None, "suspect_at": None}
+            )
             k = data.get("kind")
             if k == "state":
+                was_failing = self._failing_at(st, at)
+                if data["new"] == "down" and not was_failing:
+                    st["fail_at"] = at
                 st["state"] = data["new"]
                 st["since"] = at
                 st["reason"] = data.get("reason", "")
-                if data["new"] == "down" and not st["failing"]:
-                    st["fail_at"] = at
+                if was_failing and data["new"] != "down":
+                    st["back_at"] = at  # answering again (up <-> degraded is not a comeback)
                 st["failing"] = data["new"] == "down"
+                st["suspect_at"] = None
             elif k == "suspect":
-                if not st["failing"]:
+                if not self._failing_at(st, at):
                     st["fail_at"] = at
                 st["failing"] = True
+                st["suspect_at"] = at
             elif k == "reboot":
                 st["reboot_at"] = at
         elif kind == "grid":
+            old = self.grid.get(element, (UNKNOWN_G, 0.0))[0]
+            if old != data["new"]:
+                self.grid_prev[element] = old
             self.grid[element] = (data["new"], at)
         elif kind == "notice":
             if data:
@@ -162,9 +248,15 @@ class Explainer:
             else:
                 self.notices.pop(element, None)
 
+    def _failing_at(self, st: dict, at: float) -> bool:
+        """Down, or a first failed poll recent enough to still be one (else it was a lost answer)."""
+        if st["state"] == "down":
+            return True
+        return st.get("suspect_at") is not None and at - st["suspect_at"] <= self.s.suspect_ttl_s
+
     def failing(self, el: str) -> bool:
         st = self.hs.get(el)
-        return bool(st and st["failing"])
+        return bool(st and self._failing_at(st, self.now))
 
     def down(self, el: str) -> bool:
         st = self.hs.get(el)
@@ -172,6 +264,13 @@ class Explainer:
 
     def gstate(self, el: str) -> str:
         return self.grid.get(el, (UNKNOWN_G, 0.0))[0]
+
+    def fail_at(self, el: str) -> float:
+        st = self.hs[el]
+        return st.get("fail_at", st["since"])
+
+    def _ups(self, h: str) -> bool:
+        return self.inv.hotspots[h[8:]].ups_minutes > 0
 
     # --- the decision ---------------------------------------------------------------------------
     def findings(self, now: float) -> dict[str, Finding]:
@@ -181,17 +280,21 @@ class Explainer:
 
         # 0. e-government services failing their probes: a cause of their own, nothing below them
         self._take(out, explained, self._service_findings())
-        # 1. power from telemetry
-        self._take(out, explained, self._telemetry_power_findings(now))
-        # 2. network
-        self._take(out, explained, self._network_findings(now))
-        # 3. hotspots as power sensors
+        # 1. network first: hotspots behind a failing switch say nothing about their power
+        net, net_held = self._network_findings(now)
+        # 2. power along the tree, from telemetry and from hotspots
+        power, power_held = self._telemetry_power_findings(now, net, net_held)
+        self._take(out, explained, power)
+        self._take(out, explained, net)
+        for f in net_held + power_held:  # provisional: no incident yet, and no device either
+            explained |= f.affected
         pending = {
             h
             for h, st in self.hs.items()
-            if h.startswith("hotspot:") and st["failing"] and h not in explained and self.recovering.get(h, 0) <= now
+            if h.startswith("hotspot:") and self.failing(h) and h not in explained and self.recovering.get(h, 0) <= now
         }
-        self._take(out, explained, self._inferred_power_findings(pending, now))
+        # 3. hotspots dark with a finding although listed elsewhere
+        explained |= self._join_outliers(out, pending, now)
         # 4. device / unknown
         self._take(out, explained, self._device_findings(pending - explained, now))
         return out
@@ -220,36 +323,255 @@ class Explainer:
                 )
         return out
 
-    def _telemetry_power_findings(self, now: float) -> dict[str, Finding]:
-        """Decide which de-energized substations, feeders and transformers are power roots by telemetry."""
-        out: dict[str, Finding] = {}
-        for kind in POWER_KINDS:
-            for ident in self.inv.of_kind(kind):
-                el = f"{kind}:{ident}"
-                f = self._telemetry_finding(el, now)
-                if f is not None:
-                    out[el] = f
-        return out
+    def _symptoms(self, el: str, since: float, lead: float | None = None) -> set[str]:
+        """Failing hotspots below ``el`` that failed no earlier than ``lead`` before ``since``: those
+        down long before (already broken) are not its symptoms."""
+        lead = self.s.symptom_lead_s if lead is None else lead
+        return {h for h in self.below[el] if self.failing(h) and self.fail_at(h) >= since - lead}
 
-    def _telemetry_finding(self, el: str, now: float) -> Finding | None:
-        """Decide whether a de-energized element is a root: its power parent neither dark nor back since."""
+    # --- 1. network -----------------------------------------------------------------------------
+    def _explains_children(self, sw: str) -> bool:
+        """Decide whether failing switch ``sw`` is the likely cause of its children's failures: down,
+        or failed with two of its child switches or half of its hotspots (one lost answer is not)."""
+        if not self.failing(sw):
+            return False
+        if self.down(sw):
+            return True
+        kids = [k for k in self.kids.get(sw, []) if k.startswith("switch:")]
+        below = self.below.get(sw, [])
+        return sum(1 for k in kids if self.failing(k)) >= 2 or (
+            bool(below) and sum(1 for h in below if self.failing(h)) >= len(below) / 2
+        )
+
+    def _network_findings(self, now: float) -> tuple[dict[str, Finding], list[Finding]]:
+        """Decide which failing switches are ``network_uplink`` roots (topmost failing, down or half
+        dark); one whose parent may not have been polled since it failed stays provisional."""
+        out: dict[str, Finding] = {}
+        held: list[Finding] = []
+        for sid in self.inv.switches:
+            el = f"switch:{sid}"
+            if not self.failing(el) or not self._parents_answer(el) or self._uplink_recovering(el, now):
+                continue
+            st = self.hs[el]
+            below = self.below[el]
+            fa = self.fail_at(el)
+            dark = {h for h in below if self.failing(h) and self.fail_at(h) >= fa - self.s.poll_interval_s}
+            if not (st["state"] == "down" or len(dark) >= max(1, len(below) / 2)):
+                continue
+            ev = [
+                f"{el} not answering" + (" (down)" if st["state"] == "down" else " (failed polls)"),
+                f"{len(dark)} of {len(below)} hotspots behind it not answering; its parent answers",
+            ]
+            f = Finding("network_uplink", el, dark, ev, 0.9 if st["state"] == "down" else 0.8, since=st["since"])
+            f.stayed_up = {h for h in below if not self.failing(h) and h in self.hs}
+            if f.stayed_up:
+                f.uncertain.append(_stayed_up_note(len(f.stayed_up), "switch"))
+            parent = self.parent_net.get(el)
+            if parent and st["state"] != "down" and now < fa + self.s.poll_interval_s:
+                held.append(f)  # its parent's next poll may yet show the failure is above it
+                continue
+            out[el] = f
+        return out, held
+
+    def _parents_answer(self, el: str) -> bool:
+        """Decide whether no switch above ``el`` explains its failure (see :meth:`_explains_children`)."""
+        p = self.parent_net.get(el)
+        while p:
+            if self._explains_children(p):
+                return False
+            p = self.parent_net.get(p)
+        return True
+
+    def _uplink_recovering(self, el: str, now: float) -> bool:
+        """Decide whether a switch above failing ``el`` came back after it failed and is still being polled up."""
+        st = self.hs[el]
+        cur = self.parent_net.get(el)
+        while cur:
+            back = self.hs.get(cur, {}).get("back_at")
+            if (
+                back is not None
+                and back > st.get("fail_at", st["since"])
+                and now - back < self.s.grace_polls * self.s.poll_interval_s
+            ):
+                return True
+            cur = self.parent_net.get(cur)
+        return False
+
+    # --- 2. power along the tree ----------------------------------------------------------------
+    def _telemetry_power_findings(
+        self, now: float, net: dict[str, Finding], net_held: list[Finding]
+    ) -> tuple[dict[str, Finding], list[Finding]]:
+        """Decide the power roots, substation by substation: every dark element of the tree is
+        explained by the smallest set of roots; undecided ones are returned as provisional."""
+        behind_net = set().union(*(f.affected for f in net.values()), *(f.affected for f in net_held))
+        out: dict[str, Finding] = {}
+        held: list[Finding] = []
+        for sid in self.inv.substations:
+            node = self._power_node(f"substation:{sid}", now, behind_net)
+            if node.state == "dark" and node.finding:
+                out[node.el] = node.finding
+            for f in node.roots:
+                out[f.root] = f
+            held += node.held
+        return out, held
+
+    def _power_node(self, el: str, now: float, behind_net: set[str]) -> _Node:
+        """Decide what is dark at and below ``el`` and which elements explain it (bottom-up)."""
+        if el.startswith("transformer:"):
+            return self._transformer_node(el, now, behind_net)
+        kids = [self._power_node(k, now, behind_net) for k in self.kids.get(el, [])]
         state, since = self.grid.get(el, (UNKNOWN_G, 0.0))
-        if state != DEENERGIZED:
-            return None
-        parent = self.parent_power.get(el)
-        if parent and self.gstate(parent) == DEENERGIZED:
-            return None  # the parent explains it
-        if parent and self.gstate(parent) == ENERGIZED and self.grid[parent][1] > since:
-            return None  # its parent came back after it went dark: wait for its own next reading
+        roots = [f for k in kids for f in k.roots]
+        held = [f for k in kids for f in k.held]
+        if state == DEENERGIZED:  # its own telemetry: the root of everything dark below it
+            return _Node(el, "dark", since, "telemetry", self._telemetry_finding(el, since, now))
+        node = _Node(el, "lit" if state == ENERGIZED else "unknown", since, "telemetry", roots=roots, held=held)
+        dark = [k for k in kids if k.state == "dark"]
+        waiting = [k for k in kids if k.state == "pending"]
+        hold = self.s.telemetry_hold_s
+        if state == ENERGIZED and dark:
+            # its reading is newer than theirs: no roll-up for them; if it came back (a restore),
+            # they wait for their own next reading first
+            before = [k for k in dark if k.since < since]
+            if self.grid_prev.get(el) == DEENERGIZED and now - since < hold:
+                node.held += [k.finding for k in before if k.finding]
+            else:
+                node.roots += [k.finding for k in before if k.finding]
+            dark = [k for k in dark if k.since >= since]
+        if not dark and not waiting:
+            return node
+        cur, older = _newest_group(dark, hold)
+        node.roots += [k.finding for k in older if k.finding]  # failed earlier, on their own
+        t0 = min(k.since for k in cur + waiting)
+        lit = sum(1 for k in kids if k.state in ("lit", "pending"))
+        wins, margin = self._rollup(el, len(cur), lit, state)
+        if state == UNKNOWN_G and any(
+            k.state in ("unknown", "pending") or (k.state == "lit" and k.how != "telemetry")
+            for k in kids
+            if k not in cur
+        ):
+            hold = max(hold, self.s.poll_hold_s)  # children known by their hotspots only: poll them all first
+        if wins:
+            return _Node(el, "dark", t0, "children", self._rolled_up_finding(el, cur, state, margin, now))
+        if waiting or now < t0 + hold:
+            node.state, node.since = "pending", t0
+            node.held += [k.finding for k in cur if k.finding]
+            return node
+        node.roots += [k.finding for k in cur if k.finding]
+        return node
+
+    def _rollup(self, el: str, dark: int, lit: int, state: str) -> tuple[bool, float]:
+        """Score "``el`` lost power" against "its ``dark`` children failed each on their own": the
+        log-likelihood margin with the tolerances of :class:`Settings`. Children not known to be
+        dark (yet) count as lit, so a win cannot turn into a loss when more readings come in."""
+        s = self.s
+        own = 0.0
+        if state == ENERGIZED and not el.startswith("substation:"):  # a substation's state is its feeders'
+            own = math.log(s.p_parent_late)
+        parent = math.log(s.p_root) + lit * math.log(s.p_child_lit) + own
+        children = dark * math.log(s.p_root)
+        margin = parent - children
+        return dark >= 2 and margin > 0, margin
+
+    def _rolled_up_finding(self, el: str, dark: list[_Node], state: str, margin: float, now: float) -> Finding:
+        """The finding for a parent that explains its dark children better than they do themselves."""
+        t0 = min(k.since for k in dark)
+        affected = set().union(*(k.finding.affected for k in dark if k.finding))
+        hows = {k.how for k in dark}
+        kind = el.partition(":")[0]
+        ev = [
+            f"{len(dark)} of {len(self.kids.get(el, []))} {'feeders' if kind == 'substation' else 'transformers'} "
+            f"of {el} dark together since {t0:.0f} ({', '.join(sorted(k.el for k in dark))}), "
+            f"by {' and '.join(sorted(hows))}",
+            f"{el} telemetry: {state}" + (" (its reading not newer than theirs)" if state == ENERGIZED else ""),
+            f"log-likelihood margin over independent failures: {margin:.1f}",
+        ]
+        conf = (0.9 if kind == "substation" else 0.85) if hows == {"telemetry"} else 0.75
+        f = Finding("power_grid", el, affected, ev, conf, hows != {"telemetry"}, t0)
+        for k in dark:
+            if k.finding:
+                f.joined |= k.finding.joined
+                f.stayed_up |= k.finding.stayed_up
+                f.on_battery += k.finding.on_battery
+        if state == ENERGIZED and kind != "substation":
+            f.uncertain.append(
+                (
+                    f"data listrik {_name_id(el)} sendiri belum menunjukkan padam",
+                    f"{el}'s own reading does not show it yet",
+                )
+            )
+        elif state == UNKNOWN_G and kind != "substation":
+            f.uncertain.append((f"tidak ada data listrik dari {_name_id(el)}", f"no telemetry from {el}"))
+        self._apply_notice(f, el, t0, now)
+        return f
+
+    def _transformer_node(self, t: str, now: float, behind_net: set[str]) -> _Node:
+        """A transformer: dark by its telemetry, or — telemetry unknown — by its hotspots."""
+        state, since = self.grid.get(t, (UNKNOWN_G, 0.0))
+        if state == DEENERGIZED:
+            return _Node(t, "dark", since, "telemetry", self._telemetry_finding(t, since, now))
+        if state == ENERGIZED:
+            return _Node(t, "lit", since, "telemetry")
+        return self._sensed_transformer(t, now, behind_net)
+
+    def _telemetry_finding(self, el: str, since: float, now: float) -> Finding:
+        """The finding for an element whose own telemetry says de-energized."""
         below = self.below[el]
-        dark = {h for h in below if self.failing(h)}
-        on_batt = sum(1 for h in below if not self.failing(h) and self.inv.hotspots[h[8:]].ups_minutes > 0)
+        dark = self._symptoms(el, since)
+        on_batt = sum(1 for h in below if not self.failing(h) and self._ups(h))
         ev = [f"{el} de-energized since {since:.0f} (grid telemetry)"]
         if dark:
             ev.append(f"{len(dark)} of {len(below)} hotspots below it not answering")
         f = Finding("power_grid", el, dark, ev, 0.95 if dark or not below else 0.9, since=since, on_battery=on_batt)
+        f.stayed_up = {
+            h for h in below if h in self.hs and not self.failing(h) and not self._ups(h) and h not in self.recovering
+        }
+        if f.stayed_up:
+            f.evidence.append(f"{len(f.stayed_up)} hotspot(s) listed below it still answer (inventory may be wrong)")
+            f.uncertain.append(_stayed_up_note(len(f.stayed_up), "power"))
         self._apply_notice(f, el, since, now)
         return f
+
+    def _sensed_transformer(self, t: str, now: float, behind_net: set[str]) -> _Node:
+        """Decide a transformer without telemetry from its non-UPS hotspots: dark when the ones that
+        failed together are better explained by one power cut than by each failing on its own (a
+        wrong row may stay up; a lost answer is a suspect that may not last)."""
+        s = self.s
+        f_state, f_since = self.grid.get(self.parent_power[t], (UNKNOWN_G, 0.0))
+        hs = [h for h in self.below[t] if not self._ups(h) and h in self.hs and h not in behind_net]
+        hs = [h for h in hs if not self.failing(self.parent_net[h])]  # behind a failing switch: says nothing
+        dark = [h for h in hs if self.failing(h) and self.recovering.get(h, 0) <= now]
+        up = [h for h in hs if not self.failing(h)]
+        cluster = _together(dark, self.fail_at, s.poll_hold_s)
+        if (
+            cluster
+            and f_state == ENERGIZED
+            and f_since > min(self.fail_at(h) for h in cluster)
+            and now - f_since < s.grace_polls * s.poll_interval_s + s.boot_s
+        ):
+            return _Node(t, "unknown")  # the feeder came back after they went dark: they are booting
+        switches = {self.parent_net[h] for h in cluster}
+        if len(cluster) >= 2 and (len(switches) >= 2 or len(cluster) >= 3):
+            l_dark = math.log(s.p_root) + len(cluster) * math.log(1 - s.p_wrong_row) + len(up) * math.log(s.p_wrong_row)
+            l_own = sum(math.log(s.p_root if self.down(h) else s.p_lost) for h in cluster)
+            if l_dark > l_own:
+                since = min(self.fail_at(h) for h in cluster)
+                ev = [
+                    f"{len(cluster)} of {len(self.below[t])} hotspots on {t} failed together across "
+                    f"{len(switches)} switch(es) that still answer",
+                    f"{t} telemetry: {self.gstate(t)}",
+                ]
+                f = Finding("power_grid", t, set(cluster), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
+                f.stayed_up = set(up)
+                if up:
+                    f.confidence -= 0.05
+                    f.evidence.append(f"{len(up)} of its hotspots still answer (inventory may be wrong)")
+                    f.uncertain.append(_stayed_up_note(len(up), "power"))
+                self._apply_notice(f, t, since, now)
+                return _Node(t, "dark", since, "hotspots", f)
+        if up:
+            return _Node(t, "lit", 0.0, "hotspots")
+        return _Node(t, "unknown")
 
     def _apply_notice(self, f: Finding, el: str, since: float, now: float) -> None:
         """Decide whether a PLN notice makes a power finding ``planned_maintenance`` (only inside its window)."""
@@ -263,124 +585,78 @@ class Explainer:
             else:
                 f.evidence.append(f"PLN notice {n['id']} window ended at {n['end']:.0f}; still de-energized")
 
-    def _network_findings(self, now: float) -> dict[str, Finding]:
-        """Decide which failing switches are ``network_uplink`` roots: topmost failing, down or half dark."""
-        out: dict[str, Finding] = {}
-        for sid in self.inv.switches:
-            el = f"switch:{sid}"
-            if not self.failing(el) or not self._parents_answer(el) or self._uplink_recovering(el, now):
-                continue
-            st = self.hs[el]
-            below = self.below[el]
-            dark = {h for h in below if self.failing(h)}
-            if not (st["state"] == "down" or len(dark) >= max(1, len(below) / 2)):
-                continue
-            ev = [
-                f"{el} not answering" + (" (down)" if st["state"] == "down" else " (failed polls)"),
-                f"{len(dark)} of {len(below)} hotspots behind it not answering; its parent answers",
-            ]
-            out[el] = Finding("network_uplink", el, dark, ev, 0.9 if st["state"] == "down" else 0.8, since=st["since"])
-        return out
-
-    def _parents_answer(self, el: str) -> bool:
-        """Decide whether every switch above ``el`` answers (none of its network ancestors is failing)."""
-        p = self.parent_net.get(el)
-        while p:
-            if self.failing(p):
-                return False
-            p = self.parent_net.get(p)
-        return True
-
-    def _uplink_recovering(self, el: str, now: float) -> bool:
-        """Decide whether a switch above failing ``el`` came back after it failed and is still being polled up."""
-        st = self.hs[el]
-        cur = self.parent_net.get(el)
-        while cur:
-            p_st = self.hs.get(cur)
-            if (
-                p_st
-                and p_st["since"] > st.get("fail_at", st["since"])
-                and now - p_st["since"] < self.s.grace_polls * self.s.poll_interval_s
-            ):
-                return True
-            cur = self.parent_net.get(cur)
-        return False
-
-    def _inferred_power_findings(self, pending: set[str], now: float) -> dict[str, Finding]:
-        """Decide power cuts inferred from unexplained failing hotspots: feeders first, then transformers."""
-        inferred_t: dict[str, Finding] = {}
-        by_t: dict[str, list[str]] = {}
-        for h in pending:
-            by_t.setdefault(self.parent_power[h], []).append(h)
-        for t, dark in by_t.items():
-            f = self._inferred_transformer(t, dark, now)
-            if f is not None:
-                inferred_t[t] = f
-        out, absorbed = self._inferred_feeders(inferred_t)
-        for t, f in inferred_t.items():
-            if t not in absorbed:
-                out[t] = f
-        return out
-
-    def _inferred_transformer(self, t: str, dark: list[str], now: float) -> Finding | None:
-        """Decide whether a transformer without telemetry lost power: its non-UPS hotspots all dark, switches up."""
-        if self.gstate(t) != UNKNOWN_G:
-            return None  # its own telemetry decides (step 1); an energized feeder says nothing of it
-        f_state, f_since = self.grid.get(self.parent_power[t], (UNKNOWN_G, 0.0))
-        if (
-            f_state == ENERGIZED
-            and f_since > min(self.hs[h].get("fail_at", 0.0) for h in dark)
-            and now - f_since < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s
-        ):
-            return None  # the feeder came back after they went dark: they are booting
-        hs = self.below[t]
-        non_ups = [h for h in hs if self.inv.hotspots[h[8:]].ups_minutes == 0]
-        if len(dark) < 2 or not all(self.failing(h) for h in non_ups):
-            return None
-        switches = {self.parent_net[h] for h in dark}
-        if any(self.failing(s) for s in switches):
-            return None
-        if len(switches) < 2 and len(dark) < 3:
-            return None
-        ev = [
-            f"{len(dark)} of {len(hs)} hotspots on {t} failed together across {len(switches)} switch(es) "
-            f"that still answer",
-            f"{t} telemetry: {self.gstate(t)}",
-        ]
-        since = min(self.hs[h].get("fail_at", self.hs[h]["since"]) for h in dark)
-        return Finding("power_grid", t, set(dark), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
-
-    def _inferred_feeders(self, inferred_t: dict[str, Finding]) -> tuple[dict[str, Finding], set[str]]:
-        """Decide which feeders lost power (two inferred transformers, or their only one with hotspots)."""
-        by_f: dict[str, list[str]] = {}
-        for t in inferred_t:
-            by_f.setdefault(self.parent_power[t], []).append(t)
-        out: dict[str, Finding] = {}
-        absorbed: set[str] = set()
-        for fdr, ts in by_f.items():
-            with_hotspots = [
-                t
-                for t in (f"transformer:{x}" for x in self.inv.transformers_of_feeder.get(fdr[7:], []))
-                if self.below[t]
-            ]
-            if len(ts) >= 2 or (len(with_hotspots) == 1 and ts):
-                dark = set().union(*(inferred_t[t].affected for t in ts))
-                ev = [
-                    f"{len(ts)} transformers of {fdr} lost their hotspots together ({', '.join(sorted(ts))})",
-                    f"{fdr} telemetry: {self.gstate(fdr)}",
-                ]
-                out[fdr] = Finding(
-                    "power_grid",
-                    fdr,
-                    dark,
-                    ev,
-                    0.8 if len(ts) >= 2 else 0.7,
-                    True,
-                    min(inferred_t[t].since for t in ts),
+    # --- 3. joiners -----------------------------------------------------------------------------
+    def _join_outliers(self, out: dict[str, Finding], pending: set[str], now: float) -> set[str]:
+        """Hotspots down in the same moment as a power or network finding's hotspots, near its root,
+        whose own listed transformer and switch are fine, join that finding (the inventory row is
+        probably wrong): lower confidence, said in the evidence and the explanation."""
+        joined: set[str] = set()
+        big = [f for f in out.values() if f.cause in ("power_grid", "planned_maintenance", "network_uplink")]
+        if not big:
+            return joined
+        for h in sorted(pending):
+            if not self.down(h) or self.failing(self.parent_net[h]):
+                continue  # a suspect may be a lost answer; a failing switch may explain it
+            if self._power_dark_at(h) is not None:
+                continue  # its listed power is off: not an outlier (step 2 or 4 decides)
+            fa = self.fail_at(h)
+            best: tuple[float, Finding] | None = None
+            for f in big:
+                if not f.affected or f.root in (self.parent_power[h], self.parent_net[h]):
+                    continue
+                lo = min(self.fail_at(x) for x in f.affected) - 0.5 * self.s.poll_interval_s
+                hi = max(self.fail_at(x) for x in f.affected) + 0.5 * self.s.poll_interval_s
+                if self._ups(h) and f.cause != "network_uplink":
+                    hi = max(hi, now)  # on battery until it ran out
+                if not (lo <= fa <= hi and self._near(h, f.root)):
+                    continue
+                gap = abs(fa - f.since)
+                if best is None or gap < best[0]:
+                    best = (gap, f)
+            if best:
+                f = best[1]
+                f.affected.add(h)
+                f.joined.add(h)
+                joined.add(h)
+        for f in big:
+            if f.joined:
+                listed = "switch" if f.cause == "network_uplink" else "transformer"
+                f.confidence = round(max(0.5, f.confidence - 0.02 * len(f.joined)), 2)
+                f.evidence.append(
+                    f"{len(f.joined)} hotspot(s) listed under another {listed} went down with it: "
+                    + ", ".join(sorted(x[8:] for x in f.joined))
+                    + " (inventory may be wrong)"
                 )
-                absorbed.update(ts)
-        return out, absorbed
+                f.uncertain.append(_joined_note(len(f.joined), listed))
+        return joined
 
+    def _near(self, h: str, root: str) -> bool:
+        """Whether ``root`` is where a wrong inventory row of ``h`` would most likely point from:
+        power — its listed transformer's feeder mates and nearest transformers; network — the
+        other access switches of its listed switch's aggregation switch."""
+        kind, _, ident = root.partition(":")
+        hrow = self.inv.hotspots[h[8:]]
+        if kind == "switch":
+            sw = f"switch:{hrow.switch}"
+            return self.parent_net.get(sw) is not None and self.parent_net.get(sw) == self.parent_net.get(root)
+        if kind not in POWER_KINDS:
+            return False
+        near = self.neighbours.get(hrow.transformer, set())
+        if kind == "transformer":
+            return ident in near
+        return any(self._related(f"transformer:{t}", root) for t in near)
+
+    def _power_dark_at(self, h: str) -> float | None:
+        """When the power of ``h``'s listed transformer (or an ancestor) went off by telemetry, if it is off."""
+        cur = self.parent_power.get(h)
+        while cur:
+            state, since = self.grid.get(cur, (UNKNOWN_G, 0.0))
+            if state == DEENERGIZED:
+                return since
+            cur = self.parent_power.get(cur)
+        return None
+
+    # --- 4. device / unknown --------------------------------------------------------------------
     def _device_findings(self, candidates: set[str], now: float) -> dict[str, Finding]:
         """Decide which still-unexplained hotspots, down past the holdoff on an answering switch, are roots."""
         out: dict[str, Finding] = {}
@@ -407,8 +683,8 @@ class Explainer:
         cur: str | None = self.parent_net[h]
         while cur:  # its uplink came back after it went dark
             s_st = self.hs.get(cur)
-            if s_st and s_st["state"] in ("up", "degraded") and s_st["since"] > st["since"]:
-                back.append(s_st["since"])
+            if s_st and s_st["state"] in ("up", "degraded") and s_st.get("back_at", 0.0) > st["since"]:
+                back.append(s_st["back_at"])
             cur = self.parent_net.get(cur)
         return bool(back) and now - max(back) < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s
 
@@ -417,18 +693,18 @@ class Explainer:
         sw = self.parent_net[h]
         t = self.parent_power[h]
         st = self.hs[h]
-        siblings_up = [
-            x
-            for x in self.below[t]
-            if x != h and not self.failing(x) and self.inv.hotspots[x[8:]].ups_minutes == 0 and x in self.hs
-        ]
-        power_on = self.gstate(t) == ENERGIZED or siblings_up
+        siblings_up = [x for x in self.below[t] if x != h and x in self.hs and not self.failing(x) and not self._ups(x)]
+        off_at = self._power_dark_at(h)
+        before_power = off_at is not None and self.fail_at(h) < off_at - self.s.symptom_lead_s
+        power_on = self.gstate(t) == ENERGIZED or siblings_up or before_power
         if power_on:
             why = []
             if self.gstate(t) == ENERGIZED:
                 why.append(f"{t} energized")
             if siblings_up:
                 why.append(f"{len(siblings_up)} hotspot(s) on the same transformer answer")
+            if before_power:
+                why.append(f"down since {self.fail_at(h):.0f}, before its power went off at {off_at:.0f}")
             detail = "restarting" if st.get("reboot_at") and now - st["reboot_at"] < 600 else ""
             return Finding(
                 "device",
@@ -486,15 +762,18 @@ class Explainer:
                     i
                     for i in open_inc.values()
                     if i.id not in matched
-                    and (self._related(i.root, root) or (i.cause in ("device", "unknown") and i.root in f.affected))
+                    and i.root not in found  # still its own root: not a provisional view of this one
+                    and (
+                        i.root in f.affected
+                        if i.root.startswith("hotspot:")  # a device incident only for a symptom of this root
+                        else self._related(i.root, root)
+                    )
                 ]
                 cands.sort(key=lambda i: i.opened_at)
                 if cands:
                     inc = cands[0]
                     self._record(inc, "rerooted", {"from": inc.root, "to": root, "cause": f.cause})
                     for other in cands[1:]:
-                        if other.root in found and other.root != root:
-                            continue  # still its own root
                         other.status, other.closed_at, other.merged_into = "closed", now, inc.id
                         self._record(other, "merged", {"into": inc.id})
                         matched.add(other.id)
@@ -592,6 +871,7 @@ class Explainer:
             (f.notice or {}).get("end"),
             f.on_battery,
             f.detail,
+            f.uncertain,
         )
         inc.explanation_id, inc.explanation_en = text["id"], text["en"]
         after = (inc.cause, inc.root, inc.confidence, tuple(inc.affected), tuple(inc.evidence))
@@ -618,3 +898,46 @@ def replay(inv, evidence: list[tuple[float, str, str, dict]], settings: Settings
         else:
             ex.feed(at, kind, element, data)
     return ex
+
+
+def _together(hs: list[str], at: Callable[[str], float], window: float) -> list[str]:
+    """The largest group of ``hs`` whose failure times lie within ``window`` of each other."""
+    best: list[str] = []
+    for a in sorted(hs, key=at):
+        group = [h for h in hs if 0 <= at(h) - at(a) <= window]
+        if len(group) > len(best):
+            best = group
+    return best
+
+
+def _newest_group(nodes: list[_Node], gap: float) -> tuple[list[_Node], list[_Node]]:
+    """Split dark children into the newest group (dark within ``gap`` of each other, chained) and
+    the older ones (which failed on their own before)."""
+    ordered = sorted(nodes, key=lambda k: k.since)
+    cut = 0
+    for i in range(1, len(ordered)):
+        if ordered[i].since - ordered[i - 1].since > gap:
+            cut = i
+    return ordered[cut:], ordered[:cut]
+
+
+def _name_id(el: str) -> str:
+    kind, _, ident = el.partition(":")
+    return {"feeder": "penyulang", "transformer": "gardu", "substation": "gardu induk"}.get(kind, kind) + " " + ident
+
+
+def _stayed_up_note(n: int, tree: str) -> tuple[str, str]:
+    if tree == "switch":
+        return (
+            f"{n} titik wifi yang tercatat di switch ini tetap menjawab",
+            f"{n} hotspot(s) listed behind it still answer",
+        )
+    return (f"{n} titik wifi yang tercatat di sini tetap menyala", f"{n} hotspot(s) listed under it stay up")
+
+
+def _joined_note(n: int, listed: str) -> tuple[str, str]:
+    what = "switch" if listed == "switch" else "gardu"
+    return (
+        f"{n} titik wifi yang tercatat di {what} lain ikut padam bersamaan (data aset mungkin salah)",
+        f"{n} hotspot(s) listed under another {listed} went dark with it (asset list may be wrong)",
+    )

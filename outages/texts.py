@@ -37,7 +37,9 @@ def explain(
     notice_end: float | None = None,
     on_battery: int = 0,
     detail: str = "",
+    uncertain: list[tuple[str, str]] | tuple = (),
 ) -> dict[str, str]:
+    """The citizen's text; ``uncertain`` holds (id, en) notes on what the decision was unsure of."""
     kind, _, ident = root.partition(":")
     a_id, a_en = _areas(areas)
     where_id = f" di {a_id}" if a_id else ""
@@ -96,4 +98,7 @@ def explain(
     else:
         idt = f"Titik wifi{where_id} padam sejak {t_id} WIB; penyebab belum dapat dipastikan{': ' + detail if detail else ''}."
         ent = f"Wifi{where_en} down since {t_en} WIB; cause not yet determined{': ' + detail if detail else ''}."
+    if uncertain:
+        idt += " Belum pasti: " + "; ".join(u[0] for u in uncertain) + "."
+        ent += " Uncertain: " + "; ".join(u[1] for u in uncertain) + "."
     return {"id": idt, "en": ent}
