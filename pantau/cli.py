@@ -160,16 +160,29 @@ def simulator_run(
         None, help="broker user (gateway 'simulator'); its password from env PANTAU_SIM_MQTT_PASSWORD"
     ),
     mqtt_ca_file: Optional[Path] = typer.Option(None, help="TLS to the broker, verified against this CA"),
+    world: Optional[str] = typer.Option(
+        None, help="the world (simulator/world.py) as JSON, or @FILE holding it: loss, broken hotspots, jitter, errors"
+    ),
     verbose: bool = typer.Option(False, "-v"),
 ):
     """Run the simulated city until interrupted."""
     from collectors.grid.mqtt import BrokerConf
     from simulator.runtime import run_city
+    from simulator.world import World
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     inv = _inventory(city)
+    the_world = None
+    if world:
+        try:
+            text = Path(world[1:]).read_text() if world.startswith("@") else world
+            the_world = World.from_dict(json.loads(text))
+            for hid in the_world.background_down + [e.hotspot for e in the_world.errors]:
+                inv.get(f"hotspot:{hid}")
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise typer.BadParameter(f"--world: {exc}") from None
     broker = None
     if mqtt:
         mh, mp = _hostport(mqtt)
@@ -192,6 +205,7 @@ def simulator_run(
                 seed=seed,
                 telemetry_interval_s=telemetry_interval,
                 trap_target=_hostport(trap_target) if trap_target else None,
+                world=the_world,
             )
         )
     except OSError as exc:

@@ -435,8 +435,12 @@ def simulator(
     mqtt_username: str | None = None,
     mqtt_password: str | None = None,
     mqtt_ca_file: Path | None = None,
+    world: str | None = None,
 ) -> _Simulator:
-    """The simulated city as a child process (its own core for the SNMP agents)."""
+    """The simulated city as a child process (its own core for the SNMP agents).
+
+    ``world``: the world as JSON (simulator/world.py), written to the state folder and passed as
+    ``--world @FILE``."""
     import sys
 
     state_dir = Path(state_dir)
@@ -468,6 +472,10 @@ def simulator(
         argv += ["--mqtt-username", mqtt_username]
     if mqtt_ca_file:
         argv += ["--mqtt-ca-file", str(mqtt_ca_file)]
+    if world:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "world.json").write_text(world)
+        argv += ["--world", f"@{state_dir / 'world.json'}"]
     env = {"PANTAU_SIM_MQTT_PASSWORD": mqtt_password} if mqtt_password else None
     return _Simulator("simulator", argv, state_dir, "127.0.0.1", http_port, env=env)
 

@@ -60,6 +60,10 @@ class Stack:
     api_rate: float | None = None
     alerts_to_sim: bool = False  # demo: alerts go to the simulator's webhook sink (/_sim/webhooks)
     intervals: dict[str, float] | None = None
+    # The world of a scenario (simulator/world.py, as JSON) for the simulator, and the inventory the
+    # monitor reads when it differs from the simulated truth (a city folder with the file's errors).
+    world: str | None = None
+    monitor_city: str | None = None
     # The production topology (docs/production.md) on loopback: InfluxDB with auth-enabled and
     # non-admin users, Mosquitto with TLS (a CA the stack makes for itself) + passwords + the ACL of
     # config/mosquitto.acl, the simulator publishing as its gateway user, and `pantau collect` /
@@ -155,7 +159,7 @@ class Stack:
 
         common = {
             "PANTAU_ENV": "production",
-            "PANTAU_CITY": str(self.city),
+            "PANTAU_CITY": str(self.monitor_city or self.city),
             "PANTAU_STATE_DIR": str(state),
             "PANTAU_INFLUX_URL": self.influx.url,
             "PANTAU_INFLUX_DATABASE": "pantau",
@@ -228,6 +232,7 @@ class Stack:
                 mqtt_username=MQTT_GATEWAY if self.secure else None,
                 mqtt_password=self.secret("mqtt-simulator") if self.secure else None,
                 mqtt_ca_file=self.tls_dir / "ca.pem" if self.secure else None,
+                world=self.world,
             ).start(ready_timeout=120)
             self._started.append(self.sim)
             if self.collect and self.receivers is None and self.alerts_to_sim:
@@ -247,7 +252,7 @@ class Stack:
                     return self
                 self.collector = services.collector(
                     self.state_dir / "collector",
-                    self.city,
+                    self.monitor_city or self.city,
                     self.influx.url,
                     snmp_port=self.snmp_port,
                     trap_port=trap_port,
@@ -263,7 +268,7 @@ class Stack:
                     progress("starting the API")
                     self.api_svc = services.api(
                         self.state_dir / "collector",
-                        self.city,
+                        self.monitor_city or self.city,
                         self.influx.url,
                         port=self.api_port,
                         rate_per_s=self.api_rate,

@@ -7,6 +7,13 @@ down/up (linkDown/linkUp traps), and grid telemetry published over MQTT.
 
 Times given to actions are in scenario seconds; the city divides them by ``time_scale``.
 Switches are assumed to sit on protected supplies (they fail only by ``switch_fail``).
+
+A :class:`~simulator.world.World` makes the city messy: SNMP answers lost at random, hotspots
+dead before t=0 (never restored), grid readings 0..N s late, and inventory errors. The city runs
+the truth (its ``inv``); the monitor reads the file with the errors. Access-switch ports follow the
+documented cabling (the file's order, docs/inventory.md): a hotspot truly on another switch than
+the file says leaves its documented port empty (down, no traps) and sits on an extra port of the
+switch it is really behind, so the error stays with that hotspot, as on a real switch.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from hotspots.inventory import Inventory
 from simulator.devices import VENDORS, device_mac, device_macs, hotspot_template, switch_template, wlc_template
 from simulator.snmp_agent import Device, Security, serve
 from simulator.state import DeviceState, daily_factor
+from simulator.world import World
 from snmpwire import ber
 from snmpwire.usm import UserKeys, engine_id_for
 
@@ -101,8 +109,10 @@ class SimCity:
         telemetry_interval_s: float = 10.0,
         trap_target: tuple[str, int] | None = None,
         clock=time.time,
+        world: World | None = None,
     ):
         self.inv = inv
+        self.world = world or World(seed=seed)
         self.k = float(time_scale)
         self.clock = clock
         self.rng = random.Random(seed)
@@ -124,15 +134,31 @@ class SimCity:
         self.controller_devices: dict[str, Device] = {}
         self.transports: dict[str, asyncio.DatagramTransport] = {}
         self.traps_sent = 0
+        self.action_loss: dict[str, tuple[float, object]] = {}  # device id -> (share, token of its snmp_loss)
+        self._jitter = random.Random(f"{seed}/telemetry_jitter")
+        self._ports: dict[str, list[str | None]] = {}  # access switch -> hotspot per port (ifIndex 2, 3, ...)
         self._build()
+        self._apply_world()
 
     # --- construction ---------------------------------------------------------------------------
+    def _port_layout(self) -> None:
+        """Each access switch's ports: the documented hotspots (the file's order), then the undocumented."""
+        listed = self.world.listed("switch")
+        documented: dict[str, list[str]] = {}
+        for h in self.inv.hotspots.values():
+            documented.setdefault(listed.get(h.id, h.switch), []).append(h.id)
+        for sw in self.inv.switches.values():
+            if sw.role != "access":
+                continue
+            truly = self.inv.hotspots_of_switch.get(sw.id, [])
+            doc = documented.get(sw.id, [])
+            self._ports[sw.id] = [h if h in truly else None for h in doc] + [h for h in truly if h not in doc]
+
     def _build(self) -> None:
         inv = self.inv
+        self._port_layout()
         for sw in inv.switches.values():
-            ports = (
-                inv.hotspots_of_switch.get(sw.id, []) if sw.role == "access" else inv.children_of_switch.get(sw.id, [])
-            )
+            ports = self._ports[sw.id] if sw.role == "access" else inv.children_of_switch.get(sw.id, [])
             tmpl = switch_template(sw.id, len(ports), sw.role)
             st = DeviceState(
                 sw.id,
@@ -172,8 +198,9 @@ class SimCity:
         for sw in inv.switches.values():
             dev = self.switch_devices[sw.id]
             if sw.role == "access":
-                members = inv.hotspots_of_switch.get(sw.id, [])
-                dev.state.port_state = [(lambda h=self.hotspots[m]: h.link_up) for m in members]
+                dev.state.port_state = [
+                    (lambda h=self.hotspots[m]: h.link_up) if m else (lambda: False) for m in self._ports[sw.id]
+                ]
             else:
                 members = inv.children_of_switch.get(sw.id, [])
                 dev.state.port_state = [(lambda c=c: self.switch_ok[c]) for c in members]
@@ -199,6 +226,26 @@ class SimCity:
             self.controller_devices[c.id] = Device(
                 c.id, c.address, self.snmp_port, wlc_template(c.id, c.model, aps), st, sec
             )
+
+    def _apply_world(self) -> None:
+        """Background-down hotspots dead from the start; every device's loss drawn from its own stream."""
+        for hid in self.world.background_down:
+            h = self.hotspots[hid]
+            h.failed, h.running, h.link_up = True, False, False
+            h.device.up = False
+        for d in list(self.switch_devices.values()) + [h.device for h in self.hotspots.values()]:
+            d.rng = random.Random(f"{self.seed}/snmp_loss/{d.ident}")
+            self._set_loss(d)
+
+    def _set_loss(self, d: Device) -> None:
+        city = self.world.snmp_loss_pct / 100.0
+        extra = self.action_loss.get(d.ident, (0.0, None))[0]
+        d.loss = 1.0 - (1.0 - city) * (1.0 - extra)
+
+    def telemetry_jitter(self) -> float:
+        """How late the next grid reading arrives (real seconds): 0..telemetry_jitter_s scenario seconds."""
+        n = self.world.telemetry_jitter_s
+        return self._jitter.uniform(0.0, n) / self.k if n > 0 else 0.0
 
     def devices(self) -> list[Device]:
         return (
@@ -282,7 +329,8 @@ class SimCity:
             self._send_trap(h.device, COLD_START, [])
 
     def _link_trap(self, hid: str, up: bool) -> None:
-        sw_id, port = self.inv.port_of(hid)  # ifIndex 1 is the uplink
+        sw_id = self.inv.hotspots[hid].switch  # the switch it is really behind
+        port = self._ports[sw_id].index(hid) + 2  # ifIndex 1 is the uplink
         dev = self.switch_devices[sw_id]
         status = 1 if up else 2
         self._send_trap(
@@ -315,6 +363,8 @@ class SimCity:
             self.hotspots[ident].failed = True
             self.hotspots[ident].running = False
         elif action == "hotspot_restore":
+            if ident in self.world.background_down:
+                raise ValueError(f"hotspot {ident} is broken in this world (background_down): never restored")
             h = self.hotspots[ident]
             h.failed = False
             h.running = False  # boots like after a power cut
@@ -359,6 +409,25 @@ class SimCity:
                     (float(kw["until_s"]) - float(kw.get("_at", 0))) / k,
                     lambda: [setattr(d, "delay_s", 0.0) for d in devs],
                 )
+        elif action == "snmp_loss":
+            share = min(1.0, max(0.0, float(kw.get("loss_pct", 0)) / 100.0))
+            token = object()
+            devs = [self.switch_devices[ident]] if kind == "switch" else [self.hotspots[ident].device]
+            if kind == "switch":
+                devs += [self.switch_devices[s] for s in self.inv.switches_below(ident)[1:]]
+                devs += [self.hotspots[h].device for h in self.inv.hotspots_below(target)]
+            for d in devs:
+                self.action_loss[d.ident] = (share, token)
+                self._set_loss(d)
+
+            def _end(devs=devs, token=token):
+                for d in devs:
+                    if self.action_loss.get(d.ident, (0.0, None))[1] is token:
+                        del self.action_loss[d.ident]
+                        self._set_loss(d)
+
+            if "until_s" in kw:
+                asyncio.get_event_loop().call_later((float(kw["until_s"]) - float(kw.get("_at", 0))) / k, _end)
         elif action in ("egov_fail", "egov_restore"):
             self.egov_mode[ident] = "ok" if action == "egov_restore" else kw.get("mode", "error")
         else:
@@ -410,6 +479,14 @@ class SimCity:
             "transformers_failed": sorted(t for t, ok in self.transformer_ok.items() if not ok),
             "switches_failed": sorted(s for s, ok in self.switch_ok.items() if not ok),
             "hotspots_failed": sorted(h for h, s in self.hotspots.items() if s.failed),
+            "hotspots_background_down": list(self.world.background_down),
+            "world": {
+                "snmp_loss_pct": self.world.snmp_loss_pct,
+                "telemetry_jitter_s": self.world.telemetry_jitter_s,
+                "background_down": len(self.world.background_down),
+                "inventory_errors": len(self.world.errors),
+            },
+            "snmp_lost": sum(d.stats.get("lost", 0) for d in self.devices()),
             "telemetry_lost": sorted(self.telemetry_lost),
             "egov": dict(self.egov_mode),
             "traps_sent": self.traps_sent,

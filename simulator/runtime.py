@@ -24,6 +24,7 @@ from starlette.routing import Route
 from collectors.grid.mqtt import AsyncioPaho, BrokerConf, configure_auth
 from hotspots.inventory import Inventory
 from simulator.city import SimCity, notice_payload, notice_topic, topic
+from simulator.world import World
 
 log = logging.getLogger("pantau.simulator")
 
@@ -74,8 +75,11 @@ class GridPublisher:
         payload["seq"] = seq
         data = json.dumps(payload, separators=(",", ":"))
         delay = city.telemetry_delay.get(element)
+        late = city.telemetry_jitter()  # the world's jitter (0 in a clean city); the timestamp stays true
         if delay and city.clock() < delay[1]:
-            asyncio.get_running_loop().call_later(delay[0], self._send, element, data)
+            late += delay[0]
+        if late > 0:
+            asyncio.get_running_loop().call_later(late, self._send, element, data)
         else:
             self._send(element, data)
 
@@ -183,6 +187,7 @@ async def run_city(
     trap_target: tuple[str, int] | None = None,
     ready: asyncio.Event | None = None,
     http_host: str = "127.0.0.1",
+    world: World | None = None,
 ) -> None:
     city = SimCity(
         inv,
@@ -191,6 +196,7 @@ async def run_city(
         seed=seed,
         telemetry_interval_s=telemetry_interval_s,
         trap_target=trap_target,
+        world=world,
     )
     await city.start_snmp()
     log.info(

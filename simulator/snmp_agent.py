@@ -3,7 +3,8 @@
 Supports SNMPv2c and SNMPv3 (USM: discovery, reports, authNoPriv/authPriv, time window),
 GET, GETNEXT and GETBULK (sized to the requester's msgMaxSize), SET refused as notWritable,
 and SNMPv2 traps (v2c, or v3 authPriv with the device as authoritative engine).
-A device that is unreachable (no power, dead uplink, failed) simply does not answer.
+A device that is unreachable (no power, dead uplink, failed) simply does not answer; a device
+with ``loss`` > 0 loses that share of its requests at random (drawn from its own seeded ``rng``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 from dataclasses import dataclass
 
@@ -72,7 +74,7 @@ class Security:
 class Device:
     """An SNMP-speaking device: template + state + security + reachability."""
 
-    __slots__ = ("ident", "address", "port", "template", "state", "security", "up", "delay_s", "stats")
+    __slots__ = ("ident", "address", "port", "template", "state", "security", "up", "delay_s", "loss", "rng", "stats")
 
     def __init__(self, ident: str, address: str, port: int, template: Template, state: DeviceState, security: Security):
         self.ident = ident
@@ -83,7 +85,9 @@ class Device:
         self.security = security
         self.up = True  # False: no power, dead uplink or failed: the device does not answer
         self.delay_s = 0.0
-        self.stats = {"requests": 0, "answered": 0, "dropped": 0, "bad": 0, "reports": 0}
+        self.loss = 0.0  # share of requests whose answer is lost (the world's noise, `snmp_loss`)
+        self.rng: random.Random | None = None  # draws the losses (seeded by the city)
+        self.stats = {"requests": 0, "answered": 0, "dropped": 0, "bad": 0, "reports": 0, "lost": 0}
 
     # --- PDU processing (shared by v2c and v3) ----------------------------------------------
     def _value(self, i: int) -> bytes:
@@ -276,6 +280,9 @@ class _Endpoint(asyncio.DatagramProtocol):
         d = self.device
         if not d.up:
             d.stats["dropped"] += 1
+            return
+        if d.loss > 0 and d.rng is not None and d.rng.random() < d.loss:
+            d.stats["lost"] += 1  # lost on the way: the device never sees it, nothing comes back
             return
         out = d.handle(data)
         if out is None:
