@@ -294,3 +294,220 @@ def test_pantau_incidents_lists_open_ones_with_their_explanation(inv, tmp_path):
     assert {x["root"] for x in json.loads(r.output)} == {"feeder:SRD-04", "hotspot:AP-0042"}
     r = CliRunner().invoke(app, ["incidents", "--db", str(tmp_path / "nope.sqlite")])
     assert r.exit_code == 1
+
+
+# --- weighing evidence (#13 item 3): one hand-made evidence sequence per rule and outlier kind ----
+
+
+def _non_ups(inv, element):
+    return [f"hotspot:{h}" for h in inv.hotspots_below(element) if inv.hotspots[h].ups_minutes == 0]
+
+
+def test_children_before_a_late_parent_roll_up_into_one_incident(inv):
+    """Every transformer of a feeder reads de-energized, the feeder's own reading is late: the
+    transformers stay provisional for the hold, then the feeder is the one root (its late reading,
+    when it comes, changes nothing)."""
+    c = City(inv)
+    f = "feeder:BSB-02"
+    ts = [f"transformer:{t}" for t in inv.transformers_of_feeder["BSB-02"]]
+    for k, t in enumerate(ts):
+        c.grid(T0 + 61 + k, t, "de-energized")
+        c.tick(T0 + 61.2 + k)
+        if k < len(ts) - 1:
+            assert c.incidents() == [], "not while siblings may still report"
+    _dark(c, T0 + 70, f)
+    c.run(T0 + 70, T0 + 120)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("power_grid", f)]
+    inc = c.incidents()[0]
+    assert inc.opened_at <= T0 + 61 + 1.5 * 10 + 1, "by the end of the hold (the substation's other feeders)"
+    assert "Belum pasti" in inc.explanation_id and "reading does not show it yet" in inc.explanation_en
+    c.grid(T0 + 91, f, "de-energized")  # the late reading
+    c.run(T0 + 121, T0 + 150)
+    assert [(i.root, i.status) for i in c.incidents()] == [(f, "open")] and inc.confidence >= 0.9
+
+
+def test_parent_fresh_closed_stops_the_roll_up(inv):
+    """Two transformers of a feeder dark, but the feeder's reading after theirs says energized:
+    they are two roots of their own; one dark transformer under a quiet feeder is a root after
+    the hold, never the feeder."""
+    c = City(inv)
+    f = "feeder:SRD-04"
+    t1, t2 = (f"transformer:{t}" for t in inv.transformers_of_feeder["SRD-04"][:2])
+    c.grid(T0 + 20, f, "unknown")
+    c.grid(T0 + 61, t1, "de-energized")
+    c.grid(T0 + 62, t2, "de-energized")
+    c.grid(T0 + 64, f, "energized")  # fresh: newer than both dark readings
+    c.run(T0 + 62, T0 + 100)
+    assert sorted((i.cause, i.root) for i in c.incidents()) == [("power_grid", t1), ("power_grid", t2)]
+    assert all(i.opened_at <= T0 + 65 for i in c.incidents()), "a fresh reading decides at once"
+    c2 = City(inv)
+    t = "transformer:BSB-02-T01"
+    c2.grid(T0 + 61, t, "de-energized")
+    c2.run(T0 + 61, T0 + 75)
+    assert c2.incidents() == [], "its feeder's next reading is not due yet"
+    c2.run(T0 + 76, T0 + 120)
+    assert [(i.cause, i.root) for i in c2.incidents()] == [("power_grid", t)]
+    assert c2.incidents()[0].opened_at <= T0 + 61 + 1.5 * 10 + 1
+
+
+def test_aggregation_switch_over_access_switches_is_one_incident(inv):
+    """Access switches fail their polls before their aggregation switch does: one incident, at the
+    aggregation switch; a lone access switch (its parent answering) is its own root."""
+    c = City(inv)
+    agg = "switch:AGG-BNY"
+    access = [f"switch:{s}" for s in inv.children_of_switch["AGG-BNY"]]
+    for s in access:
+        c.health(T0 + 61, s, "suspect")
+    for h in inv.hotspots_below(agg):
+        c.health(T0 + 63, f"hotspot:{h}", "suspect")
+    c.run(T0 + 61, T0 + 66)
+    c.health(T0 + 66, agg, "suspect")
+    c.run(T0 + 66, T0 + 90)
+    for s in access + [agg]:
+        c.health(T0 + 91, s, "state", "down")
+    for h in inv.hotspots_below(agg):
+        c.health(T0 + 93, f"hotspot:{h}", "state", "down")
+    c.run(T0 + 91, T0 + 200)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", agg)]
+    c2 = City(inv)
+    sw = "switch:SW-TBL-01"
+    c2.health(T0 + 61, sw, "suspect")
+    for h in inv.hotspots_of_switch["SW-TBL-01"]:
+        c2.health(T0 + 63, f"hotspot:{h}", "suspect")
+    c2.run(T0 + 61, T0 + 89)
+    assert c2.incidents() == [], "its aggregation switch's next poll may yet show the failure is above it"
+    c2.run(T0 + 90, T0 + 95)
+    assert [(i.cause, i.root) for i in c2.incidents()] == [("network_uplink", sw)]
+    assert c2.incidents()[0].opened_at <= T0 + 61 + 30 + 1, "its parent has been polled since"
+
+
+def test_hotspot_up_under_a_dead_transformer_does_not_veto(inv):
+    """Outlier: a transformer without telemetry loses power, one of its listed hotspots keeps
+    answering (in truth on another transformer): still an inferred power cut, the one up noted."""
+    c = City(inv)
+    t = "transformer:SRD-02-T05"
+    c.grid(T0 + 20, t, "unknown")
+    hs = _non_ups(inv, t)
+    assert len(hs) >= 4
+    for h in hs[1:]:
+        c.health(T0 + 70, h, "suspect")
+    c.run(T0 + 70, T0 + 100)
+    for h in hs[1:]:
+        c.health(T0 + 130, h, "state", "down")
+    c.run(T0 + 100, T0 + 200, 2)
+    assert [(i.cause, i.root, i.inferred) for i in c.incidents()] == [("power_grid", t, True)]
+    inc = c.incidents()[0]
+    assert hs[0] not in inc.affected and set(hs[1:]) <= set(inc.affected)
+    assert "listed under it stay up" in inc.explanation_en and "tetap menyala" in inc.explanation_id
+
+
+def test_hotspot_dark_with_another_transformer_joins_its_incident(inv):
+    """Outlier: a hotspot listed under a transformer that stays energized goes down in the same
+    moment as a neighbouring transformer's hotspots: it joins that incident (wrong inventory row),
+    with lower confidence, instead of raising a device incident."""
+    c = City(inv)
+    t = "transformer:BSB-02-T01"
+    other = next(x for x in inv.transformers_of_feeder["BSB-02"] if x != "BSB-02-T01")
+    stray = _non_ups(inv, f"transformer:{other}")[0]
+    c.grid(T0 + 61, t, "de-energized")
+    _dark(c, T0 + 70, t)
+    c.health(T0 + 72, stray, "state", "down")
+    c.run(T0 + 61, T0 + 300, 2)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("power_grid", t)]
+    inc = c.incidents()[0]
+    assert stray in inc.affected and inc.confidence < 0.95
+    assert any(stray[8:] in e and "inventory may be wrong" in e for e in inc.evidence)
+    assert "data aset mungkin salah" in inc.explanation_id
+    # the same on the network tree: a hotspot listed behind a sibling access switch
+    c2 = City(inv)
+    sw = "switch:SW-TBL-01"
+    sibling = next(s for s in inv.children_of_switch[inv.switches["SW-TBL-01"].parent] if s != "SW-TBL-01")
+    stray2 = f"hotspot:{inv.hotspots_of_switch[sibling][0]}"
+    c2.health(T0 + 70, sw, "state", "down")
+    for h in inv.hotspots_of_switch["SW-TBL-01"]:
+        c2.health(T0 + 75, f"hotspot:{h}", "state", "down")
+    c2.health(T0 + 78, stray2, "state", "down")
+    c2.run(T0 + 70, T0 + 300, 2)
+    assert [(i.cause, i.root) for i in c2.incidents()] == [("network_uplink", sw)]
+    assert stray2 in c2.incidents()[0].affected
+    # a hotspot far away (another feeder, not a neighbour) going down then is a device of its own
+    c3 = City(inv)
+    far = next(
+        f"hotspot:{h.id}"
+        for h in inv.hotspots.values()
+        if h.ups_minutes == 0 and h.transformer not in c3.ex.neighbours["BSB-02-T01"] and h.switch != "SW-TBL-01"
+    )
+    c3.grid(T0 + 61, t, "de-energized")
+    _dark(c3, T0 + 70, t)
+    c3.health(T0 + 72, far, "state", "down")
+    c3.run(T0 + 61, T0 + 200, 2)
+    assert sorted((i.cause, i.root) for i in c3.incidents()) == [("device", far), ("power_grid", t)]
+
+
+def test_background_broken_hotspot_is_not_pulled_into_a_power_cut(inv):
+    """A hotspot broken long before its feeder trips keeps its device incident: it is not a symptom
+    of the power cut (not in its hotspots) and its incident is not re-rooted."""
+    c = City(inv)
+    f = "feeder:SRD-04"
+    broken = _non_ups(inv, f)[0]
+    c.health(T0 + 5, broken, "state", "down")
+    c.run(T0 + 5, T0 + 60, 5)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("device", broken)]
+    dev = c.incidents()[0]
+    c.grid(T0 + 200, f, "de-energized")
+    for t in inv.transformers_of_feeder["SRD-04"]:
+        c.grid(T0 + 201, f"transformer:{t}", "de-energized")
+    for h in _non_ups(inv, f)[1:]:
+        c.health(T0 + 210, h, "state", "down")
+    c.run(T0 + 200, T0 + 400, 2)
+    assert sorted((i.cause, i.root) for i in c.incidents()) == [("device", broken), ("power_grid", f)]
+    power = next(i for i in c.incidents() if i.cause == "power_grid")
+    assert broken not in power.affected and len(power.affected) == len(_non_ups(inv, f)) - 1
+    assert (dev.cause, dev.root, dev.status) == ("device", broken, "open")
+
+
+def test_lost_answers_do_not_create_incidents(inv):
+    """2 % of the city's answers lost at random (first failed polls that never turn into down), one
+    switch losing an answer too, some transformers without telemetry: no incident at all."""
+    import random
+
+    c = City(inv)
+    for t in list(inv.transformers)[:40]:
+        c.grid(T0 + 10, f"transformer:{t}", "unknown")
+    rnd = random.Random(7)
+    hotspots = sorted(inv.hotspots)
+    t = T0 + 30
+    while t < T0 + 630:
+        for h in rnd.sample(hotspots, len(hotspots) // 50):
+            c.health(t + rnd.random() * 15, f"hotspot:{h}", "suspect")
+        if rnd.random() < 0.2:
+            c.health(t + 3, f"switch:{rnd.choice(sorted(inv.switches))}", "suspect")
+        c.run(t, t + 30, 2)
+        t += 30
+    assert c.incidents() == []
+    # and a real failure in the middle of the noise is still seen
+    c.health(T0 + 640, "hotspot:AP-0042", "state", "down")
+    c.run(T0 + 640, T0 + 700, 2)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("device", "hotspot:AP-0042")]
+
+
+def test_replay_reproduces_held_and_joined_decisions(inv):
+    """The roll-up hold and the joiners are decided from stored evidence only: replay gives the
+    same incidents, opened at the same moments."""
+    c = City(inv)
+    t = "transformer:BSB-02-T01"
+    other = next(x for x in inv.transformers_of_feeder["BSB-02"] if x != "BSB-02-T01")
+    stray = _non_ups(inv, f"transformer:{other}")[0]
+    c.grid(T0 + 61, t, "de-energized")
+    _dark(c, T0 + 70, t)
+    c.health(T0 + 72, stray, "state", "down")
+    for k, tr in enumerate(inv.transformers_of_feeder["SRD-04"]):
+        c.grid(T0 + 100 + k, f"transformer:{tr}", "de-energized")
+    c.run(T0 + 61, T0 + 200, 0.7)
+    again = replay(inv, c.log, Settings(poll_interval_s=30, telemetry_interval_s=10))
+    key = [(i.id, i.cause, i.root, i.opened_at, tuple(i.affected)) for i in c.incidents()]
+    assert len(key) == 2
+    assert [
+        (i.id, i.cause, i.root, i.opened_at, tuple(i.affected))
+        for i in sorted(again.incidents.values(), key=lambda i: i.opened_at)
+    ] == key
