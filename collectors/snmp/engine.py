@@ -15,6 +15,12 @@ pysnmp's decoder and fuzzed in ``tests/test_ber.py`` and ``tests/test_snmp_engin
   request) is never taken as data: it fails its request as an :class:`SnmpAuthError` and is
   counted in ``stats.seclevel_mismatch``.
 - No request ever blocks another: each is a future completed from the socket's callback.
+- A timeout means the agent did not answer in time, not that Pantau was too busy to read it: every
+  readiness callback drains the socket (asyncio's datagram transport reads one datagram per loop
+  iteration, while all due timers fire in that same iteration), and a request about to time out
+  first drains whatever answers are already queued. Without this, a busy process times out
+  answers sitting in its own receive buffer, retries them (more load) and counts the originals as
+  ``unmatched`` — a collapse under load (switch-fail at time scale 10: half the answers "late").
 """
 
 from __future__ import annotations
@@ -192,6 +198,8 @@ class SnmpEngine(asyncio.DatagramProtocol):
         self._by_addr: dict[tuple[str, int], int] = {}
         self._ids = itertools.count(int.from_bytes(os.urandom(2), "big") + 1)
         self._keys_cache: dict[tuple, UserKeys] = {}
+        self._sock: socket.socket | None = None
+        self._draining = False
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> "SnmpEngine":
@@ -202,6 +210,7 @@ class SnmpEngine(asyncio.DatagramProtocol):
         sock.bind((self.bind, 0))
         sock.setblocking(False)
         await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        self._sock = sock
         self.loop = loop
         return self
 
@@ -209,6 +218,7 @@ class SnmpEngine(asyncio.DatagramProtocol):
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        self._sock = None
         for p in list(self._pending.values()):
             if not p.future.done():
                 p.future.set_exception(SnmpError(p.target.name, "engine closed"))
@@ -381,10 +391,39 @@ class SnmpEngine(asyncio.DatagramProtocol):
 
     def _expire(self, rid: int) -> None:
         p = self._pending.get(rid)
-        if p is not None and not p.future.done():
+        if p is None or p.future.done():
+            return
+        self._drain()  # its answer may already be queued: then it is not late
+        if not p.future.done():
             p.future.set_exception(SnmpTimeout(p.target.name, "timeout"))
 
+    def _drain(self, limit: int = 4096) -> int:
+        """Handle every datagram already in the socket's receive queue (at most ``limit``)."""
+        sock = self._sock
+        if sock is None or self.transport is None or self._draining:
+            return 0
+        self._draining = True
+        n = 0
+        try:
+            while n < limit:
+                try:
+                    data, addr = sock.recvfrom(MAX_MSG + 1)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:  # e.g. an ICMP error reported on the socket: that request will time out
+                    n += 1
+                    continue
+                n += 1
+                self._handle(data, addr)
+        finally:
+            self._draining = False
+        return n
+
     def datagram_received(self, data: bytes, addr) -> None:
+        self._handle(data, addr)
+        self._drain()
+
+    def _handle(self, data: bytes, addr) -> None:
         try:
             msg = ber.decode_message(data, decode_oids=False)
         except (BERError, IndexError, ValueError) as exc:

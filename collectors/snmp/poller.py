@@ -7,7 +7,8 @@ and (on a sysUpTime drop) a reboot event with the counter history reset, so no r
 
 A cycle polls every target once: start times are spread over ``spread`` × interval with a fixed
 per-target offset plus jitter (no thundering herd); concurrency is bounded; one slow or broken
-target only ever holds its own slot, for at most its timeout × retries.
+target only ever holds its own slot, for at most its timeout × retries. Switches and controllers
+have slots of their own: the network's evidence is never queued behind a burst of hotspot polls.
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ class HotspotPoller:
         self.controller_clients: dict[str, int] = {}
         self.latency_ms: dict[str, float] = {}
         self.errors: dict[str, str] = {}
-        self._sem = asyncio.Semaphore(concurrency)
+        self._sem = asyncio.Semaphore(concurrency)  # hotspots
+        infra = asyncio.Semaphore(max(8, concurrency // 8))
+        self._sems = {"hotspots": self._sem, "switches": infra, "controllers": infra}
         creds = inventory.credentials.profiles
 
         def tgt(name, address, snmp_port, cred):
@@ -377,7 +380,7 @@ class HotspotPoller:
         return stats
 
     async def _bounded(self, pt: PollTarget, which: str, stats: CycleStats) -> None:
-        async with self._sem:
+        async with self._sems[which]:
             try:
                 if which == "controllers":
                     await self.poll_controller(pt)
@@ -432,7 +435,7 @@ class HotspotPoller:
         pt = self.targets.get(ident) or self.switch_targets.get(ident)
         if pt is None:
             return None
-        async with self._sem:
+        async with self._sem if ident in self.targets else self._sems["switches"]:
             return await self.poll_and_record(pt)
 
     # --- wireless controllers ----------------------------------------------------------------
