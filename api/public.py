@@ -24,6 +24,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from api.schemas import PublicSummary
+from outages import etr
 
 WIB = ZoneInfo("Asia/Jakarta")  # citizens' times; the API does not import the explainer's texts
 LANGS: tuple[Literal["id", "en"], ...] = ("id", "en")
@@ -171,6 +172,30 @@ class PublicCache:
     def stop_refresher(self) -> None:
         self._stop.set()
 
+    def _restore(self, open_: list[dict], incidents: list[dict], notices: list[dict], now: float) -> dict:
+        """Each open incident's ETR in words (id, en) — only a schedule, or an estimate from enough
+        restored incidents of its kind (``outages.etr``), never a guess from two or three."""
+        out: dict[str, tuple[dict, ...]] = {}
+        if not open_:
+            return out
+        hist = etr.history(incidents)
+        for inc in open_:
+            e = etr.estimate(self.inv, inc, hist, notices, now)
+            if not e or not e["enough"] or e["from"] is None:
+                continue
+            words = etr.text(e, now)
+            out[inc["id"]] = tuple(
+                {
+                    "kind": e["kind"],
+                    "start": iso(e["from"]),
+                    "end": iso(e["to"]),
+                    "text": words[lang],
+                    "estimate": e["kind"] == "estimate",
+                }
+                for lang in LANGS
+            )
+        return out
+
     def build(self) -> None:
         d, inv = self.data, self.inv
         version = d.version
@@ -191,6 +216,7 @@ class PublicCache:
             upcoming.append(n)
             for a in self.areas_of_element.get(n["element"], ()):
                 maint.setdefault(a, []).append(n)
+        restore = self._restore(d.open_incidents(), d.incidents, d.notices(), now)
         hs_live = d.live.get("hotspots", {})
         updated = iso(d.live.get("at") or now)
         blobs, etags = {}, {}
@@ -223,6 +249,7 @@ class PublicCache:
                             "explanation": inc["explanation_id"] if lang == "id" else inc["explanation_en"],
                             "handling": handling,
                             "handling_text": HANDLING_TEXT[handling][li],
+                            "restore": restore[inc["id"]][li] if inc["id"] in restore else None,
                         }
                     )
                 ms = [

@@ -157,11 +157,28 @@ class IncidentLog(BaseModel):
     detail: dict | list | str | None
 
 
+class RestoreEstimate(BaseModel):
+    kind: Literal["planned", "estimate"]
+    at: float | None = Field(description="median (estimate) or the notice's end (planned), UNIX s")
+    from_: float | None = Field(alias="from")
+    to: float | None
+    n: int = Field(description="restored incidents of this cause and root kind that lasted longer than this one so far")
+    median_s: float | None
+    q1_s: float | None
+    q3_s: float | None
+    enough: bool = Field(description="enough history to show citizens")
+    basis: str
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class IncidentDetail(IncidentOut):
     affected: list[str]
     evidence: list[str]
     log: list[IncidentLog]
     notes: list[Note]
+    restore_estimate: RestoreEstimate | None = Field(
+        None, description="when it will be back (open incidents): the notice's end, or an estimate with its basis"
+    )
 
 
 class AckIn(BaseModel):
@@ -311,6 +328,14 @@ class KeyCreated(BaseModel):
 
 
 # --- public -------------------------------------------------------------------------------------------
+class PublicRestore(BaseModel):
+    kind: Literal["planned", "estimate"]
+    start: str = Field(description="ISO 8601, WIB (+07:00): earliest")
+    end: str = Field(description="ISO 8601, WIB (+07:00): latest")
+    text: str = Field(description="e.g. 'Perkiraan pulih 14.30–15.10 WIB (perkiraan …)'")
+    estimate: bool = Field(description="true: estimated from past outages, not a schedule")
+
+
 class PublicOutage(BaseModel):
     incident: str
     cause: CAUSE
@@ -320,6 +345,9 @@ class PublicOutage(BaseModel):
     explanation: str
     handling: Literal["acknowledged", "detected", "planned"]
     handling_text: str
+    restore: PublicRestore | None = Field(
+        None, description="when it will be back: PLN's schedule, or an estimate (only with enough history)"
+    )
 
 
 class PublicMaintenance(BaseModel):
@@ -380,3 +408,33 @@ class PublicSummary(BaseModel):
     maintenance_upcoming: int
     updated_at: str
     lang: Literal["id", "en"]
+
+
+# --- availability and restore estimates (issue #13) ------------------------------------------------
+AVAIL_BY = Literal["hotspot", "kelurahan", "kecamatan", "vendor", "switch", "transformer", "feeder", "city"]
+
+
+class AvailabilityRow(BaseModel):
+    group: str = Field(description="the group's key: kecamatan code, kelurahan KEC/Name, switch id, …")
+    name: str
+    period: str = Field(description="the bucket, WIB: 2026-11, 2026-11-05 or 2026-11-05T14")
+    start: float
+    end: float
+    hotspots: int
+    hotspot_minutes: float = Field(description="hotspot-minutes watched in the bucket")
+    downtime_minutes: dict[str, float] = Field(description="hotspot-minutes of downtime per cause")
+    down_minutes: float
+    availability_pct: float | None
+    availability_excl_planned_pct: float | None = Field(
+        description="planned maintenance excluded from downtime and time (Zabbix SLA / LibreNMS style)"
+    )
+
+
+class AvailabilityOut(BaseModel):
+    by: AVAIL_BY
+    period: str
+    step: Literal["hour", "day", "month"]
+    watched_from: float | None
+    watched_to: float | None
+    city: AvailabilityRow
+    rows: list[AvailabilityRow]

@@ -120,6 +120,24 @@ class IncidentStore:
             rows = self._db.execute("SELECT at, kind, element, data FROM evidence ORDER BY seq").fetchall()
         return [(at, k, el, json.loads(d)) for at, k, el, d in rows]
 
+    def health_after(self, after_seq: int, prefix: str = "hotspot:", limit: int = 200_000) -> list[tuple]:
+        """Health evidence of elements named ``prefix…`` after evidence row ``after_seq``, oldest first:
+        ``(seq, at, element, data)`` — read incrementally by the availability accounting."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, at, element, data FROM evidence WHERE seq > ? AND kind = 'health' AND element LIKE ?"
+                " ORDER BY seq LIMIT ?",
+                (after_seq, prefix + "%", limit),
+            ).fetchall()
+        return [(seq, at, el, json.loads(d)) for seq, at, el, d in rows]
+
+    def evidence_span(self) -> tuple[float | None, float | None, int]:
+        """The first and last evidence times and the last evidence row: what was watched, until when."""
+        with self._lock:
+            first = self._db.execute("SELECT at FROM evidence ORDER BY seq LIMIT 1").fetchone()
+            last = self._db.execute("SELECT at, seq FROM evidence ORDER BY seq DESC LIMIT 1").fetchone()
+        return (first[0] if first else None, last[0] if last else None, last[1] if last else 0)
+
     def log_since(self, after_id: int, limit: int = 500) -> list[dict]:
         """Incident changes after ``after_id`` (the incident_log row id), oldest first: live streams."""
         with self._lock:

@@ -626,6 +626,53 @@ def demo(
     raise typer.Exit(run_demo(state_dir, time_scale))
 
 
+report_app = typer.Typer(help="Reports for the city (self-contained HTML).", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("availability")
+def report_availability(
+    month: Optional[str] = typer.Option(None, "--month", help="YYYY-MM (WIB calendar)"),
+    day: Optional[str] = typer.Option(None, "--day", help="YYYY-MM-DD instead of a month"),
+    out_file: Path = typer.Option(Path("availability.html"), "--out", help="the HTML file to write"),
+    state_dir: Optional[Path] = typer.Option(None, help="the collector's state folder (default: STATE_DIR)"),
+    city: str = typer.Option("semarang", help="city name or path to a city folder"),
+    as_json: bool = typer.Option(False, "--json", help="also print the figures as JSON"),
+):
+    """Availability by cause for a month (or day): an HTML report a city official can read."""
+    import time as _time
+    from datetime import datetime
+
+    from outages.availability import WIB, Accounting, parse_period, report_data
+    from outages.report import headline, render
+
+    inv = _inventory(city)
+    state_dir = state_dir or _settings().state_dir
+    if not (state_dir / "incidents.sqlite").exists():
+        err.print(f"no incident store in {state_dir}; is `pantau collect` (or `make demo`) running there?")
+        raise typer.Exit(1)
+    label = day or month or datetime.fromtimestamp(_time.time(), WIB).strftime("%Y-%m")
+    try:
+        period = parse_period(label)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2)
+    acc = Accounting(state_dir)
+    try:
+        data = report_data(acc, inv, period)
+    finally:
+        acc.close()
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(render(data, inv), encoding="utf-8")
+    print(headline(data, "id"))
+    print(headline(data, "en"))
+    print(f"written: {out_file}")
+    if as_json:
+        doc = {k: v for k, v in data.items() if k != "period"}
+        doc["period"] = period.label
+        print(json.dumps(doc, indent=1, ensure_ascii=False))
+
+
 def main() -> None:
     app()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -9,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from alerts.router import severity
 from api.deps import Data, Operator, Viewer
 from api.schemas import CAUSE, AckIn, IncidentDetail, IncidentOut, Note, NoteIn, Page, Problem
+from outages.etr import estimate, history
 
 router = APIRouter(
     prefix="/incidents", tags=["incidents (NOC)"], responses={401: {"model": Problem}, 403: {"model": Problem}}
@@ -88,6 +90,7 @@ def get_incident(data: Data, _: Viewer, incident_id: IncidentId):
         evidence=inc["evidence"],
         notes=notes,
         log=[{"at": r["at"], "change": r["change"], "detail": r["detail"]} for r in data.incidents_db.log(incident_id)],
+        restore_estimate=estimate(data.inv, inc, history(data.incidents), data.notices(), time.time()),
     )
     return doc
 
