@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Awaitable, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hotspots.datafile import DataFileError, Lines, Problem, parse_yaml, read_yaml, validate
 from hotspots.inventory import Inventory
@@ -41,6 +41,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], dict[str, tuple[type, bool]]]] = {
     ),
     "flap": (("hotspot",), {"period_s": (float, False), "until_s": (float, False)}),
     "snmp_latency": (("hotspot", "switch"), {"delay_ms": (float, True), "until_s": (float, False)}),
+    "snmp_loss": (("hotspot", "switch"), {"loss_pct": (float, True), "until_s": (float, False)}),
     "egov_fail": (("egov",), {"mode": (str, False)}),
     "egov_restore": (("egov",), {}),
 }
@@ -56,6 +57,22 @@ class Settings(_Strict):
     telemetry_interval_s: Annotated[float, Field(gt=0)] | None = None
     down_after_polls: Annotated[int, Field(ge=1)] | None = None
     up_after_polls: Annotated[int, Field(ge=1)] | None = None
+
+
+# The world (contract: "The world: noise and wrong inventories"): strict numbers, no bools or strings.
+Pct100 = Annotated[float, Field(ge=0, le=100, strict=True)]
+
+
+class InventoryErrors(_Strict):
+    transformer_pct: Pct100 = 0.0
+    switch_pct: Pct100 = 0.0
+
+
+class WorldSpec(_Strict):
+    snmp_loss_pct: Annotated[float, Field(ge=0, le=50, strict=True)] = 0.0
+    background_down: Annotated[int, Field(ge=0, strict=True)] = 0
+    telemetry_jitter_s: Annotated[float, Field(ge=0, strict=True)] = 0.0
+    inventory_errors: InventoryErrors = InventoryErrors()
 
 
 class Event(BaseModel):
@@ -82,10 +99,31 @@ class Forbid(_Strict):
     root: str | None = None
 
 
+class ExpectSuspects(_Strict):
+    min_found_pct: Pct100 | None = None
+    max_false: Annotated[int, Field(ge=0, strict=True)] | None = None
+
+
+class ExpectAvailability(_Strict):
+    cause: Literal["power_grid", "planned_maintenance", "network_uplink", "device", "service", "unknown"]
+    hotspot_minutes_between: tuple[
+        Annotated[float, Field(ge=0, strict=True)], Annotated[float, Field(ge=0, strict=True)]
+    ]
+
+    @field_validator("hotspot_minutes_between")
+    @classmethod
+    def _ordered(cls, v):
+        if v[0] > v[1]:
+            raise ValueError("window is [least, most]")
+        return v
+
+
 class Expect(_Strict):
     incidents: list[ExpectIncident] = []
     forbid: list[Forbid] = []
     max_incidents: Annotated[int, Field(ge=0)] | None = None
+    inventory_suspects: ExpectSuspects | None = None
+    availability: list[ExpectAvailability] = []
 
 
 class Scenario(_Strict):
@@ -94,6 +132,7 @@ class Scenario(_Strict):
     city: str = "semarang"
     seed: int = 0
     duration_s: Annotated[float, Field(gt=0)]
+    world: WorldSpec = WorldSpec()
     settings: Settings = Settings()
     events: list[Event] = []
     expect: Expect | None = None
@@ -104,6 +143,10 @@ class Scenario(_Strict):
         if ats != sorted(ats):
             raise ValueError("events must be sorted by `at`")
         return self
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def check_events(sc: Scenario, lines: Lines, inv: Inventory | None) -> list[Problem]:
@@ -150,9 +193,22 @@ def check_events(sc: Scenario, lines: Lines, inv: Inventory | None) -> list[Prob
             and f["end_s"] <= f["start_s"]
         ):
             problems.append(lines.problem(loc + ("end_s",), "end_s must be after start_s"))
+        if ev.action == "snmp_loss" and _number(f.get("loss_pct")) and f["loss_pct"] > 100:
+            problems.append(lines.problem(loc + ("loss_pct",), "loss_pct is a share of answers: 0..100"))
         if "until_s" in f and isinstance(f["until_s"], (int, float)) and f["until_s"] < ev.at:
             problems.append(lines.problem(loc + ("until_s",), "until_s lies before the event's own time"))
+    if inv is not None and sc.world.background_down > len(inv.hotspots):
+        problems.append(
+            lines.problem(
+                ("world", "background_down"), f"the {inv.city} inventory has only {len(inv.hotspots)} hotspots"
+            )
+        )
     if sc.expect and inv is not None:
+        for i, f in enumerate(sc.expect.forbid):
+            if f.root and not inv.has(f.root):
+                problems.append(
+                    lines.problem(("expect", "forbid", i, "root"), f"no element {f.root!r} in the {inv.city} inventory")
+                )
         for i, inc in enumerate(sc.expect.incidents):
             if inc.root and not inv.has(inc.root):
                 problems.append(
@@ -220,44 +276,185 @@ async def replay(
     return applied
 
 
-def evaluate(expect: Expect | None, incidents: list[dict], note: str = "") -> list[dict]:
-    """Check a run's incidents (report format, times in scenario seconds) against the expectations."""
-    checks: list[dict] = []
+CLOSES = ("closed", "merged")  # a merged incident stops being visible on its own: a close
+
+
+def history_of(inc: dict) -> list[dict]:
+    """An incident's history (report format); synthesized from opened_s/closed_s when absent."""
+    if inc.get("history"):
+        return inc["history"]
+    out = [{"at_s": inc["opened_s"], "cause": inc["cause"], "root": inc["root"], "change": "opened"}]
+    if inc.get("closed_s") is not None:
+        out.append({"at_s": inc["closed_s"], "cause": inc["cause"], "root": inc["root"], "change": "closed"})
+    return out
+
+
+def held_at(inc: dict, cause: str, root: str | None) -> list[float]:
+    """The moments the incident took on ``cause`` (and ``root``, when given), oldest first."""
+    return [
+        h["at_s"]
+        for h in history_of(inc)
+        if h["change"] not in CLOSES and h["cause"] == cause and (root is None or h["root"] == root)
+    ]
+
+
+def _judge_one(exp: ExpectIncident, inc: dict) -> tuple[list[str], float | None]:
+    """What keeps ``inc`` from meeting ``exp`` (empty: it does) and its detection time."""
+    held = held_at(inc, exp.cause, exp.root)
+    if not held:
+        return ["never had cause " + exp.cause + (f" and root {exp.root}" if exp.root else "")], None
+    detected = held[0]
+    problems = []
+    o = exp.opened_between_s
+    if o and not (o[0] <= detected <= o[1]):
+        problems.append(f"first had {exp.cause}" + (f" at {exp.root}" if exp.root else "") + f" at {detected}s")
+    c = exp.closed_between_s
+    if c:
+        hist = history_of(inc)
+        closes = [h["at_s"] for h in hist if h["change"] in CLOSES]
+        outside = [t for t in closes if not (c[0] <= t <= c[1])]
+        if not closes:
+            problems.append("never closed")
+        elif outside:
+            problems.append("closed at " + ", ".join(f"{t}s" for t in closes))
+        if closes and hist[-1]["change"] not in CLOSES:
+            problems.append(f"reopened at {hist[-1]['at_s']}s and still open at the end")
+    n = inc.get("affected_truth", inc.get("affected_hotspots", 0))
+    if exp.min_affected_hotspots is not None and n < exp.min_affected_hotspots:
+        problems.append(f"affected {n} hotspots (truly below its root)")
+    return problems, detected
+
+
+def _match(ok: list[list[int]], n_inc: int) -> list[int | None]:
+    """One incident per expectation: a maximum bipartite matching (augmenting paths, in file order)."""
+    owner: list[int | None] = [None] * n_inc
+
+    def augment(e: int, seen: set[int]) -> bool:
+        for j in ok[e]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if owner[j] is None or augment(owner[j], seen):
+                owner[j] = e
+                return True
+        return False
+
+    for e in range(len(ok)):
+        augment(e, set())
+    out: list[int | None] = [None] * len(ok)
+    for j, e in enumerate(owner):
+        if e is not None:
+            out[e] = j
+    return out
+
+
+def _describe(exp: ExpectIncident) -> str:
+    desc = f"incident cause={exp.cause}" + (f" root={exp.root}" if exp.root else "")
+    if exp.opened_between_s:
+        desc += f" opened in {list(exp.opened_between_s)}"
+    if exp.closed_between_s:
+        desc += f" closed in {list(exp.closed_between_s)}"
+    if exp.min_affected_hotspots is not None:
+        desc += f" affecting >= {exp.min_affected_hotspots} hotspots"
+    return desc
+
+
+def _liveness(run: dict) -> list[dict]:
+    checks = []
+    if "settled" in run:
+        checks.append(
+            {
+                "expect": "city settled before t=0",
+                "passed": bool(run["settled"]),
+                "detail": run.get("settle_detail") or ("settled" if run["settled"] else "never settled"),
+            }
+        )
+    if "collector_alive" in run:
+        checks.append(
+            {
+                "expect": "collector alive at the end",
+                "passed": bool(run["collector_alive"]),
+                "detail": run.get("collector_detail") or ("alive" if run["collector_alive"] else "collector stopped"),
+            }
+        )
+    return checks
+
+
+def _check_suspects(exp: ExpectSuspects, run: dict) -> dict:
+    desc = "inventory suspects" + (f" found >= {exp.min_found_pct:g}%" if exp.min_found_pct is not None else "")
+    desc += f" false <= {exp.max_false}" if exp.max_false is not None else ""
+    suspects = run.get("inventory_suspects")
+    if suspects is None:
+        return {"expect": desc, "passed": False, "detail": "monitor reports no inventory suspects"}
+    errors = run.get("errors") or []
+    wrong = {(e["hotspot"], e["field"]) for e in errors}
+    exposed = {(e["hotspot"], e["field"]) for e in errors if e.get("exposed")}
+    said = {(s["hotspot"], s["field"]) for s in suspects}
+    found = exposed & said
+    false = said - wrong
+    problems = []
+    pct = 100.0 * len(found) / len(exposed) if exposed else 100.0
+    if exp.min_found_pct is not None and pct < exp.min_found_pct:
+        problems.append(f"found {len(found)} of {len(exposed)} exposed errors ({pct:.0f}%)")
+    if exp.max_false is not None and len(false) > exp.max_false:
+        problems.append(f"{len(false)} false: " + ", ".join(f"{h} {f}" for h, f in sorted(false)[:10]))
+    detail = "; ".join(problems) or (
+        f"found {len(found)} of {len(exposed)} exposed errors ({pct:.0f}%), {len(false)} false"
+        + ("" if exposed else " (no error was exposed)")
+    )
+    return {"expect": desc, "passed": not problems, "detail": detail}
+
+
+def evaluate(expect: Expect | None, incidents: list[dict], note: str = "", run: dict | None = None) -> list[dict]:
+    """Judge a run (contract: "Judging a run").
+
+    ``incidents``: every incident the monitor opened after t=0 (merged ones included; pre-existing
+    ones left out, or only from their re-rooting on), report format with ``history``, times in
+    scenario seconds. ``run``: what the runner knows besides — ``settled`` / ``collector_alive``
+    (with ``*_detail``), ``inventory_suspects`` (None: the monitor keeps none), ``errors`` (the
+    truth, with ``exposed``), ``availability`` (hotspot-minutes per cause). A dead run fails
+    whatever else held; expectations are matched one to one; ``forbid`` looks at whole histories.
+    """
+    run = run or {}
+    checks: list[dict] = _liveness(run)
     if expect is None:
         return checks
-    for exp in expect.incidents:
-        desc = f"incident cause={exp.cause}" + (f" root={exp.root}" if exp.root else "")
-        if exp.opened_between_s:
-            desc += f" opened in {list(exp.opened_between_s)}"
-        if exp.closed_between_s:
-            desc += f" closed in {list(exp.closed_between_s)}"
-        if exp.min_affected_hotspots is not None:
-            desc += f" affecting >= {exp.min_affected_hotspots} hotspots"
-        candidates = [i for i in incidents if i["cause"] == exp.cause and (exp.root is None or i["root"] == exp.root)]
-        ok, why = False, f"no incident with cause {exp.cause}" + (f" and root {exp.root}" if exp.root else "")
-        for inc in candidates:
-            problems = []
-            o = exp.opened_between_s
-            if o and not (o[0] <= inc["opened_s"] <= o[1]):
-                problems.append(f"opened at {inc['opened_s']}s")
-            c = exp.closed_between_s
-            if c and (inc.get("closed_s") is None or not (c[0] <= inc["closed_s"] <= c[1])):
-                problems.append(f"closed at {inc.get('closed_s')}")
-            if exp.min_affected_hotspots is not None and inc.get("affected_hotspots", 0) < exp.min_affected_hotspots:
-                problems.append(f"affected {inc.get('affected_hotspots', 0)} hotspots")
-            if not problems:
-                ok, why = True, f"incident {inc['id']} opened at {inc['opened_s']}s"
-                break
-            why = f"incident {inc['id']}: " + ", ".join(problems)
-        checks.append({"expect": desc, "passed": ok, "detail": why + ("" if ok or not note else f" ({note})")})
+    judged = [[_judge_one(exp, inc) for inc in incidents] for exp in expect.incidents]
+    ok = [[j for j, (problems, _) in enumerate(row) if not problems] for row in judged]
+    matched = _match(ok, len(incidents))
+    for e, exp in enumerate(expect.incidents):
+        j = matched[e]
+        check = {"expect": _describe(exp), "passed": j is not None}
+        if j is not None:
+            inc, detected = incidents[j], judged[e][j][1]
+            check["detail"] = f"incident {inc['id']} first had it at {detected}s"
+            check.update(incident=inc["id"], detected_s=detected)
+        else:
+            taken = [incidents[i]["id"] for i in ok[e]]
+            partial = [(incidents[i], judged[e][i]) for i in range(len(incidents)) if judged[e][i][1] is not None]
+            if taken:
+                why = f"incident {', '.join(taken)} meets it but is matched to another expectation"
+            elif partial:
+                why = "; ".join(f"incident {inc['id']}: " + ", ".join(p) for inc, (p, _) in partial)
+            else:
+                why = f"no incident ever had cause {exp.cause}" + (f" and root {exp.root}" if exp.root else "")
+            check["detail"] = why + (f" ({note})" if note else "")
+        checks.append(check)
     for f in expect.forbid:
         desc = f"no incident cause={f.cause}" + (f" root={f.root}" if f.root else "")
-        bad = [i for i in incidents if i["cause"] == f.cause and (f.root is None or i["root"] == f.root)]
+        bad = [(i, held_at(i, f.cause, f.root)) for i in incidents]
+        bad = [(i, t) for i, t in bad if t]
         checks.append(
             {
                 "expect": desc,
                 "passed": not bad,
-                "detail": "none seen" if not bad else "seen: " + ", ".join(f"{i['id']} ({i['root']})" for i in bad),
+                "detail": "none seen"
+                if not bad
+                else "seen: "
+                + ", ".join(
+                    f"{i['id']} ({next(h['root'] for h in history_of(i) if h['at_s'] == t[0])} at {t[0]}s)"
+                    for i, t in bad
+                ),
             }
         )
     if expect.max_incidents is not None:
@@ -265,7 +462,19 @@ def evaluate(expect: Expect | None, incidents: list[dict], note: str = "") -> li
             {
                 "expect": f"at most {expect.max_incidents} incident(s)",
                 "passed": len(incidents) <= expect.max_incidents,
-                "detail": f"{len(incidents)} seen",
+                "detail": f"{len(incidents)} seen"
+                + (": " + ", ".join(f"{i['cause']} {i['root']}" for i in incidents) if incidents else ""),
             }
         )
+    if expect.inventory_suspects is not None:
+        checks.append(_check_suspects(expect.inventory_suspects, run))
+    avail = run.get("availability")
+    for a in expect.availability:
+        lo, hi = a.hotspot_minutes_between
+        desc = f"availability {a.cause} in [{lo:g}, {hi:g}] hotspot-minutes"
+        if avail is None:
+            checks.append({"expect": desc, "passed": False, "detail": "no availability accounting for this run"})
+            continue
+        v = float(avail.get(a.cause, 0.0))
+        checks.append({"expect": desc, "passed": lo <= v <= hi, "detail": f"{v:g} hotspot-minutes"})
     return checks
