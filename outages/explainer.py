@@ -348,6 +348,7 @@ class Explainer:
         dark); one whose parent may not have been polled since it failed stays provisional."""
         out: dict[str, Finding] = {}
         held: list[Finding] = []
+        s_hold = self.s.poll_hold_s
         for sid in self.inv.switches:
             el = f"switch:{sid}"
             if not self.failing(el) or not self._parents_answer(el) or self._uplink_recovering(el, now):
@@ -363,7 +364,8 @@ class Explainer:
                 f"{len(dark)} of {len(below)} hotspots behind it not answering; its parent answers",
             ]
             f = Finding("network_uplink", el, dark, ev, 0.9 if st["state"] == "down" else 0.8, since=st["since"])
-            f.stayed_up = {h for h in below if not self.failing(h) and h in self.hs}
+            if now >= fa + s_hold:  # each of its hotspots has been polled since
+                f.stayed_up = {h for h in below if not self.failing(h) and h in self.hs}
             if f.stayed_up:
                 f.uncertain.append(_stayed_up_note(len(f.stayed_up), "switch"))
             parent = self.parent_net.get(el)
@@ -523,9 +525,12 @@ class Explainer:
         if dark:
             ev.append(f"{len(dark)} of {len(below)} hotspots below it not answering")
         f = Finding("power_grid", el, dark, ev, 0.95 if dark or not below else 0.9, since=since, on_battery=on_batt)
-        f.stayed_up = {
-            h for h in below if h in self.hs and not self.failing(h) and not self._ups(h) and h not in self.recovering
-        }
+        if now >= since + self.s.poll_hold_s:  # each of its hotspots has been polled since
+            f.stayed_up = {
+                h
+                for h in below
+                if h in self.hs and not self.failing(h) and not self._ups(h) and self.recovering.get(h, 0) <= now
+            }
         if f.stayed_up:
             f.evidence.append(f"{len(f.stayed_up)} hotspot(s) listed below it still answer (inventory may be wrong)")
             f.uncertain.append(_stayed_up_note(len(f.stayed_up), "power"))
@@ -562,8 +567,8 @@ class Explainer:
                     f"{t} telemetry: {self.gstate(t)}",
                 ]
                 f = Finding("power_grid", t, set(cluster), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
-                f.stayed_up = set(up)
-                if up:
+                if up and now >= since + s.poll_hold_s:  # each of them has been polled since
+                    f.stayed_up = set(up)
                     f.confidence -= 0.05
                     f.evidence.append(f"{len(up)} of its hotspots still answer (inventory may be wrong)")
                     f.uncertain.append(_stayed_up_note(len(up), "power"))
