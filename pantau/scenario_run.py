@@ -3,13 +3,16 @@
 Starts its own InfluxDB, Mosquitto and simulated city in a temporary state folder (so runs never
 disturb each other or a demo), replays the events at ``at / time_scale``, waits out the duration,
 then checks the expectations against the incidents the outage explainer opened and writes the
-report. Exit codes: 0 every expectation held, 1 one failed, 2 bad file.
+report. Exit codes: 0 every expectation held, 1 one failed, 2 bad file. With the environment
+variable ``PANTAU_SCENARIO_KEEP=DIR`` the run's state (incident store, logs; not InfluxDB) is kept
+in ``DIR/<name>-<t0>`` for a look afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -343,6 +346,13 @@ def run_scenario(file: Path, time_scale: float, report_path: Path | None, quiet:
             alive, alive_detail = _collector_alive(stack)
         finally:
             stack.stop()
+        keep = os.environ.get("PANTAU_SCENARIO_KEEP")  # a folder to keep the run's state in (debugging)
+        if keep:
+            import shutil
+
+            dest = Path(keep) / f"{sc.name}-{int(t0)}"
+            shutil.copytree(tmp, dest, ignore=shutil.ignore_patterns("influxdb", "city-as-listed"))
+            console.print(f"state kept in {dest}", highlight=False)
         store = IncidentStore(Path(tmp) / "collector" / "incidents.sqlite")
         incidents, preexisting = split_incidents(store.incidents(), store.log(), t0, k, truth=inv)
         availability, availability_source = run_availability(store, t0, t0 + sc.duration_s / k, k, poll)
