@@ -442,21 +442,20 @@ def evaluate(expect: Expect | None, incidents: list[dict], note: str = "", run: 
         checks.append(check)
     for f in expect.forbid:
         desc = f"no incident cause={f.cause}" + (f" root={f.root}" if f.root else "")
-        bad = [(i, held_at(i, f.cause, f.root)) for i in incidents]
-        bad = [(i, t) for i, t in bad if t]
-        checks.append(
-            {
-                "expect": desc,
-                "passed": not bad,
-                "detail": "none seen"
-                if not bad
-                else "seen: "
-                + ", ".join(
-                    f"{i['id']} ({next(h['root'] for h in history_of(i) if h['at_s'] == t[0])} at {t[0]}s)"
-                    for i, t in bad
+        bad = []  # (incident, the first history entry with the forbidden cause / root)
+        for i in incidents:
+            first = next(
+                (
+                    h
+                    for h in history_of(i)
+                    if h["change"] not in CLOSES and h["cause"] == f.cause and (f.root is None or h["root"] == f.root)
                 ),
-            }
-        )
+                None,
+            )
+            if first is not None:
+                bad.append((i, first))
+        seen = ", ".join(f"{i['id']} ({h['root']} at {h['at_s']}s)" for i, h in bad)
+        checks.append({"expect": desc, "passed": not bad, "detail": f"seen: {seen}" if bad else "none seen"})
     if expect.max_incidents is not None:
         checks.append(
             {
