@@ -670,6 +670,8 @@ class Explainer:
                 continue
             if self.failing(self.parent_net[h]):
                 continue  # the switch may yet explain it
+            if (self.hs[h].get("reboot_at") or 0) >= self.hs[h]["since"]:
+                continue  # it answered since it went down (a reboot is proof of life): being polled up
             if self._booting_after_restore(h, now):
                 continue  # power or uplink came back after it went dark: give it time to boot and be polled
             out[h] = self._device_finding(h, now)

@@ -511,3 +511,22 @@ def test_replay_reproduces_held_and_joined_decisions(inv):
         (i.id, i.cause, i.root, i.opened_at, tuple(i.affected))
         for i in sorted(again.incidents.values(), key=lambda i: i.opened_at)
     ] == key
+
+
+def test_a_hotspot_that_rebooted_after_a_power_cut_is_not_a_device(inv):
+    """After a restore, a hotspot whose reboot was seen (it answered) but that the poller has not
+    brought back up yet is alive, not a device fault — however long the poller takes."""
+    c = City(inv)
+    t = "transformer:BSB-02-T01"
+    hs = _non_ups(inv, t)
+    c.grid(T0 + 61, t, "de-energized")
+    for h in hs:
+        c.health(T0 + 63, h, "state", "down")
+    c.run(T0 + 61, T0 + 200, 2)
+    c.grid(T0 + 200, t, "energized")
+    for h in hs:
+        c.health(T0 + 290, h, "reboot")
+    for h in hs[1:]:
+        c.health(T0 + 300, h, "state", "up")
+    c.run(T0 + 200, T0 + 600, 5)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("power_grid", t)]
