@@ -1,8 +1,10 @@
 """Declared schedules: ``collectors/jobs.yaml`` → APScheduler jobs.
 
 A job is data (name, what it runs, interval, spread, jitter); the code only maps ``runs`` names to
-coroutines. Runs never overlap (max_instances 1), late runs coalesce, each run starts with up to
-``jitter_s`` of random delay.
+coroutines. A job's runs overlap at most ``overlap`` deep (default 1: never; the SNMP polls allow 2,
+so a cycle still waiting for its stragglers' timeouts does not hold the next one — the poller
+skips a target whose previous poll is still in flight), late runs coalesce, each run starts with
+up to ``jitter_s`` of random delay.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Job(BaseModel):
     interval_s: Annotated[float, Field(gt=0)]
     spread: Annotated[float, Field(ge=0, le=1)] = 0.0
     jitter_s: Annotated[float, Field(ge=0)] = 0.0
+    overlap: Annotated[int, Field(ge=1, le=4)] = 1
 
 
 class JobFile(BaseModel):
@@ -72,7 +75,7 @@ def schedule(
             args=[j],
             id=j.name,
             name=j.name,
-            max_instances=1,
+            max_instances=j.overlap,
             coalesce=True,
             misfire_grace_time=max(1, int(j.interval_s)),
             next_run_time=_now(scheduler),

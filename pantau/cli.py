@@ -340,7 +340,12 @@ def collect(
     logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     inv = _inventory(st.city)
     try:
-        asyncio.run(run_collect(inv, st, status_file=status_file))
+        if st.event_loop == "uvloop":
+            import uvloop
+
+            uvloop.run(run_collect(inv, st, status_file=status_file))
+        else:
+            asyncio.run(run_collect(inv, st, status_file=status_file))
     except DataFileError as exc:
         err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
         raise typer.Exit(2)

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     egov_base_url: str | None = None
     receivers_file: Path | None = Field(None, description="alert receivers (webhooks, Alertmanager)")
     time_scale: float = Field(1.0, gt=0, le=100)
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="pantau collect's event loop (uvloop: ~1.7x the polls per core, bench/snmp_poll.py)"
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)

@@ -115,13 +115,6 @@ def test_evaluate_expectations():
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN DEFECT, open (issue #12/#13 notes): on this machine in Dec 2026 the "
-    "simulator saturates a core (a third of it in paho's loop_write) and SNMP answers arrive after the "
-    "engine's retry (engine 'unmatched' grows), so switch-fail's network incident opens late; reproduced "
-    "at the pre-#12 commit ba8e513 too. To be found, not retried.",
-)
 def test_scenario_run_replays_a_shared_file_and_the_explainer_passes(tmp_path):
     report = tmp_path / "r.json"
     r = subprocess.run(

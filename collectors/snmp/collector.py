@@ -89,10 +89,14 @@ class SnmpCollector:
         )
 
     async def stop(self) -> None:
+        if self.poller:
+            self.poller.closing = True  # before anything is torn down: a cut-short poll is no evidence
         if self.scheduler:
             self.scheduler.shutdown(wait=False)
         for t in list(self._repolls):
             t.cancel()
+        if self.poller:
+            await self.poller.stop()
         if self.traps:
             self.traps.stop()
         if self.engine:
@@ -105,7 +109,9 @@ class SnmpCollector:
     async def _run_job(self, job: Job) -> None:
         which = RUNS[job.runs]
         try:
-            stats = await self.poller.run_cycle(which, spread_s=job.spread * job.interval_s, jitter_s=job.jitter_s)
+            stats = await self.poller.run_cycle(
+                which, spread_s=job.spread * job.interval_s, jitter_s=job.jitter_s, interval_s=job.interval_s
+            )
         except Exception:
             log.exception("job %s failed", job.name)
             return
@@ -179,6 +185,7 @@ class SnmpCollector:
             "cycles": dict(self.cycles),
             "last_cycle_s": round(p.last_cycle.duration_s, 3) if p else None,
             "engine": vars(self.engine.stats) if self.engine else {},
+            "confirm": dict(p.confirm_stats) if p else {},
             "traps": {
                 "received": self.traps.received,
                 "unknown_source": self.traps.unknown_source,

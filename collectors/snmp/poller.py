@@ -25,7 +25,7 @@ from collectors.snmp.counters import CounterStats, CounterTracker
 from collectors.snmp.engine import V3, SnmpEngine, SnmpError, Target, V2c, encode_varbind_list
 from collectors.snmp.profiles import Profile, ProfileSet, TablePlan
 from hotspots.credentials import V2cCredentials, V3Credentials
-from hotspots.health import HealthTracker
+from hotspots.health import DOWN, HealthTracker
 from hotspots.inventory import Inventory
 from snmpwire import ber
 
@@ -93,8 +93,12 @@ class CycleStats:
     polled: int = 0
     ok: int = 0
     failed: int = 0
+    skipped: int = 0  # still being polled by the previous cycle
     timeouts: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+
+CONFIRM_FLOOR_S = 1.0  # real seconds between confirmation polls of a failing element, whatever the interval
 
 
 class HotspotPoller:
@@ -111,6 +115,7 @@ class HotspotPoller:
         port: int | None = None,
         address_map=None,
         include_switches: bool = True,
+        confirm_failures: bool = True,
     ):
         self.inv = inventory
         self.profiles = profiles
@@ -126,6 +131,19 @@ class HotspotPoller:
         self.controller_clients: dict[str, int] = {}
         self.latency_ms: dict[str, float] = {}
         self.errors: dict[str, str] = {}
+        # A failed poll of an element not yet down is confirmed at once (Nagios' retry_interval,
+        # Zabbix's unreachable poller) instead of at the next cycles: "down" then takes
+        # fail_threshold polls of timeout × tries, not fail_threshold poll intervals — and it does
+        # not stretch when cycles run late (a scaled scenario, a busy collector).
+        self.confirm_failures = confirm_failures
+        # Spaced over one poll interval (run_cycle learns it): a stall of the collector or the
+        # network shorter than that still does not take an element down.
+        self.confirm_delay_s = timeout
+        self._interval_s: dict[str, float] = {}
+        self.confirm_stats = {"confirm_polls": 0, "confirmed_down": 0, "cleared": 0}
+        self._confirming: dict[str, asyncio.Task] = {}
+        self._inflight: set[str] = set()
+        self.closing = False  # set first thing on shutdown: from then on results are not evidence
         self._sem = asyncio.Semaphore(concurrency)  # hotspots
         infra = asyncio.Semaphore(max(8, concurrency // 8))
         self._sems = {"hotspots": self._sem, "switches": infra, "controllers": infra}
@@ -339,8 +357,12 @@ class HotspotPoller:
         ]
 
     # --- a cycle -----------------------------------------------------------------------------
-    async def run_cycle(self, which: str = "hotspots", spread_s: float = 0.0, jitter_s: float = 0.0) -> CycleStats:
+    async def run_cycle(
+        self, which: str = "hotspots", spread_s: float = 0.0, jitter_s: float = 0.0, interval_s: float | None = None
+    ) -> CycleStats:
         """Poll every target of ``which`` (hotspots | switches | controllers) once."""
+        if interval_s:
+            self._interval_s[which] = interval_s
         targets = {"hotspots": self.targets, "switches": self.switch_targets, "controllers": self.controllers}[which]
         stats = CycleStats(started=time.time())
         t0 = time.monotonic()
@@ -380,6 +402,16 @@ class HotspotPoller:
         return stats
 
     async def _bounded(self, pt: PollTarget, which: str, stats: CycleStats) -> None:
+        if pt.ident in self._inflight or pt.ident in self._confirming:
+            stats.skipped += 1  # its previous poll (a straggler of the last cycle) is still running
+            return
+        self._inflight.add(pt.ident)
+        try:
+            await self._bounded_poll(pt, which, stats)
+        finally:
+            self._inflight.discard(pt.ident)
+
+    async def _bounded_poll(self, pt: PollTarget, which: str, stats: CycleStats) -> None:
         async with self._sems[which]:
             try:
                 if which == "controllers":
@@ -401,6 +433,15 @@ class HotspotPoller:
     async def poll_and_record(self, pt: PollTarget, stats: CycleStats | None = None) -> PollOutcome:
         at = time.time()
         out = await self.poll_device(pt, at)
+        self._record(pt, out, at, stats)
+        if not out.ok and self.confirm_failures and not self.closing:
+            self._confirm_later(pt)
+        return out
+
+    def _record(self, pt: PollTarget, out: PollOutcome, at: float, stats: CycleStats | None = None) -> None:
+        """Points, errors and health of one poll."""
+        if self.closing:
+            return  # a poll our own shutdown cut short says nothing about the device
         self.latency_ms[pt.ident] = out.latency_ms
         if stats is not None:
             stats.polled += 1
@@ -429,7 +470,46 @@ class HotspotPoller:
                 ]
             )
         self.health.observe(pt.element, out.ok, at, out.error, out.problems)
-        return out
+
+    def _confirm_later(self, pt: PollTarget) -> None:
+        if pt.ident in self._confirming or self.health.get(pt.element).state == DOWN:
+            return
+        self._confirming[pt.ident] = asyncio.get_running_loop().create_task(self._confirm(pt))
+
+    async def _confirm(self, pt: PollTarget) -> None:
+        """Re-poll a failing element until it answers or is down (at most fail_threshold - 1 polls)."""
+        which = "hotspots" if pt.ident in self.targets else "switches"
+        sem = self._sems[which]
+        interval = self._interval_s.get(which)
+        # at least CONFIRM_FLOOR_S of real time apart: stalls are not scaled with a scenario's time
+        delay = max(CONFIRM_FLOOR_S, self.confirm_delay_s, (interval or 0.0) / self.health.fail_threshold)
+        try:
+            for _ in range(max(0, self.health.fail_threshold - 1)):
+                h = self.health.get(pt.element)
+                if h.state == DOWN or h.fails == 0:
+                    break
+                await asyncio.sleep(delay)
+                self.confirm_stats["confirm_polls"] += 1
+                async with sem:
+                    at = time.time()
+                    out = await self.poll_device(pt, at)
+                    self._record(pt, out, at)
+                if out.ok:
+                    self.confirm_stats["cleared"] += 1
+                    break
+            if self.health.get(pt.element).state == DOWN:
+                self.confirm_stats["confirmed_down"] += 1
+        except SnmpError as exc:
+            self.errors[pt.ident] = exc.detail
+        finally:
+            self._confirming.pop(pt.ident, None)
+
+    async def stop(self) -> None:
+        """Stop taking results as evidence; cancel pending confirmations (the engine is closed by its owner)."""
+        self.closing = True
+        for t in list(self._confirming.values()):
+            t.cancel()
+        await asyncio.gather(*self._confirming.values(), return_exceptions=True)
 
     async def repoll(self, ident: str) -> PollOutcome | None:
         pt = self.targets.get(ident) or self.switch_targets.get(ident)
