@@ -76,7 +76,7 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
     ).stdout.strip()
     h = {"X-API-Key": key}
     svcs = wait(
-        lambda: (lambda s: s if all(x["state"] == "up" for x in s) else None)(
+        lambda: (lambda s: s if all(x["state"] == "up" and x["status_code"] == 200 for x in s) else None)(
             httpx.get(f"{api}/api/v1/services", headers=h).json()
         ),
         30,
