@@ -74,7 +74,7 @@ def test_collector_follows_the_city(city, semarang):
         try:
             # 1. Every hotspot and switch answers the first cycle; all come up.
             assert await wait_for(
-                lambda: health.counts()["up"] >= len(semarang.hotspots) + len(semarang.switches), 30
+                lambda: health.counts()["up"] >= len(semarang.hotspots) + len(semarang.switches), 60
             ), health.counts()
             polls = {p.tags["hotspot"] for p in sink.points if p.measurement == "hotspot_poll" and p.fields["up"]}
             assert polls == set(semarang.hotspots)
@@ -92,7 +92,7 @@ def test_collector_follows_the_city(city, semarang):
             members = semarang.hotspots_of_switch["SW-TBL-01"]
             t_fail = time.time()
             event(city, "switch_fail", "switch:SW-TBL-01")
-            assert await wait_for(lambda: all(state(f"hotspot:{h}") == "down" for h in members), 20)
+            assert await wait_for(lambda: all(state(f"hotspot:{h}") == "down" for h in members), 45)
             downs = [e for e in coll.events if e.kind == "state" and e.new == "down" and e.at >= t_fail]
             assert {e.element for e in downs} >= {f"hotspot:{h}" for h in members}
             assert all("failed polls" in e.reason for e in downs if e.element in {f"hotspot:{h}" for h in members})
@@ -101,7 +101,7 @@ def test_collector_follows_the_city(city, semarang):
             assert state(f"hotspot:{other}") == "up"
             # ... and come back after M good polls when it is restored.
             event(city, "switch_restore", "switch:SW-TBL-01")
-            assert await wait_for(lambda: all(state(f"hotspot:{h}") == "up" for h in members), 20)
+            assert await wait_for(lambda: all(state(f"hotspot:{h}") == "up" for h in members), 45)
 
             # 3. One hotspot fails: its access switch's linkDown trap takes it down at once.
             victim = semarang.hotspots_of_switch["SW-BNY-01"][3]
@@ -113,7 +113,7 @@ def test_collector_follows_the_city(city, semarang):
             )
             assert ev.source == "trap" and "linkDown" in ev.reason and ev.at - t0 < 3
             event(city, "hotspot_restore", f"hotspot:{victim}")
-            assert await wait_for(lambda: state(f"hotspot:{victim}") == "up", 20)
+            assert await wait_for(lambda: state(f"hotspot:{victim}") == "up", 45)
 
             # 4. A reboot: a reboot event (coldStart trap and/or sysUpTime drop), no rate spike.
             ap = "AP-0042"
@@ -126,7 +126,7 @@ def test_collector_follows_the_city(city, semarang):
                 ),
                 30,
             )
-            assert await wait_for(lambda: state(f"hotspot:{ap}") == "up", 20)
+            assert await wait_for(lambda: state(f"hotspot:{ap}") == "up", 45)
             await asyncio.sleep(7)  # two more cycles after the reboot
             after = [p for p in sink.points if p.measurement == "hotspot_if" and p.tags["hotspot"] == ap][n_before:]
             assert after, "AP-0042 polled after its reboot"
