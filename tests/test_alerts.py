@@ -19,6 +19,7 @@ from alerts.router import AlertRouter, alert_of
 from hotspots.datafile import DataFileError
 from pantau import services
 from store.state import StateDB
+from tests.fixtures.webhook import PlainReceiver
 
 SECRET = "s3cret-hmac-key-for-tests"
 
@@ -330,33 +331,6 @@ def test_a_rerooted_incident_moves_group_without_a_stale_firing_left_behind(tmp_
     assert json.loads(st.undelivered()[-1]["body"])["status"] == "resolved"
     assert r.flush(now=t + 500) == 0, "nothing left firing anywhere: no repeats"
     st.close()
-
-
-class PlainReceiver:
-    """A real HTTP webhook receiver for what Alertmanager itself sends (unsigned, v4 payloads)."""
-
-    def __init__(self, port):
-        self.port, self.got = port, []
-
-    def start(self):
-        rec = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                rec.got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_incidents_pushed_into_a_real_alertmanager_fire_and_resolve(tmp_path):

@@ -21,9 +21,7 @@ import os
 import ssl
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -31,6 +29,7 @@ import pytest
 from pantau import services
 from pantau.stack import INFLUX_READER, INFLUX_WRITER, MQTT_COLLECTOR, Stack
 from store.timeseries import InfluxAuthRefused, InfluxConf
+from tests.fixtures.webhook import PlainReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -49,38 +48,10 @@ def wait(fn, timeout: float, what: str, step: float = 0.5):
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})"[:3000])
 
 
-class Pager:
-    """The NOC's pager behind Alertmanager: a real HTTP server that keeps what Alertmanager sends."""
-
-    def __init__(self):
-        self.got: list[dict] = []
-        rec = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                rec.got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alerts(self, status: str) -> list[dict]:
-        return [a for b in self.got for a in b["alerts"] if a["status"] == status]
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
     d = tmp_path_factory.mktemp("production")
-    pager = Pager()
+    pager = PlainReceiver().start()
     started: list = []
     try:
         am = services.alertmanager(d / "alertmanager", f"http://127.0.0.1:{pager.port}/pager").start(ready_timeout=60)
