@@ -20,7 +20,18 @@ from api.data import DataSource
 from api.fastpath import PublicFastPath
 from api.public import PublicCache
 from api.ratelimit import RateLimiter
-from api.routes import availability, events, grid, hotspots, incidents, public, services, silences, system
+from api.routes import (
+    availability,
+    events,
+    grid,
+    hotspots,
+    incidents,
+    inventory,
+    public,
+    services,
+    silences,
+    system,
+)
 from api.schemas import Problem
 from store.timeseries import InfluxConf
 
@@ -110,6 +121,7 @@ def create_app(
         silences.router,
         events.router,
         availability.router,
+        inventory.router,
     ):
         app.include_router(r, prefix="/api/v1")
     app.include_router(system.router)

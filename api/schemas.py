@@ -438,3 +438,28 @@ class AvailabilityOut(BaseModel):
     watched_to: float | None
     city: AvailabilityRow
     rows: list[AvailabilityRow]
+
+
+class SuspectEvidence(BaseModel):
+    at: float
+    incident: str
+    kind: Literal["joined", "stayed_up"]
+    root: str
+    text: str
+
+
+class SuspectOut(BaseModel):
+    """A hotspot whose listed transformer or switch the evidence contradicts."""
+
+    hotspot: str
+    field: Literal["transformer", "switch"]
+    inventory: str = Field(description="what hotspots.csv says")
+    likely: str | None = Field(description="the element it most likely hangs on (None: not known yet)")
+    confidence: float
+    incidents: int = Field(description="incidents whose evidence contradicted the row")
+    kinds: list[Literal["joined", "stayed_up"]]
+    first_at: float
+    last_at: float
+    incident_ids: list[str]
+    votes: dict[str, int]
+    evidence: list[SuspectEvidence]

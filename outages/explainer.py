@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from outages.suspects import SuspectBook
 from outages.texts import explain
 
 log = logging.getLogger("pantau.explainer")
@@ -198,6 +199,7 @@ class Explainer:
             if not el.startswith("hotspot:"):
                 self.kids.setdefault(parent, []).append(el)
         self.neighbours = self._neighbour_transformers()
+        self.suspects = SuspectBook(inv)  # where the evidence contradicts the inventory (never changes it)
 
     def _neighbour_transformers(self) -> dict[str, set[str]]:
         """Each transformer's neighbours: the others on its feeder and its NEIGHBOURS nearest ones
@@ -825,6 +827,8 @@ class Explainer:
                 log.warning("incident %s opened: %s at %s (%s)", iid, f.cause, root, "; ".join(f.evidence))
             matched.add(inc.id)
             self._update(inc, f, now)
+            if f.joined or f.stayed_up:
+                self.suspects.observe(inc.id, now, f.cause, f.root, f.joined, f.stayed_up)
         for inc in open_inc.values():
             if inc.id not in matched and inc.status == "open":
                 inc.status, inc.closed_at, inc.updated_at = "closed", now, now

@@ -27,6 +27,8 @@ class ExplainerService:
         self._changed: list = []
         self._log: list = []
         self.ex = Explainer(inv, settings, on_change=self._collect)
+        self.ex.suspects.load(store.inventory_suspects())  # they accumulate across restarts
+        self._suspects: list[dict] = []
         self.pending: list[tuple[float, str, str, dict]] = [(time.time(), "settings", "", asdict(settings))]
         self.debounce_s = debounce_s
         self._wake = asyncio.Event()
@@ -77,15 +79,17 @@ class ExplainerService:
             changed = False
         if changed:
             self.pending.append((self.ex.now, "tick", "", {}))
-        if self.pending or self._changed or self._log:
-            changed, logrows = self._changed, self._log
-            self._changed, self._log = [], []
+        self._suspects += self.ex.suspects.take_changed()
+        if self.pending or self._changed or self._log or self._suspects:
+            changed, logrows, suspects = self._changed, self._log, self._suspects
+            self._changed, self._log, self._suspects = [], [], []
             try:
-                self.store.write(self.pending, changed, logrows)
+                self.store.write(self.pending, changed, logrows, suspects)
                 self.pending = []
             except Exception:
                 log.exception("could not store incidents (kept in memory, retried)")
                 self._changed, self._log = changed + self._changed, logrows + self._log
+                self._suspects = suspects + self._suspects
                 return
             for fn in self.listeners:
                 try:

@@ -7,6 +7,8 @@ Tables (types are portable: TEXT, REAL, INTEGER; JSON in TEXT columns):
 - ``incidents``: one row per incident, current version (cause, root, confidence, affected
   hotspots and areas, explanation id/en, evidence summary, opened/updated/closed times).
 - ``incident_log``: every change of an incident (opened, updated, re-rooted, merged, closed, reopened).
+- ``inventory_suspects``: hotspots whose listed transformer or switch the evidence contradicts
+  (:mod:`outages.suspects`), one row per (hotspot, field), accumulated over incidents.
 
 To run several Pantau machines on one database, the same DDL works on PostgreSQL (``seq`` as
 an identity column); one process per city must own the explainer.
@@ -33,6 +35,9 @@ DDL = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL, at REAL NOT NULL, change TEXT NOT NULL,
         detail TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status, opened_at)",
+    """CREATE TABLE IF NOT EXISTS inventory_suspects (
+        hotspot TEXT NOT NULL, field TEXT NOT NULL, confidence REAL NOT NULL, last_at REAL NOT NULL,
+        data TEXT NOT NULL, PRIMARY KEY (hotspot, field))""",
 ]
 
 COLUMNS = (
@@ -66,9 +71,16 @@ class IncidentStore:
         self._db.close()
 
     # --- writes ---------------------------------------------------------------------------------
-    def write(self, evidence: list[tuple[float, str, str, dict]], incidents: list[dict], log: list[tuple]) -> None:
-        """One transaction: the evidence that arrived and the incident changes it caused."""
-        if not (evidence or incidents or log):
+    def write(
+        self,
+        evidence: list[tuple[float, str, str, dict]],
+        incidents: list[dict],
+        log: list[tuple],
+        suspects: list[dict] | None = None,
+    ) -> None:
+        """One transaction: the evidence that arrived and the incident changes (and inventory
+        suspects) it caused."""
+        if not (evidence or incidents or log or suspects):
             return
         with self._lock:
             self._db.execute("BEGIN")
@@ -89,6 +101,14 @@ class IncidentStore:
                 self._db.executemany(
                     "INSERT INTO incident_log (incident_id, at, change, detail) VALUES (?, ?, ?, ?)",
                     [(i, at, ch, json.dumps(d, ensure_ascii=False)) for i, at, ch, d in log],
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO inventory_suspects (hotspot, field, confidence, last_at, data)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (r["hotspot"], r["field"], r["confidence"], r["last_at"], json.dumps(r, ensure_ascii=False))
+                        for r in suspects or []
+                    ],
                 )
                 self._db.execute("COMMIT")
             except Exception:
@@ -114,6 +134,15 @@ class IncidentStore:
                 r[c] = json.loads(r[c])
             r["inferred"] = bool(r["inferred"])
         return rows
+
+    def inventory_suspects(self, min_confidence: float = 0.0) -> list[dict]:
+        """Inventory suspects, most confident first (``outages.suspects.Suspect.row``)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM inventory_suspects WHERE confidence >= ? ORDER BY confidence DESC, hotspot, field",
+                (min_confidence,),
+            ).fetchall()
+        return [json.loads(d) for (d,) in rows]
 
     def evidence(self) -> list[tuple[float, str, str, dict]]:
         with self._lock:

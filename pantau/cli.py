@@ -631,6 +631,59 @@ def demo(
     raise typer.Exit(run_demo(state_dir, time_scale))
 
 
+@inventory_app.command("suspects")
+def inventory_suspects(
+    state_dir: Optional[Path] = typer.Option(None, help="the collector's state folder [PANTAU_STATE_DIR]"),
+    city: str = typer.Option("semarang", help="city name or path to a city folder"),
+    min_confidence: float = typer.Option(0.0, min=0.0, max=1.0, help="only suspects at least this sure"),
+    csv_out: Optional[Path] = typer.Option(
+        None, "--csv", help="write the suggested corrections for hotspots.csv to this file"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print every suspect with its evidence as JSON"),
+):
+    """Hotspots whose listed transformer or switch the evidence contradicts (the inventory is never
+    changed by Pantau: review, then apply the CSV's suggestions to hotspots.csv)."""
+    import csv as _csv
+
+    from outages.store import IncidentStore
+    from outages.suspects import corrections_csv_rows
+
+    inv = _inventory(city)
+    state_dir = state_dir or _settings().state_dir
+    if not (state_dir / "incidents.sqlite").exists():
+        err.print(f"no incident store in {state_dir}; is `pantau collect` (or `make demo`) running there?")
+        raise typer.Exit(1)
+    store = IncidentStore(state_dir / "incidents.sqlite")
+    try:
+        rows = [r for r in store.inventory_suspects(min_confidence) if r["hotspot"] in inv.hotspots]
+    finally:
+        store.close()
+    if csv_out:
+        csv_out.parent.mkdir(parents=True, exist_ok=True)
+        with csv_out.open("w", newline="", encoding="utf-8") as fh:
+            _csv.writer(fh, lineterminator="\n").writerows(corrections_csv_rows(rows))
+    if as_json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+    else:
+        t = Table(title=f"inventory suspects: {len(rows)}")
+        for c in ("hotspot", "field", "listed", "likely", "confidence", "incidents", "last evidence"):
+            t.add_column(c)
+        for r in rows:
+            ev = r["evidence"][-1]["text"] if r["evidence"] else ""
+            t.add_row(
+                r["hotspot"],
+                r["field"],
+                r["inventory"],
+                r["likely"] or "?",
+                f"{r['confidence']:.2f}",
+                str(r["incidents"]),
+                ev,
+            )
+        out.print(t)
+    if csv_out:
+        print(f"written: {csv_out}")
+
+
 report_app = typer.Typer(help="Reports for the city (self-contained HTML).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
