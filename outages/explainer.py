@@ -667,11 +667,20 @@ class Explainer:
     def _device_findings(self, candidates: set[str], now: float) -> dict[str, Finding]:
         """Decide which still-unexplained hotspots, down past the holdoff on an answering switch, are roots."""
         out: dict[str, Finding] = {}
+        held = {
+            h
+            for i in self.incidents.values()
+            if i.status == "open" and not i.root.startswith("hotspot:")
+            for h in i.affected
+            if h in candidates
+        }
         for h in sorted(candidates):
             if not self.down(h) or now - self.hs[h]["since"] < self.s.device_holdoff_s:
                 continue
             if self.failing(self.parent_net[h]):
                 continue  # the switch may yet explain it
+            if h in held:
+                continue  # in an open incident that is closing (a joiner listed elsewhere): its close gives the boot grace
             if (self.hs[h].get("reboot_at") or 0) >= self.hs[h]["since"]:
                 continue  # it answered since it went down (a reboot is proof of life): being polled up
             if self._booting_after_restore(h, now):

@@ -530,3 +530,28 @@ def test_a_hotspot_that_rebooted_after_a_power_cut_is_not_a_device(inv):
         c.health(T0 + 300, h, "state", "up")
     c.run(T0 + 200, T0 + 600, 5)
     assert [(i.cause, i.root) for i in c.incidents()] == [("power_grid", t)]
+
+
+def test_a_joiner_still_booting_when_its_incident_closes_is_not_a_device(inv):
+    """A hotspot listed behind a sibling switch joined the failed switch's incident; the switch
+    comes back and the incident closes while the joiner is still booting: it gets the same grace
+    as the listed hotspots, no device incident (a wrong row must not page on every restore)."""
+    c = City(inv)
+    sw = "switch:SW-TBL-01"
+    sibling = next(s for s in inv.children_of_switch[inv.switches["SW-TBL-01"].parent] if s != "SW-TBL-01")
+    stray = f"hotspot:{inv.hotspots_of_switch[sibling][0]}"
+    listed = [f"hotspot:{h}" for h in inv.hotspots_of_switch["SW-TBL-01"]]
+    c.health(T0 + 70, sw, "state", "down")
+    for h in listed:
+        c.health(T0 + 75, h, "state", "down")
+    c.health(T0 + 78, stray, "state", "down")
+    c.run(T0 + 70, T0 + 300, 2)
+    assert stray in c.incidents()[0].affected
+    c.health(T0 + 300, sw, "state", "up")
+    for h in listed:
+        c.health(T0 + 320, h, "state", "up")
+    c.run(T0 + 300, T0 + 340, 1)
+    assert c.incidents()[0].status == "closed"
+    c.health(T0 + 350, stray, "state", "up")
+    c.run(T0 + 340, T0 + 600, 2)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", sw)]
