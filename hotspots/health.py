@@ -28,7 +28,7 @@ UNKNOWN, UP, DEGRADED, DOWN = "unknown", "up", "degraded", "down"
 class HealthEvent:
     element: str  # "hotspot:AP-0042", "switch:SW-TBL-01"
     at: float  # epoch seconds
-    kind: str  # "state" | "reboot" | "trap" | "suspect"
+    kind: str  # "state" | "reboot" | "trap" | "suspect" | "clear" (answering again before down)
     old: str = ""
     new: str = ""
     reason: str = ""
@@ -108,6 +108,12 @@ class HealthTracker:
         h = self.get(element)
         h.last_poll = at
         if ok:
+            if h.fails and h.state != DOWN:  # the failed poll(s) before were lost answers: say so once
+                self._emit(
+                    HealthEvent(
+                        element, at, "clear", h.state, h.state, f"answered after {h.fails} failed poll(s)", "poll"
+                    )
+                )
             h.last_seen = at
             h.goods += 1
             h.fails = 0

@@ -75,6 +75,8 @@ class DowntimeLedger:
         if kind == "suspect":
             if not down:
                 self._suspect[h] = at  # a new failure run starts with its first failed poll
+        elif kind == "clear":
+            self._suspect.pop(h, None)  # that run was lost answers
         elif kind == "state":
             new = data.get("new")
             if new == "down" and not down:

@@ -200,6 +200,7 @@ class Explainer:
                 self.kids.setdefault(parent, []).append(el)
         self.neighbours = self._neighbour_transformers()
         self.suspects = SuspectBook(inv)  # where the evidence contradicts the inventory (never changes it)
+        self._wanted: dict[str, float] = {}  # hotspot -> a dark moment its last good answer must be after
 
     def _neighbour_transformers(self) -> dict[str, set[str]]:
         """Each transformer's neighbours: the others on its feeder and its NEIGHBOURS nearest ones
@@ -237,8 +238,14 @@ class Explainer:
                     st["fail_at"] = at
                 st["failing"] = True
                 st["suspect_at"] = at
+            elif k == "clear":  # answered before it went down: the failed polls were lost answers
+                if st["state"] != "down":
+                    st["failing"] = False
+                    st["suspect_at"] = None
             elif k == "reboot":
                 st["reboot_at"] = at
+            elif k == "seen":  # a good answer to a poll sent at data["at"] (asked by :meth:`liveness_wanted`)
+                st["seen"] = max(st.get("seen", 0.0), float(data["at"]))
         elif kind == "grid":
             old = self.grid.get(element, (UNKNOWN_G, 0.0))[0]
             if old != data["new"]:
@@ -271,6 +278,27 @@ class Explainer:
         st = self.hs[el]
         return st.get("fail_at", st["since"])
 
+    def _stayed_up(self, listed: list[str] | set[str], dark_at: float, now: float) -> set[str]:
+        """Listed hotspots that answered a poll *sent* after ``dark_at`` (when the root surely was
+        dark): proof that they do not hang on it. Health events carry no good polls, so the
+        answer's time is asked for (:meth:`liveness_wanted`) and comes back as ``seen`` evidence;
+        not being polled yet, or a slow cycle, is never taken for staying up."""
+        out: set[str] = set()
+        for h in listed:
+            st = self.hs.get(h)
+            if st is None or self.failing(h) or self.recovering.get(h, 0) > now:
+                continue
+            if st.get("seen", 0.0) > dark_at:
+                out.add(h)
+            else:
+                self._wanted[h] = max(self._wanted.get(h, 0.0), dark_at)
+        return out
+
+    def liveness_wanted(self) -> dict[str, float]:
+        """Hotspots whose last good answer the last decision needed (listed under a dark root, not
+        failing): hotspot -> the dark moment. The runtime answers with ``seen`` evidence."""
+        return {h: t for h, t in self._wanted.items() if self.hs.get(h, {}).get("seen", 0.0) <= t}
+
     def _ups(self, h: str) -> bool:
         return self.inv.hotspots[h[8:]].ups_minutes > 0
 
@@ -279,6 +307,7 @@ class Explainer:
         """Decide the root causes at ``now``: one finding per root element, steps 0-4 in order."""
         out: dict[str, Finding] = {}
         explained: set[str] = set()
+        self._wanted = {}
 
         # 0. e-government services failing their probes: a cause of their own, nothing below them
         self._take(out, explained, self._service_findings())
@@ -350,7 +379,6 @@ class Explainer:
         dark); one whose parent may not have been polled since it failed stays provisional."""
         out: dict[str, Finding] = {}
         held: list[Finding] = []
-        s_hold = self.s.poll_hold_s
         for sid in self.inv.switches:
             el = f"switch:{sid}"
             if not self.failing(el) or not self._parents_answer(el) or self._uplink_recovering(el, now):
@@ -366,8 +394,8 @@ class Explainer:
                 f"{len(dark)} of {len(below)} hotspots behind it not answering; its parent answers",
             ]
             f = Finding("network_uplink", el, dark, ev, 0.9 if st["state"] == "down" else 0.8, since=st["since"])
-            if now >= fa + s_hold:  # each of its hotspots has been polled since
-                f.stayed_up = {h for h in below if not self.failing(h) and h in self.hs}
+            if st["state"] == "down":  # surely dark since its down moment (one lost answer is not)
+                f.stayed_up = self._stayed_up(below, st["since"], now)
             if f.stayed_up:
                 f.uncertain.append(_stayed_up_note(len(f.stayed_up), "switch"))
             parent = self.parent_net.get(el)
@@ -527,12 +555,7 @@ class Explainer:
         if dark:
             ev.append(f"{len(dark)} of {len(below)} hotspots below it not answering")
         f = Finding("power_grid", el, dark, ev, 0.95 if dark or not below else 0.9, since=since, on_battery=on_batt)
-        if now >= since + self.s.poll_hold_s:  # each of its hotspots has been polled since
-            f.stayed_up = {
-                h
-                for h in below
-                if h in self.hs and not self.failing(h) and not self._ups(h) and self.recovering.get(h, 0) <= now
-            }
+        f.stayed_up = self._stayed_up([h for h in below if not self._ups(h)], since, now)
         if f.stayed_up:
             f.evidence.append(f"{len(f.stayed_up)} hotspot(s) listed below it still answer (inventory may be wrong)")
             f.uncertain.append(_stayed_up_note(len(f.stayed_up), "power"))
@@ -569,11 +592,11 @@ class Explainer:
                     f"{t} telemetry: {self.gstate(t)}",
                 ]
                 f = Finding("power_grid", t, set(cluster), ev, 0.75 if len(switches) >= 2 else 0.65, True, since)
-                if up and now >= since + s.poll_hold_s:  # each of them has been polled since
-                    f.stayed_up = set(up)
+                f.stayed_up = self._stayed_up(up, _median([self.fail_at(h) for h in cluster]), now)
+                if f.stayed_up:
                     f.confidence -= 0.05
-                    f.evidence.append(f"{len(up)} of its hotspots still answer (inventory may be wrong)")
-                    f.uncertain.append(_stayed_up_note(len(up), "power"))
+                    f.evidence.append(f"{len(f.stayed_up)} of its hotspots still answer (inventory may be wrong)")
+                    f.uncertain.append(_stayed_up_note(len(f.stayed_up), "power"))
                 self._apply_notice(f, t, since, now)
                 return _Node(t, "dark", since, "hotspots", f)
         if up:
@@ -918,6 +941,11 @@ def replay(inv, evidence: list[tuple[float, str, str, dict]], settings: Settings
         else:
             ex.feed(at, kind, element, data)
     return ex
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
 def _together(hs: list[str], at: Callable[[str], float], window: float) -> list[str]:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import asdict
+from typing import Callable
 
 from outages.explainer import Explainer, Settings
 from outages.store import IncidentStore
@@ -20,8 +21,19 @@ log = logging.getLogger("pantau.explainer")
 
 
 class ExplainerService:
-    def __init__(self, inv, store: IncidentStore, settings: Settings, debounce_s: float = 0.2, listeners=()):
+    def __init__(
+        self,
+        inv,
+        store: IncidentStore,
+        settings: Settings,
+        debounce_s: float = 0.2,
+        listeners=(),
+        last_seen: Callable[[str], float | None] | None = None,
+    ):
         self.inv = inv
+        # element -> when the poll of its last good answer was sent (the health tracker knows;
+        # the explainer asks for it as evidence when it would say a hotspot stayed up)
+        self.last_seen = last_seen
         self.store = store
         self.settings = settings
         self._changed: list = []
@@ -46,7 +58,7 @@ class ExplainerService:
         self._wake.set()
 
     def on_health(self, ev) -> None:
-        if ev.kind in ("state", "suspect", "reboot"):
+        if ev.kind in ("state", "suspect", "clear", "reboot"):
             self._add(
                 ev.at,
                 "health",
@@ -70,7 +82,17 @@ class ExplainerService:
             await asyncio.gather(self._task, return_exceptions=True)
         self.decide()
 
+    def _answer_liveness(self) -> None:
+        """Good answers the last decision asked about become evidence (stored, so replay agrees)."""
+        if self.last_seen is None:
+            return
+        for h, dark_at in sorted(self.ex.liveness_wanted().items()):
+            seen = self.last_seen(h)
+            if seen is not None and seen > dark_at:
+                self._add(seen, "health", h, {"kind": "seen", "at": seen})
+
     def decide(self) -> None:
+        self._answer_liveness()
         now = time.time()
         try:
             changed = self.ex.tick(now)

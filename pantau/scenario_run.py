@@ -169,6 +169,8 @@ def _down_intervals(evidence, t0: float, t_end: float, max_gap: float) -> dict[s
         what = data.get("kind")
         if what == "suspect":
             suspect[h] = at
+        elif what == "clear":
+            suspect.pop(h, None)
         elif what == "state":
             new = data.get("new")
             if new == "down" and h not in down:

@@ -178,6 +178,8 @@ def _connect(c: Collecting) -> None:
         c.explainer.listeners.append(c.delivery.router.on_incidents)
     if c.coll:
         c.coll.health.listeners.append(c.explainer.on_health)
+        tracker = c.coll.health
+        c.explainer.last_seen = lambda el: tracker.elements[el].last_seen if el in tracker.elements else None
     if c.prober:
         c.prober.health.listeners.append(c.explainer.on_health)
     if c.grid:

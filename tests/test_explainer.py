@@ -16,6 +16,7 @@ class City:
     def __init__(self, inv, **settings):
         self.inv = inv
         self.log: list[tuple] = []
+        self.answers: dict[str, float] = {}  # element -> when the poll of its last good answer was sent
         self.ex = Explainer(inv, Settings(poll_interval_s=30, telemetry_interval_s=10, **settings))
         for h in inv.hotspots:
             self.health(T0, f"hotspot:{h}", "state", "up")
@@ -41,7 +42,15 @@ class City:
             at, "notice", element, {"id": "PLN-1", "element": element, "start": start, "end": end, "reason": reason}
         )
 
+    def answered(self, at, element):
+        """A good answer to a poll of ``element`` sent at ``at`` (no health event: nothing changed)."""
+        self.answers[element] = at
+
     def tick(self, at):
+        # what the runtime does (outages/service.py): the good answers the explainer asks about become evidence
+        for h, dark_at in sorted(self.ex.liveness_wanted().items()):
+            if self.answers.get(h, 0.0) > dark_at:
+                self.feed(self.answers[h], "health", h, {"kind": "seen", "at": self.answers[h]})
         if self.ex.tick(at):
             self.log.append((at, "tick", "", {}))
 
@@ -398,7 +407,43 @@ def test_hotspot_up_under_a_dead_transformer_does_not_veto(inv):
     assert [(i.cause, i.root, i.inferred) for i in c.incidents()] == [("power_grid", t, True)]
     inc = c.incidents()[0]
     assert hs[0] not in inc.affected and set(hs[1:]) <= set(inc.affected)
+    # not polled since the dark moment (a slow cycle): not yet proof of anything
+    assert "stay up" not in inc.explanation_en
+    c.answered(T0 + 150, hs[0])  # it answered a poll sent well after its listed transformer went dark
+    c.run(T0 + 200, T0 + 220, 2)
+    inc = c.incidents()[0]
     assert "listed under it stay up" in inc.explanation_en and "tetap menyala" in inc.explanation_id
+
+
+def test_a_hotspot_not_polled_since_its_switch_died_has_not_stayed_up(inv):
+    """A collector whose cycle runs late (CPU, timeouts) polls some hotspots behind a dead switch
+    only long after the switch went down: until a good answer to a poll sent after the switch's
+    down moment says otherwise, they are not "answering while the switch is dark" (CI once saw
+    nine false inventory suspects from that in a clean switch-fail run)."""
+    c = City(inv)
+    sw = "SW-TBL-01"
+    below = [f"hotspot:{h}" for h in inv.hotspots_of_switch[sw]]
+    half = len(below) // 2 + 1
+    c.health(T0 + 60, f"switch:{sw}", "suspect")
+    c.health(T0 + 70, f"switch:{sw}", "state", "down")
+    for h in below[:half]:
+        c.health(T0 + 65, h, "state", "down")
+    for h in below[half:]:
+        c.answered(T0 + 55, h)  # their last good answers were to polls sent before the failure
+    c.run(T0 + 65, T0 + 130, 1)
+    for h in below[half:]:
+        c.health(T0 + 131, h, "state", "down")
+    c.run(T0 + 131, T0 + 200, 1)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", f"switch:{sw}")]
+    assert set(below) <= set(c.incidents()[0].affected)
+    assert c.ex.suspects.rows() == []
+    assert "still answer" not in c.incidents()[0].explanation_en
+    # a lost answer that the next poll clears is no longer failing (no TTL to guess)
+    h = f"hotspot:{next(iter(inv.hotspots_of_switch['SW-BNY-01']))}"
+    c.health(T0 + 201, h, "suspect")
+    assert c.ex.failing(h)
+    c.feed(T0 + 204, "health", h, {"kind": "clear"})
+    assert not c.ex.failing(h)
 
 
 def test_hotspot_dark_with_another_transformer_joins_its_incident(inv):

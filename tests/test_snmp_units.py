@@ -128,6 +128,24 @@ def test_health_hysteresis_and_traps():
     assert h.counts()["up"] == 1
 
 
+def test_a_lost_answer_is_a_suspect_then_a_clear_and_last_seen_is_the_good_poll():
+    h = HealthTracker(fail_threshold=3, recover_threshold=2)
+    events = []
+    h.listeners.append(events.append)
+    e = "hotspot:AP-0002"
+    h.observe(e, True, 1.0)
+    h.observe(e, False, 2.0, "timeout")
+    h.observe(e, False, 3.0, "timeout")
+    assert h.observe(e, True, 4.0) is None  # state unchanged (up) ...
+    assert [(x.kind, x.at) for x in events[1:]] == [("suspect", 2.0), ("clear", 4.0)]  # ... but said once
+    assert h.get(e).last_seen == 4.0
+    h.observe(e, True, 5.0)  # a good poll after good polls says nothing
+    for t in (6.0, 7.0, 8.0):
+        h.observe(e, False, t, "timeout")
+    h.observe(e, True, 9.0)  # down: recovering is a state change, never a clear
+    assert [x.kind for x in events[3:]] == ["suspect", "state"]
+
+
 def test_jobs_are_declared_and_checked(tmp_path):
     from collectors.snmp.collector import ALL_RUNS
 

@@ -68,7 +68,10 @@ def test_a_hotspot_answering_under_a_dark_transformer_is_suspected_without_a_lik
     hs = _non_ups(inv, t)
     for h in hs[1:]:
         c.health(T0 + 70, h, "state", "down")
-    c.run(T0 + 70, T0 + 200, 2)
+    c.run(T0 + 70, T0 + 150, 2)
+    assert c.ex.suspects.rows() == []  # not polled since: no proof yet
+    c.answered(T0 + 120, hs[0])
+    c.run(T0 + 150, T0 + 200, 2)
     rows = c.ex.suspects.rows()
     assert [(r["hotspot"], r["field"], r["likely"], r["kinds"]) for r in rows] == [
         (hs[0][8:], "transformer", None, ["stayed_up"])
