@@ -4,7 +4,7 @@ A job is data (name, what it runs, interval, spread, jitter); the code only maps
 coroutines. A job's runs overlap at most ``overlap`` deep (default 1: never; the SNMP polls allow 2,
 so a cycle still waiting for its stragglers' timeouts does not hold the next one — the poller
 skips a target whose previous poll is still in flight), late runs coalesce, each run starts with
-up to ``jitter_s`` of random delay.
+up to ``jitter_s`` of random delay (an interval shortened by an override shortens the jitter with it).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def load_jobs(
     out = []
     for j in jf.jobs:
         if overrides and j.name in overrides:
-            j = j.model_copy(update={"interval_s": float(overrides[j.name])})
+            k = float(overrides[j.name]) / j.interval_s  # jitter keeps its share of the interval
+            j = j.model_copy(update={"interval_s": float(overrides[j.name]), "jitter_s": j.jitter_s * min(1.0, k)})
         out.append(j)
     return out
 

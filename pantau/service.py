@@ -147,8 +147,8 @@ def _grid_collector(
 def _egov_prober(inv: Inventory, st_: Settings, sink, intervals: dict) -> EgovProber | None:
     if not (st_.egov and inv.egov):
         return None
-    egov_timeout = max(2.0, 5.0 / st_.time_scale) if st_.time_scale != 1 else None
-    return EgovProber(inv, sink, base_url=st_.egov_base_url, intervals=intervals, timeout_s=egov_timeout)
+    # probe timeouts are a network property: real seconds at every time scale (contract), like SNMP's
+    return EgovProber(inv, sink, base_url=st_.egov_base_url, intervals=intervals)
 
 
 def _alert_delivery(st_: Settings, state: StateDB) -> AlertDelivery | None:

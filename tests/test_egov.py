@@ -38,6 +38,9 @@ class Site:
                 m = site.mode.get(slug, "ok")
                 if m == "slow":
                     time.sleep(0.6)
+                if m == "hang":  # answers long after any probe timed out
+                    time.sleep(4)
+                    m = "error"
                 code, body = {
                     "ok": (200, {"status": "ok"}),
                     "slow": (200, {"status": "ok"}),
@@ -121,7 +124,8 @@ def test_probe_config_is_strict(tmp_path, semarang):
 def test_status_content_latency_thresholds_and_incident(tmp_path, semarang):
     site = Site()
     sink = MemorySink()
-    pr = EgovProber(semarang, sink, config=conf(tmp_path, semarang), base_url=site.base)
+    # one probe per round here, to count the thresholds (confirmation: the next test)
+    pr = EgovProber(semarang, sink, config=conf(tmp_path, semarang), base_url=site.base, confirm=False)
     ex = Explainer(semarang, Settings())
     events = []
     pr.health.listeners.append(
@@ -186,6 +190,75 @@ def test_status_content_latency_thresholds_and_incident(tmp_path, semarang):
             site.stop()
         except Exception:
             pass
+
+
+def test_a_failed_probe_is_confirmed_within_an_interval(tmp_path, semarang):
+    """One failed probe is re-probed at once (spaced over the interval): down after the threshold's
+    probes within about one interval, not three; one lost request is cleared by the next probe."""
+    site = Site()
+    pr = EgovProber(semarang, MemorySink(), config=conf(tmp_path, semarang), base_url=site.base, intervals={"egov": 3})
+    kinds = []
+    pr.health.listeners.append(lambda ev: kinds.append((ev.element, ev.kind, ev.new)))
+
+    async def scenario():
+        await pr.gather()
+        site.mode["lapor-hendi"] = "error"
+        site.mode["e-monev"] = "html"
+        await pr.gather()  # one failed probe: not down yet
+        assert pr.health.get("egov:lapor-hendi").state == "up"
+        assert "lapor-hendi" in pr._confirmers  # being confirmed
+        await asyncio.sleep(1.6)  # two confirmations, 1 s apart (the first at once)
+        assert pr.health.get("egov:lapor-hendi").state == "down"
+        site.mode["e-katalog"] = "error"
+        await pr.gather()
+        site.mode["e-katalog"] = "ok"
+        await asyncio.sleep(1.5)
+        assert pr.health.get("egov:e-katalog").state == "up"
+        await pr.stop()
+
+    try:
+        asyncio.run(scenario())
+        assert ("egov:lapor-hendi", "state", "down") in kinds
+        assert ("egov:e-katalog", "clear", "up") in kinds and ("egov:e-katalog", "state", "down") not in kinds
+    finally:
+        site.stop()
+
+
+def test_probes_of_a_hanging_service_overlap_and_stale_answers_do_not_count(tmp_path, semarang):
+    """Timeouts are real seconds while intervals may be scaled: a probe waiting out its timeout
+    does not hold the next ones (confirmations go out 1 s apart without waiting), and an answer to
+    an old probe that arrives after newer ones (it timed out after the service came back) does
+    not move the health back."""
+    site = Site()
+    c = conf(tmp_path, semarang).model_copy(
+        update={"defaults": conf(tmp_path, semarang).defaults.model_copy(update={"timeout_s": 2.0})}
+    )
+    pr = EgovProber(semarang, MemorySink(), config=c, base_url=site.base, intervals={"egov": 3})
+
+    async def scenario():
+        await pr.gather()
+        site.mode["lapor-hendi"] = "hang"
+        t0 = time.monotonic()
+        await pr.gather()  # times out after 2 s; confirmations at +0 s and +1 s, 2 s each
+        while pr.health.get("egov:lapor-hendi").state != "down" and time.monotonic() - t0 < 10:
+            await asyncio.sleep(0.1)
+        took = time.monotonic() - t0
+        assert pr.health.get("egov:lapor-hendi").state == "down" and took < 5.5, took  # sequential: 3 x 2 s + 2 s
+        # an old probe still in flight when the service is back: its late failure is stale
+        stale = asyncio.get_running_loop().create_task(pr._probe_tracked("lapor-hendi"))
+        await asyncio.sleep(0.2)
+        site.mode["lapor-hendi"] = "ok"
+        await pr.gather()
+        await pr.gather()
+        assert pr.health.get("egov:lapor-hendi").state == "up"
+        res = await stale
+        assert res.get("stale") and pr.health.get("egov:lapor-hendi").state == "up"
+        await pr.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        site.stop()
 
 
 def test_tls_certificate_expiry(tmp_path, semarang):

@@ -106,8 +106,10 @@ class EgovProber:
         base_url: str | None = None,
         intervals: dict[str, float] | None = None,
         timeout_s: float | None = None,
+        confirm: bool = True,
     ):
         self.inv = inv
+        self.confirm = confirm  # re-probe a failure at once (see _confirm)
         self.sink = sink
         self.conf = config or load_probe_config(known=set(inv.egov))
         d = self.conf.defaults
@@ -122,6 +124,10 @@ class EgovProber:
         self.scheduler: AsyncIOScheduler | None = None
         self.probes = 0
         self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._runs: set[asyncio.Task] = set()  # scheduled runs still waiting for their answers
+        self._inflight: dict[str, int] = {}  # probes of each service waiting for their answer
+        self._confirmers: dict[str, asyncio.Task] = {}  # services being confirmed after a failure
+        self._last_sent: dict[str, float] = {}  # send time of the newest result taken, per service
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -135,21 +141,68 @@ class EgovProber:
     async def stop(self) -> None:
         if self.scheduler:
             self.scheduler.shutdown(wait=False)
+        pending = list(self._confirmers.values()) + list(self._runs)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         for c in self._clients.values():
             await c.aclose()
 
     async def _run_job(self, job: Job) -> None:
-        await self.gather()
+        # the run only starts the probes: one waiting out a (real-seconds) timeout must not make
+        # the scheduler skip the next runs of every service (max_instances)
+        task = asyncio.get_running_loop().create_task(self.gather())
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
 
     async def gather(self) -> list[dict]:
-        results = await asyncio.gather(*(self.probe(s) for s in self.inv.egov), return_exceptions=True)
+        """One scheduled run: probe every service whose probes in flight are fewer than the fail
+        threshold (a probe waiting out its timeout does not hold the next one: timeouts are real
+        seconds, intervals may be scaled)."""
+        slugs = [s for s in self.inv.egov if self._inflight.get(s, 0) < self.health.fail_threshold]
+        results = await asyncio.gather(*(self._probe_tracked(s) for s in slugs), return_exceptions=True)
         out = []
-        for slug, r in zip(self.inv.egov, results):
+        for slug, r in zip(slugs, results):
             if isinstance(r, Exception):  # a bug in one probe must not stop the others
                 log.exception("probe of %s failed", slug, exc_info=r)
                 continue
             out.append(r)
         return out
+
+    async def _probe_tracked(self, slug: str) -> dict:
+        self._inflight[slug] = self._inflight.get(slug, 0) + 1
+        try:
+            res = await self.probe(slug)
+        finally:
+            self._inflight[slug] -= 1
+        h = self.health.get(f"egov:{slug}")
+        if self.confirm and not res["ok"] and h.state != "down" and h.fails == 1 and slug not in self._confirmers:
+            t = asyncio.get_running_loop().create_task(self._confirm(slug))
+            self._confirmers[slug] = t
+            t.add_done_callback(lambda _t, s=slug: self._confirmers.pop(s, None))
+        return res
+
+    async def _confirm(self, slug: str) -> None:
+        """A failed probe of a service not yet down is confirmed at once: ``fail_threshold - 1``
+        more probes spaced over one interval (at least 1 s apart), each sent without waiting for
+        the one before (as the SNMP poller confirms), so an outage is known in about one interval
+        plus one timeout instead of ``fail_threshold`` intervals; a good answer ends it."""
+        interval = min((j.interval_s for j in self.jobs), default=30.0)
+        delay = max(1.0, interval / max(1, self.health.fail_threshold))
+        el = f"egov:{slug}"
+        tasks = []
+        try:
+            for i in range(self.health.fail_threshold - 1):
+                if i:
+                    await asyncio.sleep(delay)
+                h = self.health.get(el)
+                if h.state == "down" or h.fails == 0:
+                    break
+                tasks.append(asyncio.get_running_loop().create_task(self._probe_tracked(slug)))
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for t in tasks:
+                t.cancel()
 
     # --- one probe ------------------------------------------------------------------------------
     def _client(self, ca_file: str | None) -> httpx.AsyncClient:
@@ -221,8 +274,14 @@ class EgovProber:
         if res["latency_ms"] is None:
             res["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         self.probes += 1
-        self.last[slug] = res
-        self.health.observe(el, res["ok"], at, res["error"], res["problems"])
+        if at < self._last_sent.get(slug, 0.0):
+            # overtaken by a newer probe's answer (an old one timing out after the service came
+            # back): points are history, but health follows the newest answer only
+            res["stale"] = True
+        else:
+            self._last_sent[slug] = at
+            self.last[slug] = res
+            self.health.observe(el, res["ok"], at, res["error"], res["problems"])
         fields = {"up": int(res["ok"]), "latency_ms": float(res["latency_ms"])}
         if res["status_code"] is not None:
             fields["status_code"] = int(res["status_code"])
