@@ -55,6 +55,10 @@ log = logging.getLogger("pantau.explainer")
 ENERGIZED, DEENERGIZED, UNKNOWN_G = "energized", "de-energized", "unknown"
 POWER_KINDS = ("substation", "feeder", "transformer")
 NEIGHBOURS = 4  # a transformer's geographically nearest others count as its neighbours
+# A lossy path (lost answers cleared by the next poll, on a switch or behind it): at least
+# LOSSY_CLEARS of them within LOSSY_WINDOW_POLLS poll intervals make a hotspot behind it wait
+# LOSSY_HOLDOFF_POLLS intervals down before it is a device (a flaky path counts hotspots down briefly).
+LOSSY_CLEARS, LOSSY_WINDOW_POLLS, LOSSY_HOLDOFF_POLLS = 3, 10, 6
 
 
 @dataclass
@@ -200,6 +204,8 @@ class Explainer:
                 self.kids.setdefault(parent, []).append(el)
         self.neighbours = self._neighbour_transformers()
         self.suspects = SuspectBook(inv)  # where the evidence contradicts the inventory (never changes it)
+        self._near_cache: dict[str, set[str]] = {}
+        self._lost: dict[str, list[float]] = {}  # switch -> when it or a hotspot behind it lost answers
         self._wanted: dict[str, float] = {}  # hotspot -> a dark moment its last good answer must be after
 
     def _neighbour_transformers(self) -> dict[str, set[str]]:
@@ -242,6 +248,9 @@ class Explainer:
                 if st["state"] != "down":
                     st["failing"] = False
                     st["suspect_at"] = None
+                sw = element if element.startswith("switch:") else self.parent_net.get(element)
+                if sw:
+                    self._lost.setdefault(sw, []).append(at)
             elif k == "reboot":
                 st["reboot_at"] = at
             elif k == "seen":  # a good answer to a poll sent at data["at"] (asked by :meth:`liveness_wanted`)
@@ -671,10 +680,25 @@ class Explainer:
             return self.parent_net.get(sw) is not None and self.parent_net.get(sw) == self.parent_net.get(root)
         if kind not in POWER_KINDS:
             return False
-        near = self.neighbours.get(hrow.transformer, set())
+        near = self._near_transformers(h)
         if kind == "transformer":
             return ident in near
         return any(self._related(f"transformer:{t}", root) for t in near)
+
+    def _near_transformers(self, h: str) -> set[str]:
+        """Where the power of ``h`` may really come from: its listed transformer's neighbours and
+        the NEIGHBOURS + 2 transformers nearest to the hotspot itself (a wrong row names one near
+        the hotspot, not necessarily near the true transformer)."""
+        got = self._near_cache.get(h)
+        if got is None:
+            row = self.inv.hotspots[h[8:]]
+            cos = math.cos(math.radians(row.lat))
+            ts = self.inv.transformers.values()
+            nearest = sorted(ts, key=lambda u: ((u.lat - row.lat) ** 2 + ((u.lon - row.lon) * cos) ** 2, u.id))
+            got = self.neighbours.get(row.transformer, set()) | {u.id for u in nearest[: NEIGHBOURS + 2]}
+            got.discard(row.transformer)
+            self._near_cache[h] = got
+        return got
 
     def _power_dark_at(self, h: str) -> float | None:
         """When the power of ``h``'s listed transformer (or an ancestor) went off by telemetry, if it is off."""
@@ -698,7 +722,9 @@ class Explainer:
             if h in candidates
         }
         for h in sorted(candidates):
-            if not self.down(h) or now - self.hs[h]["since"] < self.s.device_holdoff_s:
+            lossy = self._lossy(self.parent_net[h], now)
+            holdoff = max(self.s.device_holdoff_s, LOSSY_HOLDOFF_POLLS * self.s.poll_interval_s) if lossy else None
+            if not self.down(h) or now - self.hs[h]["since"] < (holdoff or self.s.device_holdoff_s):
                 continue
             if self.failing(self.parent_net[h]):
                 continue  # the switch may yet explain it
@@ -708,8 +734,28 @@ class Explainer:
                 continue  # it answered since it went down (a reboot is proof of life): being polled up
             if self._booting_after_restore(h, now):
                 continue  # power or uplink came back after it went dark: give it time to boot and be polled
-            out[h] = self._device_finding(h, now)
+            out[h] = f = self._device_finding(h, now)
+            if lossy:
+                f.evidence.append(f"answers behind {self.parent_net[h]} are being lost (waited {holdoff:.0f} s)")
+                f.uncertain.append(
+                    (
+                        "jalur jaringannya sedang kehilangan paket; bisa jadi bukan perangkatnya",
+                        "its network path is losing packets; it may not be the device",
+                    )
+                )
         return out
+
+    def _lossy(self, sw: str, now: float) -> bool:
+        """Whether ``sw`` or the hotspots behind it lost answers (failed polls a later poll cleared)
+        at least LOSSY_CLEARS times in the last LOSSY_WINDOW_POLLS intervals: a flaky path, on which
+        a hotspot may be counted down for a while without being broken."""
+        seen = self._lost.get(sw)
+        if not seen:
+            return False
+        cut = now - LOSSY_WINDOW_POLLS * self.s.poll_interval_s
+        while seen and seen[0] < cut:
+            seen.pop(0)
+        return len(seen) >= LOSSY_CLEARS
 
     def _booting_after_restore(self, h: str, now: float) -> bool:
         """Decide whether power or the uplink of ``h`` came back after it went dark too recently to judge it."""

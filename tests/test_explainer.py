@@ -480,7 +480,10 @@ def test_hotspot_dark_with_another_transformer_joins_its_incident(inv):
     far = next(
         f"hotspot:{h.id}"
         for h in inv.hotspots.values()
-        if h.ups_minutes == 0 and h.transformer not in c3.ex.neighbours["BSB-02-T01"] and h.switch != "SW-TBL-01"
+        if h.ups_minutes == 0
+        and "BSB-02-T01" not in c3.ex._near_transformers(f"hotspot:{h.id}")
+        and h.transformer not in c3.ex.neighbours["BSB-02-T01"]
+        and h.switch != "SW-TBL-01"
     )
     c3.grid(T0 + 61, t, "de-energized")
     _dark(c3, T0 + 70, t)
@@ -600,3 +603,57 @@ def test_a_joiner_still_booting_when_its_incident_closes_is_not_a_device(inv):
     c.health(T0 + 350, stray, "state", "up")
     c.run(T0 + 340, T0 + 600, 2)
     assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", sw)]
+
+
+def test_a_stray_joins_by_where_the_hotspot_is_not_where_its_listed_transformer_is(inv):
+    """A wrong row names a transformer near the hotspot; the true one is near the hotspot too but
+    need not be near the listed transformer (world/wrong-transformer-transformer-fail: AP-0421
+    listed under PDL-04-T03, powered by PDL-05-T03, raised a device incident)."""
+    c = City(inv)
+    ex = c.ex
+    case = None
+    for h in sorted(inv.hotspots.values(), key=lambda h: h.id):
+        hid = f"hotspot:{h.id}"
+        if h.ups_minutes:
+            continue
+        for t in sorted(ex._near_transformers(hid)):
+            if t not in ex.neighbours[h.transformer] and len(_non_ups(inv, f"transformer:{t}")) >= 3:
+                case = (hid, f"transformer:{t}")
+                break
+        if case:
+            break
+    assert case, "the city has a hotspot whose nearby transformer is not its listed one's neighbour"
+    stray, t = case
+    c.grid(T0 + 61, t, "de-energized")
+    _dark(c, T0 + 70, t)
+    c.health(T0 + 71, stray, "state", "down")
+    c.run(T0 + 61, T0 + 300, 2)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("power_grid", t)]
+    assert stray in c.incidents()[0].affected
+    assert [(r["hotspot"], r["likely"]) for r in ex.suspects.rows()] == [(stray[8:], t[12:])]
+
+
+def test_a_hotspot_behind_a_lossy_path_waits_longer_before_it_is_a_device(inv):
+    """Answers lost behind a switch (failed polls that a later poll cleared) make a flaky path: a
+    hotspot there counted down for a few intervals is not yet a device incident; one down for
+    longer still is, and the explanation says the path was lossy."""
+    c = City(inv)
+    sw = "SW-TBL-03"
+    hs = [f"hotspot:{h}" for h in inv.hotspots_of_switch[sw]]
+    for i, h in enumerate(hs[:4]):  # lost answers, each cleared by the next poll
+        c.health(T0 + 20 + i, h, "suspect")
+        c.feed(T0 + 25 + i, "health", h, {"kind": "clear"})
+    victim = hs[5]
+    c.health(T0 + 40, victim, "suspect")
+    c.health(T0 + 45, victim, "state", "down")
+    c.run(T0 + 45, T0 + 45 + 4 * 30, 2)  # four intervals down: flaky, not (yet) broken
+    assert c.incidents() == []
+    c.run(T0 + 166, T0 + 45 + 7 * 30, 2)  # still down after six: the device
+    (inc,) = c.incidents()
+    assert (inc.cause, inc.root) == ("device", victim) and "losing packets" in inc.explanation_en
+    # the same hotspot on a quiet path is a device after the usual holdoff
+    c2 = City(inv)
+    c2.health(T0 + 40, victim, "suspect")
+    c2.health(T0 + 45, victim, "state", "down")
+    c2.run(T0 + 45, T0 + 45 + 2 * 30, 2)
+    assert [(i.cause, i.root) for i in c2.incidents()] == [("device", victim)]
