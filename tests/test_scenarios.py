@@ -28,6 +28,40 @@ def test_shared_scenarios_are_valid(path):
     assert sc.events and inv.city == "semarang"
 
 
+OWN_FILES = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted((ROOT / "scenarios" / "world").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", OWN_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_own_scenarios_are_valid(path, semarang):
+    sc, inv = load_scenario(
+        path, inventory_loader=lambda c: semarang if c == "semarang" else load_inventory(resolve_city(c))
+    )
+    assert sc.name == path.stem and (sc.events or sc.expect)
+
+
+def test_own_world_scenarios_cover_each_knob_alone_and_together():
+    worlds = [load_scenario(p)[0].world for p in OWN_FILES if p.parent.name == "world"]
+    assert len(worlds) >= 12
+
+    def knobs(w):
+        errs = w.inventory_errors
+        return {
+            k
+            for k, on in (
+                ("snmp_loss_pct", w.snmp_loss_pct),
+                ("background_down", w.background_down),
+                ("telemetry_jitter_s", w.telemetry_jitter_s),
+                ("inventory_errors", errs.transformer_pct or errs.switch_pct),
+            )
+            if on
+        }
+
+    seen = [knobs(w) for w in worlds]
+    for k in ("snmp_loss_pct", "background_down", "telemetry_jitter_s", "inventory_errors"):
+        assert {k} in seen, f"no world scenario with {k} alone"
+    assert any(len(x) == 4 for x in seen), "no world scenario with every knob at once"
+
+
 BASE = """name: made-up
 city: semarang
 duration_s: 120
