@@ -44,6 +44,16 @@ class AlertDelivery:
         self.failures: dict[str, int] = {r.name: 0 for r in conf.receivers}
         self._down: dict[str, bool] = {}
         self._task: asyncio.Task | None = None
+        self.active = True  # routes and delivers only while this node's explainer is the city's active one
+
+    def set_active(self, active: bool, incidents: list[dict]) -> None:
+        """This node's explainer became (or stopped being) the city's active one. Becoming active,
+        the router starts from what the outbox says each group last sent and from the current
+        incidents: what the previous node had not sent yet goes out once, what it sent does not."""
+        self.active = active
+        if active:
+            self.router.reset()
+            self.router.on_incidents(incidents)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -53,7 +63,8 @@ class AlertDelivery:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         try:
-            self.router.flush()
+            if self.active:
+                self.router.flush()
         except Exception:
             log.exception("final alert flush failed")
         await self.client.aclose()
@@ -61,6 +72,9 @@ class AlertDelivery:
     async def _run(self) -> None:
         while True:
             try:
+                if not self.active:
+                    await asyncio.sleep(self.tick_s)
+                    continue
                 self.router.flush()
                 await self.deliver_due()
             except asyncio.CancelledError:

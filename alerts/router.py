@@ -123,13 +123,15 @@ class AlertRouter:
         self.where: dict[tuple[str, str], str] = {}  # (receiver, fingerprint) -> group key it is in
         self._restore()
 
+    def reset(self) -> None:
+        """Forget the groups in memory and start again from the outbox (a node taking over)."""
+        self.groups.clear()
+        self.where.clear()
+        self._restore()
+
     def _restore(self) -> None:
         """What each group last sent (so a restart does not page again)."""
-        for r in self.state._rows(
-            "SELECT receiver, group_key, headers, created_at FROM outbox o WHERE created_at = "
-            "(SELECT MAX(created_at) FROM outbox p WHERE p.receiver = o.receiver AND "
-            "p.group_key = o.group_key)"
-        ):
+        for r in self.state.last_sent_per_group():
             h = json.loads(r["headers"])
             g = Group(r["group_key"], json.loads(h.get("X-Pantau-Group-Labels", "{}")))
             g.last_sent, g.last_hash = r["created_at"], h.get("X-Pantau-Group-Hash", "")

@@ -1,7 +1,7 @@
 """The FastAPI application: ``/api/v1`` (NOC with API keys, public for citizens), ``/metrics``.
 
 Run with ``pantau api`` (uvicorn, uvloop/httptools). One process reads the state the collecting
-process writes (``live.json``, ``incidents.sqlite``, ``state.sqlite``) and InfluxDB for history.
+process writes (``live.json``, the state database: store/db.py) and InfluxDB for history.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def create_app(
     burst: int = 30,
     trusted_proxies: set[str] | None = None,
     background_refresh: bool = False,
+    database: str | None = None,
 ) -> FastAPI:
     """``background_refresh``: a thread keeps the citizens' answers current (``pantau api``); without
     it they are rebuilt on the request that notices a change (tests: deterministic)."""
@@ -94,13 +95,14 @@ def create_app(
         redoc_url=None,
         responses={400: {"model": Problem, "description": "malformed request (e.g. a body that is not JSON)"}},
     )
-    data = DataSource(inv, state_dir, influx)
+    data = DataSource(inv, state_dir, influx, database=database)
     app.state.data = data
     app.state.public = PublicCache(data)
     if background_refresh:
 
         @app.on_event("startup")
         async def _refresher():
+            data.listen()  # PostgreSQL: the writers' NOTIFY wakes the next refresh at once
             app.state.public.start_refresher()
 
         # The inventory and the first answers live as long as the process: out of the collector's

@@ -5,7 +5,7 @@ Both are served the same way — uvicorn, one worker, uvloop + httptools, no acc
 by wrk on loopback with 64 connections, alternating runs (hello, citizen, hello, citizen, …) so
 that a noisy machine hurts both alike. The citizen side is Pantau's real API process on a state
 folder in a blackout (substations tripped, a switch down, a maintenance notice; incidents from the
-real explainer) whose ``live.json`` is rewritten every second as the collector does, so its
+real explainer) whose live view is rewritten every second as the collector does, so its
 answers change and are rebuilt once a second during the run. wrk asks for every kelurahan in turn, each
 request from another client address (``X-Forwarded-For`` from the trusted local proxy), so the
 per-client rate limit is in the path but does not refuse anyone; any non-2xx answer is counted.
@@ -35,6 +35,8 @@ import httpx  # noqa: E402
 
 from hotspots.inventory import load_inventory, resolve_city  # noqa: E402
 from pantau import services  # noqa: E402
+from store.db import in_state_dir, open_database  # noqa: E402
+from store.live import LiveStore  # noqa: E402
 from tests.fixtures.blackout import build  # noqa: E402
 
 HELLO = """
@@ -165,21 +167,21 @@ def main() -> int:
         stop = threading.Event()
 
         def collector_like():
-            """live.json rewritten every second, as `pantau collect` does, with news each time: hotspots
-            on UPS batteries in the dark area die one by one (so the answers really are rebuilt)."""
-            p = state / "live.json"
+            """The live view rewritten every second, as `pantau collect` does, with news each time:
+            hotspots on UPS batteries in the dark area die one by one (so the answers really are rebuilt)."""
+            live = LiveStore(open_database(in_state_dir(state)), inv.city, "bench")
             ups = [h for h in inv.hotspots_below("substation:SRD") if inv.hotspots[h].ups_minutes > 0]
             i = 0
+            state_of: dict[str, str] = {}
             while not stop.is_set():
-                doc = json.loads(p.read_text())
-                doc["at"] = time.time()
                 h = ups[i % len(ups)]
-                row = doc["hotspots"][h]
-                row[0] = "down" if row[0] != "down" else "up"
+                state_of[h] = "down" if state_of.get(h, "up") != "down" else "up"
                 i += 1
-                tmpf = p.with_suffix(".tmp")
-                tmpf.write_text(json.dumps(doc))
-                tmpf.replace(p)
+                now = time.time()
+                live.write(
+                    [{"element": f"hotspot:{h}", "state": state_of[h], "since": now, "last_seen": now, "reason": ""}],
+                    {"status:bench": {"at": now}},
+                )
                 stop.wait(1.0)
 
         writer = threading.Thread(target=collector_like, daemon=True)

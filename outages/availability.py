@@ -1,7 +1,7 @@
 """Availability accounted by cause: every minute a hotspot was down, attributed to the cause of the
 incident that explains it (docs/outages.md, "Availability").
 
-Computed from what ``pantau collect`` already stores durably in ``incidents.sqlite`` — the health
+Computed from what ``pantau collect`` already stores durably in the state database — the health
 evidence (when each hotspot went dark and came back) and the incidents with their whole log
 (opened, updated, rerooted, merged, closed, reopened) — so it survives restarts, can be recomputed
 for any window, and every figure can be traced to evidence rows and incident decisions.
@@ -306,9 +306,8 @@ class Accounting:
     def __init__(self, source: Path | str | IncidentStore, correction_s: float = CORRECTION_S):
         if isinstance(source, IncidentStore):
             self.store, self._own = source, False
-        else:
-            p = Path(source)
-            self.store, self._own = IncidentStore(p / "incidents.sqlite" if p.is_dir() else p), True
+        else:  # a state folder (its pantau.sqlite), a SQLite file or a database URL
+            self.store, self._own = IncidentStore(source), True
         self.ledger = DowntimeLedger()
         self.correction_s = correction_s
         self._lock = threading.Lock()
@@ -343,7 +342,7 @@ def hotspot_minutes_by_cause(
 ) -> dict[str, float]:
     """Hotspot-minutes of downtime per cause between ``t0`` and ``t1`` (UNIX seconds) — the accounting
     the product reports, for the scenario runner: ``source`` is a state folder (with
-    ``incidents.sqlite``), that file, or an open :class:`IncidentStore`; minutes are multiplied by
+    its ``pantau.sqlite``), a database URL, or an open :class:`IncidentStore`; minutes are multiplied by
     ``time_scale`` (scenario minutes of a run at ``--time-scale K``). Every cause is present
     (``service`` is always 0: e-gov services are not hotspots)."""
     acc = Accounting(source)

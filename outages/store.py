@@ -1,194 +1,258 @@
-"""Incidents and the evidence behind them, in SQLite (default) — plain SQL a server database can take.
+"""Incidents and the evidence behind them, one city's view of Pantau's state database
+(:mod:`store.db`: SQLite by default, PostgreSQL for several machines).
 
-Tables (types are portable: TEXT, REAL, INTEGER; JSON in TEXT columns):
-- ``evidence``: every input the explainer received, in order (``seq``): health events, grid events,
-  maintenance notices, and the clock ticks that changed a decision. Feeding these rows to a fresh
-  :class:`outages.explainer.Explainer` reproduces every incident (``replay``).
-- ``incidents``: one row per incident, current version (cause, root, confidence, affected
-  hotspots and areas, explanation id/en, evidence summary, opened/updated/closed times).
-- ``incident_log``: every change of an incident (opened, updated, re-rooted, merged, closed, reopened).
-- ``inventory_suspects``: hotspots whose listed transformer or switch the evidence contradicts
-  (:mod:`outages.suspects`), one row per (hotspot, field), accumulated over incidents.
+- ``evidence``: every input the explainer received, in order: health events, grid events,
+  maintenance notices, its own ``seen`` answers and the clock ticks that changed a decision.
+  :meth:`IncidentStore.evidence` returns them in the order the explainer fed them
+  (:func:`replay_order`), so feeding them to a fresh :class:`outages.explainer.Explainer`
+  reproduces every incident (``replay``).
+- ``incidents``: one row per incident, current version; ``incident_log``: every change of one
+  (opened, updated, re-rooted, merged, closed, reopened); ``inventory_suspects``: hotspots whose
+  listed transformer or switch the evidence contradicts (:mod:`outages.suspects`).
 
-To run several Pantau machines on one database, the same DDL works on PostgreSQL (``seq`` as
-an identity column); one process per city must own the explainer.
+Two ways in: the explainer writes its decisions with the evidence that caused them in one
+transaction (:meth:`IncidentStore.write`); collecting nodes that do not run the explainer append
+their evidence (:meth:`IncidentStore.append`), which the active explainer reads in order
+(:meth:`IncidentStore.evidence_after`). Rows the explainer itself adds carry ``after`` = the last
+appended row it had fed, so replay puts them where they were fed, whatever arrived meanwhile.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from pathlib import Path
+import os
+from typing import Iterable
 
-from store.sqlite import open_db
+import sqlalchemy as sa
 
-DDL = [
-    """CREATE TABLE IF NOT EXISTS evidence (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,
-        element TEXT NOT NULL, data TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS incidents (
-        id TEXT PRIMARY KEY, city TEXT NOT NULL, cause TEXT NOT NULL, root TEXT NOT NULL, status TEXT NOT NULL,
-        confidence REAL NOT NULL, inferred INTEGER NOT NULL, opened_at REAL NOT NULL, updated_at REAL NOT NULL,
-        closed_at REAL, affected TEXT NOT NULL, areas TEXT NOT NULL, explanation_id TEXT NOT NULL,
-        explanation_en TEXT NOT NULL, evidence TEXT NOT NULL, merged_into TEXT, detected_at REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS incident_log (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL, at REAL NOT NULL, change TEXT NOT NULL,
-        detail TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status, opened_at)",
-    """CREATE TABLE IF NOT EXISTS inventory_suspects (
-        hotspot TEXT NOT NULL, field TEXT NOT NULL, confidence REAL NOT NULL, last_at REAL NOT NULL,
-        data TEXT NOT NULL, PRIMARY KEY (hotspot, field))""",
-]
+from store.db import Database, dumps, evidence, incident_log, incidents, inventory_suspects, open_database
 
-COLUMNS = (
-    "id",
-    "city",
-    "cause",
-    "root",
-    "status",
-    "confidence",
-    "inferred",
-    "opened_at",
-    "updated_at",
-    "closed_at",
-    "affected",
-    "areas",
-    "explanation_id",
-    "explanation_en",
-    "evidence",
-    "merged_into",
-    "detected_at",
-)
+COLUMNS = tuple(c.name for c in incidents.columns)
+JSON_COLS = ("affected", "areas", "evidence")
+
+
+def replay_order(rows: Iterable[tuple]) -> list[tuple]:
+    """Rows ``(seq, after, …)`` in the order the explainer fed them: appended rows by ``seq``; a
+    row the explainer added (``after`` set) right after the appended row ``after`` (in ``seq``
+    order among themselves)."""
+    return sorted(rows, key=lambda r: (r[0], 0, 0) if r[1] is None else (r[1], 1, r[0]))
 
 
 class IncidentStore:
-    def __init__(self, path: Path | str):
-        self.path = str(path)
-        self._db = open_db(self.path, DDL)
-        self._lock = threading.Lock()
+    def __init__(self, target: Database | str | os.PathLike, city: str | None = "semarang"):
+        """``target``: a :class:`Database`, a database URL or a SQLite file path; ``city``: whose
+        rows (``None``: every city's, for reading)."""
+        self.db = target if isinstance(target, Database) else open_database(target)
+        self.city = city
 
     def close(self) -> None:
-        self._db.close()
+        """The database is shared by the process (:func:`store.db.open_database`); nothing to do."""
+
+    def _city(self, table: sa.Table):
+        return sa.true() if self.city is None else table.c.city == self.city
 
     # --- writes ---------------------------------------------------------------------------------
     def write(
         self,
-        evidence: list[tuple[float, str, str, dict]],
-        incidents: list[dict],
+        rows: list[tuple],
+        changed: list[dict],
         log: list[tuple],
         suspects: list[dict] | None = None,
+        *,
+        after: int | None = None,
+        node: str = "",
+        fence=None,
     ) -> None:
-        """One transaction: the evidence that arrived and the incident changes (and inventory
-        suspects) it caused."""
-        if not (evidence or incidents or log or suspects):
+        """One transaction: the evidence — ``(at, kind, element, data)`` or with a fifth item, its
+        own ``after`` (the explainer's own rows, see the module docstring; ``None``: rows fed in this
+        order) — the incident changes it caused and the inventory suspects. ``fence(conn)`` runs first inside the transaction and may raise to
+        refuse the write (the explainer lease, store/cluster.py)."""
+        if not (rows or changed or log or suspects):
             return
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO evidence (at, kind, element, data) VALUES (?, ?, ?, ?)",
-                    [(at, k, el, json.dumps(d, separators=(",", ":"))) for at, k, el, d in evidence],
-                )
-                for inc in incidents:
-                    row = {c: inc.get(c) for c in COLUMNS}
-                    for c in ("affected", "areas", "evidence"):
-                        row[c] = json.dumps(row[c] or [], ensure_ascii=False)
-                    row["inferred"] = int(bool(row["inferred"]))
-                    self._db.execute(
-                        f"INSERT OR REPLACE INTO incidents ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                        [row[c] for c in COLUMNS],
-                    )
-                self._db.executemany(
-                    "INSERT INTO incident_log (incident_id, at, change, detail) VALUES (?, ?, ?, ?)",
-                    [(i, at, ch, json.dumps(d, ensure_ascii=False)) for i, at, ch, d in log],
-                )
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO inventory_suspects (hotspot, field, confidence, last_at, data)"
-                    " VALUES (?, ?, ?, ?, ?)",
+        city = self.city or "semarang"
+        with self.db.tx() as conn:
+            if fence is not None:
+                fence(conn)
+            self.db.log_lock(conn, city)
+            if rows:
+                conn.execute(
+                    evidence.insert(),
                     [
-                        (r["hotspot"], r["field"], r["confidence"], r["last_at"], json.dumps(r, ensure_ascii=False))
-                        for r in suspects or []
+                        {
+                            "city": city,
+                            "at": r[0],
+                            "kind": r[1],
+                            "element": r[2],
+                            "data": dumps(r[3]),
+                            "node": node,
+                            "after": r[4] if len(r) > 4 else after,
+                        }
+                        for r in rows
                     ],
                 )
-                self._db.execute("COMMIT")
-            except Exception:
-                self._db.execute("ROLLBACK")
-                raise
+            if changed:
+                vals = []
+                for inc in changed:
+                    row = {c: inc.get(c) for c in COLUMNS}
+                    row["city"] = row["city"] or city
+                    for c in JSON_COLS:
+                        row[c] = dumps(row[c] or [])
+                    row["inferred"] = bool(row["inferred"])
+                    vals.append(row)
+                conn.execute(self.db.upsert(incidents, vals, ["id"]), vals)
+            if log:
+                conn.execute(
+                    incident_log.insert(),
+                    [
+                        {"city": city, "incident_id": i, "at": at, "change": ch, "detail": dumps(d)}
+                        for i, at, ch, d in log
+                    ],
+                )
+            if suspects:
+                vals = [
+                    {
+                        "city": city,
+                        "hotspot": r["hotspot"],
+                        "field": r["field"],
+                        "confidence": r["confidence"],
+                        "last_at": r["last_at"],
+                        "data": dumps(r),
+                    }
+                    for r in suspects
+                ]
+                conn.execute(self.db.upsert(inventory_suspects, vals, ["city", "hotspot", "field"]), vals)
+            if changed or log:
+                self.db.changed(conn, city, "incidents")
+            if suspects:
+                self.db.changed(conn, city, "suspects")
+
+    def append(self, rows: list[tuple[float, str, str, dict]], node: str = "") -> int:
+        """Evidence from a collecting node, appended to the city's log in commit order; returns the
+        last ``seq`` written (0 when nothing was)."""
+        if not rows:
+            return 0
+        city = self.city or "semarang"
+        with self.db.tx() as conn:
+            self.db.log_lock(conn, city)
+            conn.execute(
+                evidence.insert(),
+                [
+                    {"city": city, "at": at, "kind": k, "element": el, "data": dumps(d), "node": node}
+                    for at, k, el, d in rows
+                ],
+            )
+            last = conn.execute(sa.select(sa.func.max(evidence.c.seq)).where(evidence.c.city == city)).scalar()
+            self.db.changed(conn, city, "evidence")
+        return int(last or 0)
 
     # --- reads ----------------------------------------------------------------------------------
     def incidents(self, status: str | None = None, since: float | None = None) -> list[dict]:
-        q, args = "SELECT * FROM incidents WHERE 1=1", []
+        q = sa.select(incidents).where(self._city(incidents))
         if status:
-            q += " AND status = ?"
-            args.append(status)
+            q = q.where(incidents.c.status == status)
         if since is not None:
-            q += " AND (closed_at IS NULL OR closed_at >= ?)"
-            args.append(since)
-        q += " ORDER BY opened_at"
-        with self._lock:
-            cur = self._db.execute(q, args)
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r)) for r in cur.fetchall()]
+            q = q.where(sa.or_(incidents.c.closed_at.is_(None), incidents.c.closed_at >= since))
+        rows = self.db.rows(q.order_by(incidents.c.opened_at))
         for r in rows:
-            for c in ("affected", "areas", "evidence"):
+            for c in JSON_COLS:
                 r[c] = json.loads(r[c])
             r["inferred"] = bool(r["inferred"])
         return rows
 
     def inventory_suspects(self, min_confidence: float = 0.0) -> list[dict]:
         """Inventory suspects, most confident first (``outages.suspects.Suspect.row``)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT data FROM inventory_suspects WHERE confidence >= ? ORDER BY confidence DESC, hotspot, field",
-                (min_confidence,),
-            ).fetchall()
-        return [json.loads(d) for (d,) in rows]
+        q = (
+            sa.select(inventory_suspects.c.data)
+            .where(self._city(inventory_suspects), inventory_suspects.c.confidence >= min_confidence)
+            .order_by(inventory_suspects.c.confidence.desc(), inventory_suspects.c.hotspot, inventory_suspects.c.field)
+        )
+        return [json.loads(r["data"]) for r in self.db.rows(q)]
 
     def evidence(self) -> list[tuple[float, str, str, dict]]:
-        with self._lock:
-            rows = self._db.execute("SELECT at, kind, element, data FROM evidence ORDER BY seq").fetchall()
-        return [(at, k, el, json.loads(d)) for at, k, el, d in rows]
+        """Every evidence row of the city, in the order the explainer fed them (replay)."""
+        q = sa.select(
+            evidence.c.seq, evidence.c.after, evidence.c.at, evidence.c.kind, evidence.c.element, evidence.c.data
+        )
+        rows = self.db.rows(q.where(self._city(evidence)).order_by(evidence.c.seq))
+        ordered = replay_order([(r["seq"], r["after"], r) for r in rows])
+        return [(r["at"], r["kind"], r["element"], json.loads(r["data"])) for _, _, r in ordered]
+
+    def evidence_after(self, after_seq: int, limit: int = 5000, appended_only: bool = False) -> list[dict]:
+        """Evidence rows after ``after_seq`` in ``seq`` order: ``{seq, after, at, kind, element, data, node}``
+        (``appended_only``: only the collectors' rows, not the explainer's own)."""
+        q = sa.select(evidence).where(self._city(evidence), evidence.c.seq > after_seq)
+        if appended_only:
+            q = q.where(evidence.c.after.is_(None))
+        rows = self.db.rows(q.order_by(evidence.c.seq).limit(limit))
+        for r in rows:
+            r["data"] = json.loads(r["data"])
+        return rows
 
     def health_after(self, after_seq: int, prefix: str = "hotspot:", limit: int = 200_000) -> list[tuple]:
         """Health evidence of elements named ``prefix…`` after evidence row ``after_seq``, oldest first:
         ``(seq, at, element, data)`` — read incrementally by the availability accounting."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, at, element, data FROM evidence WHERE seq > ? AND kind = 'health' AND element LIKE ?"
-                " ORDER BY seq LIMIT ?",
-                (after_seq, prefix + "%", limit),
-            ).fetchall()
-        return [(seq, at, el, json.loads(d)) for seq, at, el, d in rows]
+        q = (
+            sa.select(evidence.c.seq, evidence.c.at, evidence.c.element, evidence.c.data)
+            .where(
+                self._city(evidence),
+                evidence.c.seq > after_seq,
+                evidence.c.kind == "health",
+                evidence.c.element.like(prefix + "%"),
+            )
+            .order_by(evidence.c.seq)
+            .limit(limit)
+        )
+        return [(r["seq"], r["at"], r["element"], json.loads(r["data"])) for r in self.db.rows(q)]
 
     def evidence_span(self) -> tuple[float | None, float | None, int]:
         """The first and last evidence times and the last evidence row: what was watched, until when."""
-        with self._lock:
-            first = self._db.execute("SELECT at FROM evidence ORDER BY seq LIMIT 1").fetchone()
-            last = self._db.execute("SELECT at, seq FROM evidence ORDER BY seq DESC LIMIT 1").fetchone()
+        with self.db.read() as conn:
+            first = conn.execute(
+                sa.select(evidence.c.at).where(self._city(evidence)).order_by(evidence.c.seq).limit(1)
+            ).first()
+            last = conn.execute(
+                sa.select(evidence.c.at, evidence.c.seq)
+                .where(self._city(evidence))
+                .order_by(evidence.c.seq.desc())
+                .limit(1)
+            ).first()
         return (first[0] if first else None, last[0] if last else None, last[1] if last else 0)
+
+    def last_seq(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.execute(sa.select(sa.func.max(evidence.c.seq)).where(self._city(evidence))).scalar() or 0)
 
     def log_since(self, after_id: int, limit: int = 500) -> list[dict]:
         """Incident changes after ``after_id`` (the incident_log row id), oldest first: live streams."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, incident_id, at, change, detail FROM incident_log WHERE id > ? ORDER BY id LIMIT ?",
-                (after_id, limit),
-            ).fetchall()
+        q = (
+            sa.select(incident_log)
+            .where(self._city(incident_log), incident_log.c.id > after_id)
+            .order_by(incident_log.c.id)
+            .limit(limit)
+        )
         return [
-            {"seq": i, "incident_id": inc, "at": at, "change": ch, "detail": json.loads(d)}
-            for i, inc, at, ch, d in rows
+            {
+                "seq": r["id"],
+                "city": r["city"],
+                "incident_id": r["incident_id"],
+                "at": r["at"],
+                "change": r["change"],
+                "detail": json.loads(r["detail"]),
+            }
+            for r in self.db.rows(q)
         ]
 
     def last_log_id(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COALESCE(MAX(id), 0) FROM incident_log").fetchone()[0]
+        with self.db.read() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.max(incident_log.c.id)).where(self._city(incident_log))).scalar() or 0
+            )
 
     def log(self, incident_id: str | None = None) -> list[dict]:
-        q = "SELECT incident_id, at, change, detail FROM incident_log"
-        args = []
+        q = sa.select(incident_log).where(self._city(incident_log))
         if incident_id:
-            q += " WHERE incident_id = ?"
-            args.append(incident_id)
-        with self._lock:
-            rows = self._db.execute(q + " ORDER BY id", args).fetchall()
-        return [{"incident_id": i, "at": at, "change": ch, "detail": json.loads(d)} for i, at, ch, d in rows]
+            q = q.where(incident_log.c.incident_id == incident_id)
+        return [
+            {"incident_id": r["incident_id"], "at": r["at"], "change": r["change"], "detail": json.loads(r["detail"])}
+            for r in self.db.rows(q.order_by(incident_log.c.id))
+        ]

@@ -298,6 +298,17 @@ def collect(
         None, help="probe the e-gov services at this scheme://host:port instead of their URLs' (the simulator)"
     ),
     receivers: Optional[Path] = typer.Option(None, help="alert receivers file [PANTAU_RECEIVERS_FILE]"),
+    role: list[str] = typer.Option(
+        [],
+        help="collect and/or explain (repeatable; default both) [PANTAU_ROLES]: a city's explainer is "
+        "active on one node, standing by on the others",
+    ),
+    node_name: Optional[str] = typer.Option(None, help="this node's name among Pantau's nodes [PANTAU_NODE_NAME]"),
+    database_url: Optional[str] = typer.Option(
+        None,
+        help="state database URL (default STATE_DIR/pantau.sqlite) [PANTAU_DATABASE_URL]; its password "
+        "only from PANTAU_DATABASE_PASSWORD(_FILE) or the URL in the environment",
+    ),
     verbose: bool = typer.Option(False, "-v"),
 ):
     """Run Pantau's collectors (SNMP polling, traps, health; grid MQTT; explainer; alerts) until interrupted."""
@@ -335,6 +346,9 @@ def collect(
         egov=False if no_egov else None,
         egov_base_url=egov_base_url,
         receivers_file=receivers,
+        roles=role or None,
+        node_name=node_name,
+        database_url=database_url,
         log_level="DEBUG" if verbose else None,
     )
     logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -440,9 +454,12 @@ def grid_state(
 
 @app.command("incidents")
 def incidents(
-    db: Optional[Path] = typer.Option(
-        None, help="the collector's incident store (default: STATE_DIR/incidents.sqlite)"
+    db: Optional[str] = typer.Option(
+        None,
+        "--database",
+        help="the state database: URL or SQLite file (default: PANTAU_DATABASE_URL or STATE_DIR/pantau.sqlite)",
     ),
+    city: str = typer.Option("semarang", help="whose incidents"),
     all_: bool = typer.Option(False, "--all", help="closed ones too"),
     lang: str = typer.Option("id", help="explanation language: id or en"),
     as_json: bool = typer.Option(False, "--json"),
@@ -454,13 +471,8 @@ def incidents(
     from outages.store import IncidentStore
     from outages.texts import WIB
 
-    db = db or _settings().incidents_db
-    if not db.exists():
-        err.print(f"no incident store at {db}; is `pantau collect` (or `make demo`) running?")
-        raise typer.Exit(1)
-    store = IncidentStore(db)
+    store = IncidentStore(_state_database(database=db), city=_city_name(city))
     rows = [r for r in store.incidents(None if all_ else "open") if not r["merged_into"]]
-    store.close()
     if as_json:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return
@@ -485,10 +497,43 @@ keys_app = typer.Typer(help="API keys (stored hashed; a key is shown once, at cr
 app.add_typer(keys_app, name="keys")
 
 
+def _state_database(state_dir: Optional[Path] = None, database: Optional[str] = None):
+    """The state database a command reads: ``--database``, else PANTAU_DATABASE_URL, else
+    STATE_DIR/pantau.sqlite (which must exist: a running ``pantau collect`` made it)."""
+    from store.db import DB_FILE, open_database, redact
+
+    st = _settings(state_dir=state_dir)
+    url = database or st.database
+    if "://" not in url or url.startswith("sqlite"):
+        import sqlalchemy as sa
+
+        from store.db import url_of
+
+        path = sa.engine.make_url(url_of(url)).database
+        if path and not Path(path).exists():
+            err.print(
+                f"no state database at {path} ({DB_FILE} of the state folder); is `pantau collect` "
+                "(or `make demo`) running there? (PANTAU_DATABASE_URL / --database)"
+            )
+            raise typer.Exit(1)
+    try:
+        return open_database(url)
+    except Exception as exc:
+        err.print(f"cannot open the state database {redact(url)}: {exc}")
+        raise typer.Exit(1) from None
+
+
+def _city_name(city: str) -> str:
+    """A city's name as rows carry it (a folder path names the city of its inventory)."""
+    if "/" in city or city.endswith(".yaml"):
+        return _inventory(city).city
+    return city
+
+
 def _statedb(state_dir: Optional[Path]):
     from store.state import StateDB
 
-    return StateDB(_settings(state_dir=state_dir).state_db)
+    return StateDB(_state_database(state_dir))
 
 
 @keys_app.command("create")
@@ -588,6 +633,7 @@ def api_cmd(
         burst=st.public_burst,
         trusted_proxies=set(st.trusted_proxies),
         background_refresh=True,
+        database=st.database,
     )
     uvicorn.run(
         app_,
@@ -649,15 +695,8 @@ def inventory_suspects(
     from outages.suspects import corrections_csv_rows
 
     inv = _inventory(city)
-    state_dir = state_dir or _settings().state_dir
-    if not (state_dir / "incidents.sqlite").exists():
-        err.print(f"no incident store in {state_dir}; is `pantau collect` (or `make demo`) running there?")
-        raise typer.Exit(1)
-    store = IncidentStore(state_dir / "incidents.sqlite")
-    try:
-        rows = [r for r in store.inventory_suspects(min_confidence) if r["hotspot"] in inv.hotspots]
-    finally:
-        store.close()
+    store = IncidentStore(_state_database(state_dir), city=inv.city)
+    rows = [r for r in store.inventory_suspects(min_confidence) if r["hotspot"] in inv.hotspots]
     if csv_out:
         csv_out.parent.mkdir(parents=True, exist_ok=True)
         with csv_out.open("w", newline="", encoding="utf-8") as fh:
@@ -703,19 +742,17 @@ def report_availability(
 
     from outages.availability import WIB, Accounting, parse_period, report_data
     from outages.report import headline, render
+    from outages.store import IncidentStore
 
     inv = _inventory(city)
-    state_dir = state_dir or _settings().state_dir
-    if not (state_dir / "incidents.sqlite").exists():
-        err.print(f"no incident store in {state_dir}; is `pantau collect` (or `make demo`) running there?")
-        raise typer.Exit(1)
+    db = _state_database(state_dir)
     label = day or month or datetime.fromtimestamp(_time.time(), WIB).strftime("%Y-%m")
     try:
         period = parse_period(label)
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(2)
-    acc = Accounting(state_dir)
+    acc = Accounting(IncidentStore(db, city=inv.city))
     try:
         data = report_data(acc, inv, period)
     finally:

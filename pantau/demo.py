@@ -81,7 +81,7 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             f"  mosquitto_sub -p {mq} {mqtt_auth} -t 'pantau/semarang/grid/#' -v",
             f"  .venv/bin/pantau grid state --status-file {stack.collector.status_file}     # energized / de-energized / unknown",
             f"  .venv/bin/pantau grid deadletters --directory {stack.collector.state_dir}/grid/deadletters",
-            f"  .venv/bin/pantau incidents --db {stack.collector.state_dir}/incidents.sqlite --all   # why it went dark",
+            f"  .venv/bin/pantau incidents --database {stack.collector.state_dir}/pantau.sqlite --all   # why it went dark",
             f"  curl {influx_auth} -G {stack.influx.url}/query --data-urlencode db=pantau --data-urlencode "
             '"q=SELECT count(voltage_v) FROM grid_telemetry WHERE time > now() - 1m GROUP BY kind"',
             f"  curl {stack.sim.url}/lapor-hendi/status",

@@ -31,6 +31,8 @@ from pantau import services
 from pantau.stack import Stack
 from simulator.scenario import evaluate, load_scenario, replay
 from simulator.world import draw_world, exposed, write_listed_inventory
+from store.db import DB_FILE, open_database
+from store.live import LiveStore
 
 EXPLAINER_AVAILABLE = True
 
@@ -355,7 +357,7 @@ def run_scenario(file: Path, time_scale: float, report_path: Path | None, quiet:
             dest = Path(keep) / f"{sc.name}-{int(t0)}"
             shutil.copytree(tmp, dest, ignore=shutil.ignore_patterns("influxdb", "city-as-listed"))
             console.print(f"state kept in {dest}", highlight=False)
-        store = IncidentStore(Path(tmp) / "collector" / "incidents.sqlite")
+        store = IncidentStore(Path(tmp) / "collector", city=inv.city)  # the collector folder's pantau.sqlite
         incidents, preexisting = split_incidents(store.incidents(), store.log(), t0, k, truth=inv)
         availability, availability_source = run_availability(store, t0, t0 + sc.duration_s / k, k, poll)
         suspects = read_inventory_suspects(Path(tmp) / "collector", store)
@@ -448,16 +450,12 @@ async def _drive(sc, stack: Stack, k: float, console: Console):
     return applied, final, t0
 
 
-def _open_incident_members(path: Path) -> set[str] | None:
+def _open_incident_members(path: Path, city: str) -> set[str] | None:
     """Hotspots (ids) held by an open incident, as root or affected; None if the store is not readable yet."""
     if not path.exists():
         return None
     try:
-        store = IncidentStore(path)
-        try:
-            rows = store.incidents(status="open")
-        finally:
-            store.close()
+        rows = IncidentStore(path, city=city).incidents(status="open")
     except Exception:  # noqa: BLE001 - busy or not yet created by the collector
         return None
     out: set[str] = set()
@@ -468,24 +466,33 @@ def _open_incident_members(path: Path) -> set[str] | None:
     return out
 
 
+def _live_states(db_file: Path, city: str) -> dict[str, str]:
+    """Hotspot id -> state, as the collector's live view in its state database says (empty until
+    it wrote one)."""
+    if not db_file.exists():
+        return {}
+    try:
+        rows = LiveStore(open_database(db_file), city).elements("hotspot:")
+    except Exception:  # noqa: BLE001 - not created yet by the collector
+        return {}
+    return {el[8:]: r["state"] for el, r in rows.items()}
+
+
 def _settle(stack: Stack, inv, tmp: Path, timeout: float) -> tuple[bool, str]:
     """Scenarios start from a settled city: every hotspot polled up (or in an open incident, e.g. a
     broken device of the world) and the grid's state known. Returns (settled, detail)."""
     deadline = time.time() + timeout
-    live = tmp / "collector" / "live.json"
+    db_file = tmp / "collector" / DB_FILE
     waiting = "no collector status yet"
     while time.time() < deadline:
         st = stack.collector.status()
         grid = st.get("grid", {}).get("grid", {}).get("counts", {})
-        try:
-            states = json.loads(live.read_text()).get("hotspots", {})
-        except (OSError, ValueError):
-            states = {}
-        not_up = [h for h in inv.hotspots if (states.get(h) or ["unknown"])[0] not in ("up", "degraded")]
+        states = _live_states(db_file, inv.city)
+        not_up = [h for h in inv.hotspots if states.get(h, "unknown") not in ("up", "degraded")]
         if states and not not_up and grid and all(c.get("unknown", 1) == 0 for c in grid.values()):
             return True, "every hotspot up"
         if states and grid and all(c.get("unknown", 1) == 0 for c in grid.values()) and len(not_up) < 200:
-            held = _open_incident_members(tmp / "collector" / "incidents.sqlite")
+            held = _open_incident_members(tmp / "collector" / DB_FILE, inv.city)
             rest = [h for h in not_up if held is None or h not in held]
             if held is not None and not rest:
                 return True, f"every hotspot up or in an open incident ({len(not_up)} not up)"

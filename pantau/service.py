@@ -24,9 +24,13 @@ from collectors.snmp.profiles import load_profiles
 from hotspots.datafile import DataFileError, Problem
 from hotspots.inventory import Inventory
 from outages.explainer import Settings as ExplainerSettings
-from outages.service import ExplainerService
+from outages.service import EvidenceWriter, ExplainerService
 from outages.store import IncidentStore
 from pantau.settings import Settings
+from pantau.sharding import Sharding
+from store.cluster import Leases, Members
+from store.db import open_database, redact
+from store.live import LiveStore, LiveWriterState
 from store.sink import BatchingSink
 from store.spool import SpoolSinks
 from store.state import StateDB
@@ -36,35 +40,45 @@ log = logging.getLogger("pantau.service")
 
 
 class LiveWriter:
-    """``live.json``: what the API serves as "now" — every hotspot's and switch's health, the grid,
-    e-gov services and Pantau's own health — rewritten atomically every second by the collecting
-    process (the API process reloads it when it changes; no shared memory, no extra service)."""
+    """The live view in the state database (:mod:`store.live`): every hotspot's and switch's health
+    (only what changed since the last write; ``last_seen`` at most every 15 s), the grid as known,
+    e-gov status and this node's status — written every second by the collecting process; API
+    replicas reload it when its version changes (no shared folder, no extra service)."""
 
-    def __init__(self, path: Path, inv, coll, grid, prober, explainer, sink, delivery):
-        self.path, self.inv, self.coll, self.grid, self.prober = path, inv, coll, grid, prober
-        self.explainer, self.sink, self.delivery = explainer, sink, delivery
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, store: LiveStore, inv, coll, grid, prober, node: str, seen_every_s: float = 15.0):
+        self.store, self.inv, self.coll, self.grid, self.prober, self.node = store, inv, coll, grid, prober, node
+        self.memo = LiveWriterState(seen_every_s)
+
+    def rows(self) -> list[dict]:
+        out = []
+        if self.coll:
+            owns = self.coll.owns
+            for el, h in list(self.coll.health.elements.items()):
+                if el.startswith(("hotspot:", "switch:")) and (owns is None or owns(el)):
+                    out.append(
+                        {
+                            "element": el,
+                            "state": h.state,
+                            "since": h.since or None,
+                            "last_seen": h.last_seen,
+                            "last_poll": h.last_poll,
+                            "reason": "; ".join(h.reasons),
+                        }
+                    )
+        return out
 
     def write(self, status: dict) -> None:
-        hs, sw = {}, {}
-        if self.coll:
-            for kind, ids, out in (("hotspot", self.inv.hotspots, hs), ("switch", self.inv.switches, sw)):
-                for ident in ids:
-                    h = self.coll.health.elements.get(f"{kind}:{ident}")
-                    if h is not None:
-                        out[ident] = [h.state, h.since or None, h.last_seen, "; ".join(h.reasons)[:200]]
-        doc = {
-            "at": time.time(),
-            "city": self.inv.city,
-            "hotspots": hs,
-            "switches": sw,
-            "grid": self.grid.grid.snapshot() if self.grid else None,
-            "egov": status.get("egov", {}),
-            "status": {k: v for k, v in status.items() if k != "egov"},
-        }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, separators=(",", ":")))
-        tmp.replace(self.path)
+        now = time.time()
+        rows = self.memo.due(self.rows(), now)
+        docs = {"status:" + self.node: {k: v for k, v in status.items() if k != "egov"} | {"at": now}}
+        if self.grid:
+            docs["grid"] = self.grid.grid.snapshot()
+        if "egov" in status:
+            docs["egov"] = status["egov"]
+        changed = {k: v for k, v in self.memo.changed_docs(docs).items()}
+        self.store.write(rows, changed)
+        self.memo.written(rows, now)
+        self.memo.docs_written(changed)
 
 
 def _hostport(s: str) -> tuple[str, int]:
@@ -91,6 +105,7 @@ def influx_status(sink, grid) -> dict:
 class Collecting:
     """Everything one ``pantau collect`` process runs, built from the settings by :func:`build`."""
 
+    settings: Settings
     inv: Inventory
     state_dir: Path
     db: InfluxV1
@@ -101,7 +116,10 @@ class Collecting:
     store: IncidentStore
     state: StateDB
     delivery: AlertDelivery | None
-    explainer: ExplainerService
+    explainer: ExplainerService | None  # with the role explain (active or standby by the city's lease)
+    evidence: EvidenceWriter
+    live_store: LiveStore
+    sharding: Sharding | None = None  # this node's share of the city's elements (set at start)
 
 
 def _snmp_collector(
@@ -123,6 +141,16 @@ def _snmp_collector(
     )
     poll_interval = next((j.interval_s for j in coll.jobs if j.runs == "snmp.hotspots"), poll_interval)
     return coll, poll_interval
+
+
+def _poll_interval(intervals: dict) -> float:
+    """The hotspots' poll interval (jobs.yaml and overrides): the explainer's unit of time, on a
+    node that polls or not."""
+    from collectors.schedule import load_jobs
+    from collectors.snmp.collector import ALL_RUNS
+
+    jobs = load_jobs(known=set(ALL_RUNS), overrides=intervals or None)
+    return next((j.interval_s for j in jobs if j.runs == "snmp.hotspots"), 30.0)
 
 
 def _grid_collector(
@@ -158,7 +186,11 @@ def _alert_delivery(st_: Settings, state: StateDB) -> AlertDelivery | None:
     return AlertDelivery(conf, state, AlertRouter(conf, state))
 
 
-def _explainer(inv: Inventory, st_: Settings, store: IncidentStore, poll_interval: float) -> ExplainerService:
+def _explainer(
+    inv: Inventory, st_: Settings, store: IncidentStore, poll_interval: float, live_store: LiveStore
+) -> ExplainerService | None:
+    if "explain" not in st_.roles:
+        return None
     time_scale = st_.time_scale
     return ExplainerService(
         inv,
@@ -169,22 +201,52 @@ def _explainer(inv: Inventory, st_: Settings, store: IncidentStore, poll_interva
             boot_s=60 / time_scale,
             telemetry_interval_s=st_.telemetry_interval_s,
         ),
+        leases=Leases(store.db, st_.node_name, ttl_s=st_.lease_ttl_s),
+        node=st_.node_name,
     )
 
 
+def _last_seen(c: Collecting):
+    """When the poll of each element's last good answer was sent: this node's health tracker for
+    what it polls, the live view (any node's) for the rest."""
+    tracker = c.coll.health if c.coll else None
+
+    def ask(elements: list[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        rest = []
+        for el in elements:
+            h = tracker.elements.get(el) if tracker else None
+            if h is not None and h.last_seen is not None:
+                out[el] = h.last_seen
+            else:
+                rest.append(el)
+        if rest:
+            rows = c.live_store.elements("hotspot:")
+            for el in rest:
+                r = rows.get(el)
+                if r and r["last_seen"] is not None:
+                    out[el] = r["last_seen"]
+        return out
+
+    return ask
+
+
 def _connect(c: Collecting) -> None:
-    """Evidence to the explainer (health, grid, notices); incidents to the alert router."""
-    if c.delivery:
-        c.explainer.listeners.append(c.delivery.router.on_incidents)
-    if c.coll:
-        c.coll.health.listeners.append(c.explainer.on_health)
-        tracker = c.coll.health
-        c.explainer.last_seen = lambda el: tracker.elements[el].last_seen if el in tracker.elements else None
-    if c.prober:
-        c.prober.health.listeners.append(c.explainer.on_health)
+    """Evidence to the city's log (health, grid, notices); the explainer reads it there; incidents
+    to the alert router, which routes and delivers only while this node's explainer is active."""
+    for tracker in (c.coll.health if c.coll else None, c.prober.health if c.prober else None):
+        if tracker is not None:
+            tracker.listeners.append(c.evidence.on_health)
     if c.grid:
-        c.grid.grid.listeners.append(c.explainer.on_grid)
-        c.grid.grid.notice_listeners.append(c.explainer.on_notice)
+        c.grid.grid.listeners.append(c.evidence.on_grid)
+        c.grid.grid.notice_listeners.append(c.evidence.on_notice)
+    if c.explainer:
+        c.evidence.listeners.append(c.explainer.wake)
+        c.explainer.last_seen = _last_seen(c)
+        if c.delivery:
+            c.explainer.listeners.append(c.delivery.router.on_incidents)
+            c.explainer.on_active.append(c.delivery.set_active)
+            c.delivery.active = False  # until this node's explainer is the active one
 
 
 def build(inv: Inventory, st_: Settings) -> Collecting:
@@ -204,14 +266,22 @@ def build(inv: Inventory, st_: Settings) -> Collecting:
         state_dir,
         f"{broker.host}:{broker.port}{' (TLS)' if broker.tls else ''}" if broker else "none",
     )
-    coll, poll_interval = _snmp_collector(inv, st_, sink, intervals, trap_listen)
-    grid = _grid_collector(inv, st_, broker, influx, sink, state_dir)
-    prober = _egov_prober(inv, st_, sink, intervals)
-    store = IncidentStore(state_dir / "incidents.sqlite")
-    state = StateDB(state_dir / "state.sqlite")
-    delivery = _alert_delivery(st_, state)
-    explainer = _explainer(inv, st_, store, poll_interval)
-    c = Collecting(inv, state_dir, db, sink, coll, grid, prober, store, state, delivery, explainer)
+    collecting = "collect" in st_.roles
+    coll, _ = _snmp_collector(inv, st_, sink, intervals, trap_listen) if collecting else (None, 0.0)
+    poll_interval = _poll_interval(intervals)
+    grid = _grid_collector(inv, st_, broker, influx, sink, state_dir) if collecting else None
+    prober = _egov_prober(inv, st_, sink, intervals) if collecting else None
+    database = open_database(st_.database)
+    log.info("state database: %s", redact(database.url))
+    store = IncidentStore(database, city=inv.city)
+    state = StateDB(database, city=inv.city)
+    live_store = LiveStore(database, inv.city, st_.node_name)
+    explainer = _explainer(inv, st_, store, poll_interval, live_store)
+    delivery = _alert_delivery(st_, state) if explainer else None
+    evidence = EvidenceWriter(store, st_.node_name)
+    c = Collecting(
+        st_, inv, state_dir, db, sink, coll, grid, prober, store, state, delivery, explainer, evidence, live_store
+    )
     _connect(c)
     return c
 
@@ -225,11 +295,14 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _start(c: Collecting) -> None:
-    c.explainer.start()
+    c.evidence.start()
+    if c.explainer:
+        c.explainer.start()
     if c.delivery:
         c.delivery.start()
     if c.coll:
         await c.coll.start()
+        await _start_sharding(c)
     if c.prober:
         await c.prober.start()
     if c.grid:
@@ -237,12 +310,52 @@ async def _start(c: Collecting) -> None:
         await c.grid.wait_ready()
 
 
+async def _start_sharding(c: Collecting) -> None:
+    """Join the city's collecting members and poll this node's share (all of it when alone)."""
+    st = c.settings
+    poll = _poll_interval(dict(st.intervals))
+    ttl = max(2.0, min(10.0, poll))  # a dead node's share is polled again within about two intervals
+    members = Members(c.store.db, c.inv.city, st.node_name, list(st.roles), ttl_s=ttl)
+    elements = [pt.element for pt in c.coll._all_targets()]
+    sh = Sharding(members, elements, grace_s=poll, heartbeat_s=min(1.0, ttl / 3))
+    nodes = await asyncio.to_thread(sh.step)
+    sh.update(nodes)
+    tracker = c.coll.health
+    loop = asyncio.get_running_loop()
+
+    def seed(taken: set[str], given: set[str]) -> None:
+        async def run():
+            rows = await asyncio.to_thread(c.live_store.elements)
+            n = 0
+            for el in taken:
+                r = rows.get(el)
+                h = tracker.get(el)
+                if r and h.state == "unknown":  # start from what its previous owner knew
+                    h.state, h.since, h.last_seen = r["state"], r["since"] or 0.0, r["last_seen"]
+                    h.reasons = [r["reason"]] if r["reason"] else []
+                    n += 1
+            log.info("took over %d elements (%d with their previous state)", len(taken), n)
+
+        loop.create_task(run())
+
+    sh.on_change.append(seed)
+    c.coll.owns = sh.owns
+    if c.coll.poller:
+        c.coll.poller.owns = sh.owns
+    c.sharding = sh
+    sh.start()
+
+
 def _status(c: Collecting) -> dict:
     """The status file's document: every part's counters and what the writers see of InfluxDB."""
     st = c.coll.status() if c.coll else {}
     if c.grid:
         st["grid"] = c.grid.status()
-    st["incidents"] = c.explainer.status()
+    st["incidents"] = c.explainer.status() if c.explainer else {"active": False, "open": [], "total": 0}
+    st["evidence"] = c.evidence.status()
+    if c.sharding:
+        st["sharding"] = {"members": c.sharding.nodes, "elements": c.sharding.share(), "changes": c.sharding.changes}
+    st["node"] = c.evidence.node
     st["sink"] = {"written": c.sink.written, "pending": c.sink.pending, "dropped": c.sink.dropped}
     st["influx"] = influx_status(c.sink, c.grid)
     if c.prober:
@@ -264,7 +377,10 @@ async def _report_until(stop: asyncio.Event, c: Collecting, live: LiveWriter, st
     while not stop.is_set():
         st = _status(c)
         _write_status(st, status_paths)
-        live.write(st)
+        try:
+            live.write(st)
+        except Exception as exc:  # the database down: the live view waits, collection goes on
+            log.warning("cannot write the live view to the state database: %s", exc)
         try:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
         except asyncio.TimeoutError:
@@ -275,11 +391,15 @@ async def _shutdown(c: Collecting) -> None:
     """Stop everything in order, then flush the sink."""
     if c.grid:
         await c.grid.stop()
+    if c.sharding:
+        await c.sharding.stop()
     if c.coll:
         await c.coll.stop()
     if c.prober:
         await c.prober.stop()
-    await c.explainer.stop()
+    await c.evidence.stop()
+    if c.explainer:
+        await c.explainer.stop()
     if c.delivery:
         await c.delivery.stop()
     c.state.close()
@@ -290,13 +410,20 @@ async def _shutdown(c: Collecting) -> None:
     c.db.close()
 
 
+def c_seen_every(c: Collecting) -> float:
+    """How often a hotspot's last good answer is refreshed in the live view: half a poll interval
+    (the explainer on another node reads it to tell "stayed up"), at least every second."""
+    interval = next((j.interval_s for j in c.coll.jobs if j.runs == "snmp.hotspots"), 30.0) if c.coll else 30.0
+    return max(1.0, interval / 2)
+
+
 async def run_collect(inv: Inventory, settings: Settings, status_file: Path | None = None) -> None:
     """Everything ``pantau collect`` runs, configured by the one settings object."""
     c = build(inv, settings)
     stop = _stop_on_signals()
     await _start(c)
     print(json.dumps({"ready": True, "hotspots": len(inv.hotspots)}), flush=True)
-    live = LiveWriter(c.state_dir / "live.json", inv, c.coll, c.grid, c.prober, c.explainer, c.sink, c.delivery)
+    live = LiveWriter(c.live_store, inv, c.coll, c.grid, c.prober, settings.node_name, seen_every_s=c_seen_every(c))
     status_paths = {settings.status_file, *([Path(status_file)] if status_file else [])}
     try:
         await _report_until(stop, c, live, status_paths)

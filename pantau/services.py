@@ -64,6 +64,7 @@ class Service:
     port: int
     proc: subprocess.Popen | None = field(default=None, repr=False)
     env: dict[str, str] | None = field(default=None, repr=False)  # added to os.environ (secrets: never argv)
+    user: str | None = field(default=None, repr=False)  # run as this system user (PostgreSQL refuses root)
 
     @property
     def log_path(self) -> Path:
@@ -74,7 +75,13 @@ class Service:
         out = open(self.log_path, "ab")
         env = {**os.environ, **self.env} if self.env else None
         self.proc = subprocess.Popen(
-            self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+            self.argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            **({"user": self.user, "group": self.user} if self.user else {}),
         )
         out.close()
         deadline = time.monotonic() + ready_timeout
@@ -344,6 +351,140 @@ def influxdb(state_dir: Path, port: int | None = None, host: str = "127.0.0.1", 
     )
     binary = require_binary("influxd", "influxdb")
     return _Influx("influxdb", [binary, "-config", str(conf)], state_dir, host, port)
+
+
+@dataclass
+class _Postgres(Service):
+    password: str = field(default="", repr=False)
+    database: str = "pantau"
+    data_dir: Path | None = None
+    cleanup: Path | None = None  # a directory made for a root-run server, removed at stop
+
+    def ready(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.dsn("postgres"), connect_timeout=1):
+                return True
+        except psycopg.Error:
+            return False
+
+    def dsn(self, database: str | None = None) -> str:
+        return f"postgresql://pantau:{self.password}@{self.host}:{self.port}/{database or self.database}"
+
+    @property
+    def url(self) -> str:
+        """The database URL Pantau takes (``PANTAU_DATABASE_URL``)."""
+        return self.dsn()
+
+    def create_database(self, name: str) -> str:
+        """A fresh database on this server; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.dsn(name)
+
+    def drop_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        if self.cleanup is not None and not self.running():
+            shutil.rmtree(self.cleanup, ignore_errors=True)
+
+
+def _pg_bin(name: str) -> str:
+    """A PostgreSQL server binary of the Debian package (newest major version installed)."""
+    base = Path("/usr/lib/postgresql")
+    for v in sorted(
+        (p for p in base.glob("*") if (p / "bin" / name).exists()), key=lambda p: int(p.name), reverse=True
+    ):
+        return str(v / "bin" / name)
+    raise ServiceError(f"{name} not found under {base}: install the Debian package postgresql (make bootstrap does)")
+
+
+def postgresql(state_dir: Path, port: int | None = None, host: str = "127.0.0.1", fsync: bool = True) -> _Postgres:
+    """PostgreSQL (Debian's) with its own cluster: ``initdb`` with a generated password for the
+    superuser ``pantau`` (scram-sha-256 on TCP), listening on ``host:port`` only, a database
+    ``pantau``. PostgreSQL refuses to run as root: as root the cluster lives in a directory of its
+    own owned by the ``postgres`` system user (the Debian package creates it), removed at stop.
+    ``fsync=False`` is for throwaway test clusters only."""
+    import secrets
+    import tempfile
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    user = None
+    cleanup = None
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            raise ServiceError("running as root needs the system user postgres (Debian package postgresql)") from None
+        user = "postgres"
+        cleanup = Path(tempfile.mkdtemp(prefix="pantau-pg-"))
+        os.chown(cleanup, pw.pw_uid, pw.pw_gid)
+        data = cleanup / "data"
+    else:
+        data = state_dir / "pgdata"
+    password = secrets.token_urlsafe(18)
+    if not (data / "PG_VERSION").exists():
+        pwfile = (cleanup or state_dir) / "pw"
+        pwfile.write_text(password)
+        if user:
+            os.chown(pwfile, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+        r = subprocess.run(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "pantau",
+                f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=peer",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            capture_output=True,
+            text=True,
+            **({"user": user, "group": user} if user else {}),
+        )
+        pwfile.unlink()
+        if r.returncode != 0:
+            raise ServiceError(f"initdb failed: {r.stderr.strip()[-500:]}")
+        (state_dir / "postgres-password").write_text(password)
+    else:
+        password = (state_dir / "postgres-password").read_text()
+    argv = [
+        _pg_bin("postgres"), "-D", str(data), "-c", f"listen_addresses={host}", "-c", f"port={port}",
+        "-c", f"unix_socket_directories={data}", "-c", "max_connections=300", "-c", "shared_buffers=64MB",
+        "-c", f"fsync={'on' if fsync else 'off'}", "-c", f"synchronous_commit={'on' if fsync else 'off'}",
+        "-c", "full_page_writes=on", "-c", "log_min_messages=warning",
+    ]  # fmt: skip
+    svc = _Postgres("postgres", argv, state_dir, host, port, user=user)
+    svc.password, svc.data_dir, svc.cleanup = password, data, cleanup
+    return svc
+
+
+def start_postgresql(state_dir: Path, **kw) -> _Postgres:
+    """Start :func:`postgresql` and create the ``pantau`` database."""
+    svc = postgresql(state_dir, **kw)
+    svc.start()
+    import psycopg
+
+    with psycopg.connect(svc.dsn("postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'pantau'").fetchone():
+            conn.execute('CREATE DATABASE "pantau"')
+    return svc
 
 
 class _Snmpd(Service):

@@ -41,7 +41,14 @@ PLACEHOLDER_SECRETS = {
     "todo",
     "default",
 }
-SECRETS = ("influx_password", "influx_token", "mqtt_password")
+SECRETS = ("influx_password", "influx_token", "mqtt_password", "database_password")
+
+
+def _default_node() -> str:
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname().split(".")[0])[:40] or "node"
 
 
 class SettingsError(ValueError):
@@ -106,6 +113,24 @@ class Settings(BaseSettings):
         Path(".pantau/collector"), description="the collecting process's state: spools, SQLite files, live.json, status"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    node_name: str = Field(
+        default_factory=lambda: _default_node(),
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="this process's name among Pantau's nodes (cluster membership, who wrote what)",
+    )
+    roles: list[Literal["collect", "explain"]] = Field(
+        default_factory=lambda: ["collect", "explain"],
+        description="what this node does: collect (poll, ingest, probe) and/or explain (the city's "
+        "explainer and alerts: one node active by a lease, the others standing by)",
+    )
+    lease_ttl_s: float = Field(5.0, gt=0.5, le=300, description="a silent explainer's lease expires after this")
+    database_url: str | None = Field(
+        None,
+        description="state database: postgresql://user@host:port/db (several machines) or sqlite:///file; "
+        "unset: STATE_DIR/pantau.sqlite",
+    )
+    database_password: SecretStr | None = Field(None, description="password for database_url (kept out of the URL)")
+    database_password_file: Path | None = None
 
     influx_url: str = Field("http://127.0.0.1:8086", description="InfluxDB v1 HTTP API (/write, /query)")
     influx_database: str = "pantau"
@@ -191,6 +216,16 @@ class Settings(BaseSettings):
             )
         elif why := bad("influx_password"):
             problems.append(f"{env_name('influx_password')} {why}")
+        if self.database_password is not None and (why := bad("database_password")):
+            problems.append(f"{env_name('database_password')} {why}")
+        if self.database_url:
+            import sqlalchemy as sa
+
+            from store.db import url_of
+
+            pw = sa.engine.make_url(url_of(self.database_url)).password
+            if pw is not None and is_placeholder(str(pw)):
+                problems.append(f"{env_name('database_url')} has a placeholder password")
         if self.mqtt_host:
             if not self.mqtt_username:
                 problems.append(f"{env_name('mqtt_username')} is not set")
@@ -206,12 +241,19 @@ class Settings(BaseSettings):
         return self.state_dir / "collector-status.json"
 
     @property
-    def incidents_db(self) -> Path:
-        return self.state_dir / "incidents.sqlite"
+    def database(self) -> str:
+        """The state database's URL, password included (never log it: :func:`store.db.redact`)."""
+        from store.db import in_state_dir, url_of
 
-    @property
-    def state_db(self) -> Path:
-        return self.state_dir / "state.sqlite"
+        if not self.database_url:
+            return in_state_dir(self.state_dir)
+        url = url_of(self.database_url)
+        if self.database_password is not None:
+            import sqlalchemy as sa
+
+            u = sa.engine.make_url(url).set(password=self.database_password.get_secret_value())
+            url = u.render_as_string(hide_password=False)
+        return url
 
     @property
     def grid_dir(self) -> Path:
@@ -298,6 +340,10 @@ def redacted(settings: Settings) -> dict[str, Any]:
         v = getattr(settings, name)
         if isinstance(v, SecretStr):
             v = "**********" if v.get_secret_value() else "(empty)"
+        elif name == "database_url" and v:
+            from store.db import redact, url_of
+
+            v = redact(url_of(v))
         elif isinstance(v, Path):
             v = str(v)
         out[name] = v

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Pantau needs on a Debian machine, idempotently:
-#   - Debian packages (mosquitto, influxdb 1.x, net-snmp tools and snmpd, wrk for benchmarks)
+#   - Debian packages (mosquitto, influxdb 1.x, PostgreSQL, net-snmp tools and snmpd, wrk for benchmarks)
 #   - a Python virtual environment in .venv with Pantau and its dependencies.
 # Nothing is started here and no system service is enabled: Pantau runs its own
 # Mosquitto and InfluxDB with its own config files under a state directory.
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(mosquitto mosquitto-clients influxdb snmp snmpd snmpsim prometheus-snmp-exporter wrk python3-venv curl
-             nginx-light prometheus prometheus-alertmanager docker-compose systemd openssl)
+             nginx-light prometheus prometheus-alertmanager docker-compose systemd openssl postgresql)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

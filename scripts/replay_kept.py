@@ -33,7 +33,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if world.errors:
             inv = load_inventory(write_listed_inventory(resolve_city(sc.city), Path(tmp) / "listed", world))
-    st = IncidentStore(kept / "collector" / "incidents.sqlite")
+    st = IncidentStore(kept / "collector", city=inv.city)  # its pantau.sqlite
     ev = st.evidence()
     settings = next((Settings(**d) for _, k, _, d in ev if k == "settings"), Settings())
     ex = replay(inv, [e for e in ev if e[1] != "settings"], settings)

@@ -3,6 +3,7 @@ with temp dirs, started once per session and always stopped."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 
@@ -23,6 +24,52 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def semarang():
     return load_inventory(resolve_city("semarang"))
+
+
+# The state database of the tests: SQLite files by default; PANTAU_TEST_DATABASE=postgresql runs
+# the same tests against a PostgreSQL server the session starts (Debian's, like InfluxDB).
+DB_BACKEND = os.environ.get("PANTAU_TEST_DATABASE", "sqlite")
+if DB_BACKEND not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"PANTAU_TEST_DATABASE={DB_BACKEND!r}: sqlite or postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_service(tmp_path_factory):
+    svc = services.start_postgresql(tmp_path_factory.mktemp("postgres"), fsync=False)
+    yield svc
+    svc.stop()
+
+
+def _new_database(request, tmp_dir):
+    """A fresh, empty state database URL (removed after its scope)."""
+    from store.db import _OPEN, forget, in_state_dir
+
+    if DB_BACKEND == "sqlite":
+        url = in_state_dir(tmp_dir)
+        yield url
+    else:
+        pg = request.getfixturevalue("postgres_service")
+        name = "t_" + uuid.uuid4().hex[:12]
+        url = pg.create_database(name)
+        yield url
+        from store.db import url_of
+
+        db = _OPEN.get(url_of(url))
+        if db is not None:
+            forget(db)
+        pg.drop_database(name)
+
+
+@pytest.fixture()
+def database(request, tmp_path):
+    """A fresh state database for one test (URL)."""
+    yield from _new_database(request, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_database(request, tmp_path_factory):
+    """A fresh state database for one module (URL)."""
+    yield from _new_database(request, tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture(scope="session")

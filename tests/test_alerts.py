@@ -132,8 +132,8 @@ def test_receivers_file_is_strict_and_secrets_are_redacted(tmp_path, monkeypatch
 
 
 # --- routing, grouping, silences -----------------------------------------------------------------
-def test_one_notification_per_group_silences_and_resolve(tmp_path):
-    st = StateDB(tmp_path / "state.sqlite")
+def test_one_notification_per_group_silences_and_resolve(tmp_path, database):
+    st = StateDB(database)
     conf = receivers_file(tmp_path, 9, group_by=["cause"], route={"min_severity": "warning"})
     r = AlertRouter(conf, st)
     t = 1000.0
@@ -207,9 +207,9 @@ def test_formats(tmp_path):
 
 # --- delivery ---------------------------------------------------------------------------------------
 @pytest.mark.integration
-def test_receiver_down_for_a_minute_gets_every_alert_once(tmp_path):
+def test_receiver_down_for_a_minute_gets_every_alert_once(tmp_path, database):
     port = services.free_port()
-    st = StateDB(tmp_path / "state.sqlite")
+    st = StateDB(database)
     conf = receivers_file(tmp_path, port)
     recv = Receiver(port)
     produced: list[str] = []
@@ -315,8 +315,8 @@ def test_example_receivers_load_and_placeholders_are_refused_in_production(monke
     assert load_receivers(ex).secrets["noc-hmac"].get_secret_value() == "real-noc_hmac"
 
 
-def test_a_rerooted_incident_moves_group_without_a_stale_firing_left_behind(tmp_path):
-    st = StateDB(tmp_path / "state.sqlite")
+def test_a_rerooted_incident_moves_group_without_a_stale_firing_left_behind(tmp_path, database):
+    st = StateDB(database)
     conf = receivers_file(tmp_path, 9, group_by=["cause", "root"], repeat_interval_s=100)
     r = AlertRouter(conf, st)
     t = 1000.0
@@ -333,7 +333,7 @@ def test_a_rerooted_incident_moves_group_without_a_stale_firing_left_behind(tmp_
     st.close()
 
 
-def test_incidents_pushed_into_a_real_alertmanager_fire_and_resolve(tmp_path):
+def test_incidents_pushed_into_a_real_alertmanager_fire_and_resolve(tmp_path, database):
     """Pantau → Alertmanager API v2 (/api/v2/alerts) → Alertmanager's own webhook: one firing, one resolved."""
     import httpx
 
@@ -373,7 +373,7 @@ def test_incidents_pushed_into_a_real_alertmanager_fire_and_resolve(tmp_path):
         am_port,
     )
     am.start(ready_timeout=60)
-    st = StateDB(tmp_path / "state.sqlite")
+    st = StateDB(database)
     conf = receivers_file(
         tmp_path,
         am_port,

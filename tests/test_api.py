@@ -21,15 +21,14 @@ SWITCH = "SW-SMT-01"
 
 
 @pytest.fixture(scope="module")
-def world(semarang, tmp_path_factory):
+def world(semarang, tmp_path_factory, module_database):
     d = tmp_path_factory.mktemp("api")
-    info = build(semarang, d, switch=SWITCH, notice_feeder="KPK-01")
-    st = StateDB(d / "state.sqlite")
+    info = build(semarang, d, switch=SWITCH, notice_feeder="KPK-01", database=module_database)
+    st = StateDB(module_database)
     keys = {role: st.create_key(f"test-{role}", role)[1] for role in ("viewer", "operator", "admin")}
-    st.close()
-    app = create_app(semarang, d, rate_per_s=5, burst=20, trusted_proxies={"testclient"})
+    app = create_app(semarang, d, rate_per_s=5, burst=20, trusted_proxies={"testclient"}, database=module_database)
     with TestClient(app) as c:
-        yield {"client": c, "keys": keys, "info": info, "dir": d, "app": app, "inv": semarang}
+        yield {"client": c, "keys": keys, "info": info, "dir": d, "app": app, "inv": semarang, "db": module_database}
 
 
 def H(key):
@@ -61,7 +60,7 @@ def test_every_noc_endpoint_refuses_missing_wrong_and_weak_keys(world, caplog):
     routes = noc_routes(app)
     assert len(routes) >= 15, routes
     forged = "pk_" + "0" * 12 + "_" + "A" * 43
-    revoked_st = StateDB(world["dir"] / "state.sqlite")
+    revoked_st = StateDB(world["db"])
     kid, revoked = revoked_st.create_key("gone", "admin")
     revoked_st.revoke_key(kid)
     revoked_st.close()
@@ -311,7 +310,7 @@ def test_sse_streams_new_incident_changes(world):
     c, k = world["client"], world["keys"]["viewer"]
     from outages.store import IncidentStore
 
-    store = IncidentStore(world["dir"] / "incidents.sqlite")
+    store = IncidentStore(world["db"])
     start = store.last_log_id()
     inc = world["info"]["incidents"][0]
     store.write([], [], [(inc["id"], time.time(), "updated", {"cause": inc["cause"], "root": inc["root"]})])

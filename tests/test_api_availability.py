@@ -44,17 +44,15 @@ def _restored(k: int, minutes: float, now: float) -> dict:
 
 
 @pytest.fixture(scope="module")
-def world(semarang, tmp_path_factory):
+def world(semarang, tmp_path_factory, module_database):
     d = tmp_path_factory.mktemp("api-avail")
     now = time.time()
-    info = build(semarang, d, now=now)
-    st = IncidentStore(d / "incidents.sqlite")
+    info = build(semarang, d, now=now, database=module_database)
+    st = IncidentStore(module_database)
     st.write([], [_restored(k, m, now) for k, m in enumerate([20, 30, 40, 50, 60, 70, 80])], [])
-    st.close()
-    sdb = StateDB(d / "state.sqlite")
+    sdb = StateDB(module_database)
     key = sdb.create_key("test-viewer", "viewer")[1]
-    sdb.close()
-    app = create_app(semarang, d, rate_per_s=100, burst=100, trusted_proxies={"testclient"})
+    app = create_app(semarang, d, rate_per_s=100, burst=100, trusted_proxies={"testclient"}, database=module_database)
     with TestClient(app) as c:
         yield {"client": c, "key": key, "info": info, "now": now, "inv": semarang}
 

@@ -59,7 +59,7 @@ def inc(iid, cause, root, opened, closed=None, affected=(), merged_into=None):
 
 
 def make_store(tmp_path, evidence, incidents, log):
-    st = IncidentStore(tmp_path / "incidents.sqlite")
+    st = IncidentStore(tmp_path)  # the folder's pantau.sqlite
     evidence = sorted(evidence, key=lambda e: e[0])
     st.write([(T0 - 3600, "settings", "", {})] + evidence, incidents, log)
     return st

@@ -6,6 +6,7 @@ import pytest
 
 from outages.explainer import Explainer, Settings, replay
 from outages.store import IncidentStore
+from store.db import forget
 
 T0 = 1_800_000_000.0
 
@@ -257,7 +258,7 @@ def test_substation_trip_is_one_incident(inv):
     assert c.shown()[0].explanation_id.startswith("Gardu induk")
 
 
-def test_incidents_persist_and_replay_reproduces_every_decision(inv, tmp_path):
+def test_incidents_persist_and_replay_reproduces_every_decision(inv, database):
     c = City(inv)
     c.grid(T0 + 61, "feeder:SRD-04", "de-energized")
     _dark(c, T0 + 70, "feeder:SRD-04")
@@ -265,10 +266,10 @@ def test_incidents_persist_and_replay_reproduces_every_decision(inv, tmp_path):
     c.run(T0 + 61, T0 + 150, 3)
     c.grid(T0 + 300, "feeder:SRD-04", "energized")
     c.run(T0 + 300, T0 + 310)
-    store = IncidentStore(tmp_path / "incidents.sqlite")
+    store = IncidentStore(database)
     store.write(c.log, [i.row() for i in c.incidents()], [])
-    store.close()
-    store = IncidentStore(tmp_path / "incidents.sqlite")  # "after a restart"
+    forget(store.db)
+    store = IncidentStore(database)  # "after a restart"
     rows = store.incidents()
     assert [(r["cause"], r["root"], r["status"]) for r in rows] == [(i.cause, i.root, i.status) for i in c.incidents()]
     assert rows[0]["explanation_id"] and isinstance(rows[0]["affected"], list)
@@ -279,7 +280,7 @@ def test_incidents_persist_and_replay_reproduces_every_decision(inv, tmp_path):
     ] == [(i.id, i.cause, i.root, i.status, i.opened_at, i.closed_at, i.affected) for i in c.incidents()]
 
 
-def test_pantau_incidents_lists_open_ones_with_their_explanation(inv, tmp_path):
+def test_pantau_incidents_lists_open_ones_with_their_explanation(inv, database):
     import json
 
     from typer.testing import CliRunner
@@ -292,17 +293,16 @@ def test_pantau_incidents_lists_open_ones_with_their_explanation(inv, tmp_path):
     c.run(T0 + 61, T0 + 100, 5)
     c.health(T0 + 120, "hotspot:AP-0042", "state", "up")
     c.run(T0 + 120, T0 + 125)
-    store = IncidentStore(tmp_path / "i.sqlite")
+    store = IncidentStore(database)
     store.write(c.log, [i.row() for i in c.incidents()], [])
-    store.close()
-    r = CliRunner().invoke(app, ["incidents", "--db", str(tmp_path / "i.sqlite"), "--json"])
+    r = CliRunner().invoke(app, ["incidents", "--database", database, "--json"])
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     assert [(x["cause"], x["root"]) for x in rows] == [("power_grid", "feeder:SRD-04")], "closed ones only with --all"
-    r = CliRunner().invoke(app, ["incidents", "--db", str(tmp_path / "i.sqlite"), "--json", "--all"])
+    r = CliRunner().invoke(app, ["incidents", "--database", database, "--json", "--all"])
     assert {x["root"] for x in json.loads(r.output)} == {"feeder:SRD-04", "hotspot:AP-0042"}
-    r = CliRunner().invoke(app, ["incidents", "--db", str(tmp_path / "nope.sqlite")])
-    assert r.exit_code == 1
+    r = CliRunner().invoke(app, ["incidents", "--database", "/nonexistent/nope.sqlite"])
+    assert r.exit_code == 1 and "no state database" in r.output
 
 
 # --- weighing evidence (#13 item 3): one hand-made evidence sequence per rule and outlier kind ----

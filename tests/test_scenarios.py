@@ -619,7 +619,7 @@ def test_history_and_preexisting_from_the_store():
     assert not res[0]["passed"] and "dev" in res[0]["detail"] and not res[1]["passed"]
 
 
-def test_availability_from_the_incident_store(tmp_path):
+def test_availability_from_the_incident_store(database):
     from outages.store import IncidentStore
     from pantau.scenario_run import availability_from_incident_store
 
@@ -628,7 +628,7 @@ def test_availability_from_the_incident_store(tmp_path):
     def health(at, h, kind, new="up"):
         return (at, "health", f"hotspot:{h}", {"kind": kind, "old": "up", "new": new})
 
-    store = IncidentStore(tmp_path / "i.sqlite")
+    store = IncidentStore(database)
     ev = [health(990, "AP-0001", "suspect"), health(992, "AP-0001", "state", "down")]  # broken before t0
     ev += [health(1006, "AP-0002", "suspect"), health(1008, "AP-0002", "state", "down")]
     ev += [health(1030, "AP-0002", "state", "up")]  # 24 real s = 4 minutes, booting after the close included

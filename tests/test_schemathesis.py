@@ -23,9 +23,8 @@ from tests.fixtures.blackout import build
 def _app(tmp):
     inv = load_inventory(resolve_city("semarang"))
     build(inv, tmp, switch="SW-SMT-01", notice_feeder="KPK-01")
-    st = StateDB(tmp / "state.sqlite")
+    st = StateDB(tmp)  # the folder's pantau.sqlite, as create_app reads it
     _, key = st.create_key("schemathesis", "admin")
-    st.close()
     # No rate limit here: hypothesis sends thousands of public requests from one client.
     app = create_app(inv, tmp, rate_per_s=0, burst=1)
     return app, key

@@ -29,7 +29,7 @@ def test_order_flags_over_env_over_file(tmp_path, monkeypatch):
     monkeypatch.setenv("PANTAU_API_PORT", "9002")
     s = load_settings(api_port=9003)
     assert (s.influx_url, s.influx_database, s.api_port) == ("http://file:8086", "fromenv", 9003)
-    assert s.incidents_db == s.state_dir / "incidents.sqlite" and str(s.state_dir) == "/srv/pantau"
+    assert s.database == "sqlite:////srv/pantau/pantau.sqlite" and str(s.state_dir) == "/srv/pantau"
     o = origins(s, api_port=9003)
     assert o["api_port"] == "flag" and o["influx_database"] == "env PANTAU_INFLUX_DATABASE"
     assert o["influx_url"] == f"file {cfg}" and o["city"] == "default"
@@ -115,3 +115,24 @@ def test_config_show_redacts_and_says_where_from(tmp_path):
     assert doc["influx_password"] == {"value": "**********", "source": "env PANTAU_INFLUX_PASSWORD"}
     assert doc["city"]["source"] == "default"
     assert "very-secret-pw" not in p.stdout
+
+
+def test_database_url_takes_its_password_separately_and_is_redacted(monkeypatch, tmp_path):
+    from pantau.settings import redacted
+
+    pw = tmp_path / "dbpw"
+    pw.write_text("s3cret-db-pass\n")
+    monkeypatch.setenv("PANTAU_DATABASE_URL", "postgresql://pantau@db.example:5432/pantau")
+    monkeypatch.setenv("PANTAU_DATABASE_PASSWORD_FILE", str(pw))
+    s = load_settings()
+    assert s.database == "postgresql+psycopg://pantau:s3cret-db-pass@db.example:5432/pantau"
+    shown = redacted(s)
+    assert "s3cret" not in str(shown) and shown["database_password"] == "**********"
+    monkeypatch.delenv("PANTAU_DATABASE_PASSWORD_FILE")
+    monkeypatch.setenv("PANTAU_DATABASE_URL", "postgresql://pantau:hunter2-real@db.example/pantau")
+    assert "hunter2" not in str(redacted(load_settings()))
+    monkeypatch.setenv("PANTAU_DATABASE_URL", "postgresql://pantau:changeme@db.example/pantau")
+    monkeypatch.setenv("PANTAU_ENV", "production")
+    monkeypatch.setenv("PANTAU_INFLUX_TOKEN", "a-real-token-1234")
+    with pytest.raises(SettingsError, match="PANTAU_DATABASE_URL has a placeholder password"):
+        load_settings()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from api.app import create_app
 from outages.explainer import Settings, replay
 from outages.store import IncidentStore
 from outages.suspects import SuspectBook, corrections_csv_rows
+from store.db import forget
 from store.state import StateDB
 from tests.test_explainer import T0, City, _dark, _non_ups
 
@@ -114,15 +116,15 @@ def test_confidence_grows_with_repetitions_and_the_likely_element_is_the_majorit
     assert book2.rows() == []
 
 
-def test_suspects_survive_a_restart_and_keep_accumulating(inv, tmp_path):
+def test_suspects_survive_a_restart_and_keep_accumulating(inv, database):
     from outages.service import ExplainerService
 
     c, t, other, stray = _stray_run(inv, T0)
-    st = IncidentStore(tmp_path / "incidents.sqlite")
+    st = IncidentStore(database)
     st.write([], [], [], c.ex.suspects.take_changed())
     assert c.ex.suspects.take_changed() == []  # taken once
-    st.close()
-    st = IncidentStore(tmp_path / "incidents.sqlite")
+    forget(st.db)
+    st = IncidentStore(database)
     svc = ExplainerService(inv, st, Settings(poll_interval_s=30, telemetry_interval_s=10))
     assert [r["hotspot"] for r in svc.ex.suspects.rows()] == [stray[8:]]
     # a second incident later (another run of the same explainer state) counts on top
@@ -144,20 +146,18 @@ def test_corrections_csv_has_one_line_per_suspect(inv):
 
 
 @pytest.fixture
-def state_folder(inv, tmp_path):
+def state_folder(inv, tmp_path, database):
     c, t, other, stray = _stray_run(inv, T0)
-    st = IncidentStore(tmp_path / "incidents.sqlite")
+    st = IncidentStore(database)
     st.write([], [i.row() for i in c.incidents()], [], c.ex.suspects.take_changed())
-    st.close()
-    sdb = StateDB(tmp_path / "state.sqlite")
+    sdb = StateDB(database)
     key = sdb.create_key("test-viewer", "viewer")[1]
-    sdb.close()
-    return tmp_path, key, (t, other, stray)
+    return tmp_path, key, (t, other, stray), database
 
 
 def test_api_serves_suspects_as_json_and_csv_to_the_noc_only(inv, state_folder):
-    d, key, (t, other, stray) = state_folder
-    app = create_app(inv, d, rate_per_s=100, burst=100, trusted_proxies={"testclient"})
+    d, key, (t, other, stray), database = state_folder
+    app = create_app(inv, d, rate_per_s=100, burst=100, trusted_proxies={"testclient"}, database=database)
     with TestClient(app) as c:
         assert c.get("/api/v1/inventory/suspects").status_code == 401
         r = c.get("/api/v1/inventory/suspects", headers={"Authorization": f"Bearer {key}"})
@@ -175,13 +175,15 @@ def test_api_serves_suspects_as_json_and_csv_to_the_noc_only(inv, state_folder):
 
 
 def test_cli_lists_suspects_and_writes_the_corrections_csv(inv, state_folder, tmp_path):
-    d, _, (t, other, stray) = state_folder
+    d, _, (t, other, stray), database = state_folder
     out = tmp_path / "fix.csv"
+    env = {**os.environ, "PANTAU_DATABASE_URL": database}
     p = subprocess.run(
         [sys.executable, "-m", "pantau", "inventory", "suspects", "--state-dir", str(d), "--csv", str(out), "--json"],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout[: p.stdout.rindex("]") + 1])
@@ -193,4 +195,4 @@ def test_cli_lists_suspects_and_writes_the_corrections_csv(inv, state_folder, tm
         text=True,
         timeout=60,
     )
-    assert missing.returncode == 1 and "no incident store" in missing.stderr
+    assert missing.returncode == 1 and "no state database" in missing.stderr

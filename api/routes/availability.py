@@ -39,7 +39,7 @@ def _accounting(request: Request, data) -> Accounting:
         with _lock:
             acc = getattr(request.app.state, "availability", None)
             if acc is None:
-                acc = request.app.state.availability = Accounting(data.state_dir)
+                acc = request.app.state.availability = Accounting(data.incidents_db)
     return acc
 
 

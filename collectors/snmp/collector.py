@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -59,6 +60,10 @@ class SnmpCollector:
         self.cycles: dict[str, int] = {}
         self.events: list[HealthEvent] = []  # recent, for the API; the store has them all
         self._repolls: set[asyncio.Task] = set()
+        # which elements this node polls ("hotspot:AP-0001", "switch:…"): None = every one; several
+        # nodes of a city split them (pantau/sharding.py, set by the runtime)
+        self.owns: Callable[[str], bool] | None = None
+        self.traps_elsewhere = 0  # traps about elements another node polls (ignored here)
 
     async def start(self) -> None:
         self.engine = await SnmpEngine().open()
@@ -73,6 +78,7 @@ class SnmpCollector:
             retries=self.retries,
             port=self.port,
         )
+        self.poller.owns = self.owns
         if self.trap_listen:
             secs = [pt.target.security for pt in self._all_targets()]
             self.traps = TrapReceiver(self.trap_listen[0], self.trap_listen[1], communities_of(secs), self.on_trap)
@@ -156,6 +162,9 @@ class SnmpCollector:
             return
         kind, _, ident = element.partition(":")
         at = trap.at
+        if self.owns is not None and not self.owns(element):
+            self.traps_elsewhere += 1  # its node acts on its own polls (and its own trap copy)
+            return
         if trap.name in ("coldStart", "warmStart") and kind == "hotspot":
             self.health.rebooted(element, at, f"{trap.name} trap", source="trap")
             self._repoll(ident)
@@ -163,6 +172,9 @@ class SnmpCollector:
             hid = self.inv.hotspot_on_port(ident, trap.if_index)
             if hid is None:
                 self.health.trap(element, at, f"{trap.name} ifIndex {trap.if_index}")
+                return
+            if self.owns is not None and not self.owns(f"hotspot:{hid}"):
+                self.traps_elsewhere += 1
                 return
             detail = f"{trap.name} on {ident} port ifIndex {trap.if_index}"
             if trap.name == "linkDown":
@@ -190,6 +202,7 @@ class SnmpCollector:
                 "received": self.traps.received,
                 "unknown_source": self.traps.unknown_source,
                 "rejected": dict(self.traps.rejected),
+                "for_other_nodes": self.traps_elsewhere,
             }
             if self.traps
             else None,

@@ -19,6 +19,7 @@ import random
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from collectors.sink import Point, Sink
 from collectors.snmp.counters import CounterStats, CounterTracker
@@ -126,6 +127,7 @@ class HotspotPoller:
         self.counter_stats = CounterStats()
         self.targets: dict[str, PollTarget] = {}
         self.switch_targets: dict[str, PollTarget] = {}
+        self.owns: Callable[[str], bool] | None = None  # this node's share of the city (None: all)
         self.controllers: dict[str, PollTarget] = {}
         self.last_cycle = CycleStats()
         self.controller_clients: dict[str, int] = {}
@@ -366,7 +368,8 @@ class HotspotPoller:
         targets = {"hotspots": self.targets, "switches": self.switch_targets, "controllers": self.controllers}[which]
         stats = CycleStats(started=time.time())
         t0 = time.monotonic()
-        order = sorted(targets.values(), key=lambda p: p.offset)
+        owns = self.owns
+        order = sorted((pt for pt in targets.values() if owns is None or owns(pt.element)), key=lambda p: p.offset)
         tasks = []
         loop = asyncio.get_running_loop()
         for pt in order:
