@@ -579,6 +579,7 @@ class Explainer:
         f_state, f_since = self.grid.get(self.parent_power[t], (UNKNOWN_G, 0.0))
         hs = [h for h in self.below[t] if not self._ups(h) and h in self.hs and h not in behind_net]
         hs = [h for h in hs if not self.failing(self.parent_net[h])]  # behind a failing switch: says nothing
+        hs = [h for h in hs if not self._uplink_back(h, now)]  # its uplink just came back: still being polled up
         dark = [h for h in hs if self.failing(h) and self.recovering.get(h, 0) <= now]
         up = [h for h in hs if not self.failing(h)]
         cluster = _together(dark, self.fail_at, s.poll_hold_s)
@@ -756,6 +757,25 @@ class Explainer:
         while seen and seen[0] < cut:
             seen.pop(0)
         return len(seen) >= LOSSY_CLEARS
+
+    def _uplink_back(self, h: str, now: float) -> bool:
+        """Whether a switch above ``h`` came back after ``h`` failed, recently enough that ``h`` may
+        still be being polled up (a network incident's hotspots say nothing of their power then)."""
+        st = self.hs.get(h)
+        if st is None:
+            return False
+        fa = st.get("fail_at", st["since"])
+        cur = self.parent_net.get(h)
+        while cur:
+            back = self.hs.get(cur, {}).get("back_at")
+            if (
+                back is not None
+                and back > fa
+                and now - back < self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s
+            ):
+                return True
+            cur = self.parent_net.get(cur)
+        return False
 
     def _booting_after_restore(self, h: str, now: float) -> bool:
         """Decide whether power or the uplink of ``h`` came back after it went dark too recently to judge it."""

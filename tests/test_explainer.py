@@ -657,3 +657,24 @@ def test_a_hotspot_behind_a_lossy_path_waits_longer_before_it_is_a_device(inv):
     c2.health(T0 + 45, victim, "state", "down")
     c2.run(T0 + 45, T0 + 45 + 2 * 30, 2)
     assert [(i.cause, i.root) for i in c2.incidents()] == [("device", victim)]
+
+
+def test_hotspots_still_down_when_their_switch_comes_back_are_no_power_cut(inv):
+    """A switch comes back; its hotspots are polled up over the next intervals. Until then they
+    are down together, on transformers without telemetry: that is the network incident's tail,
+    not a power cut sensed from hotspots (switch-fail once opened two such incidents at the restore)."""
+    c = City(inv)
+    sw = "SW-TBL-01"
+    below = [f"hotspot:{h}" for h in inv.hotspots_of_switch[sw]]
+    for t in {inv.hotspots[h[8:]].transformer for h in below}:
+        c.grid(T0 + 5, f"transformer:{t}", "unknown")
+    c.health(T0 + 60, f"switch:{sw}", "state", "down")
+    for h in below:
+        c.health(T0 + 62, h, "state", "down")
+    c.run(T0 + 60, T0 + 200, 2)
+    c.health(T0 + 201, f"switch:{sw}", "state", "up")
+    c.run(T0 + 201, T0 + 260, 1)  # hotspots still down, being polled up
+    for h in below:
+        c.health(T0 + 261, h, "state", "up")
+    c.run(T0 + 261, T0 + 300, 2)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", f"switch:{sw}")]

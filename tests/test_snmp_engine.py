@@ -306,6 +306,9 @@ class EvilAgent(asyncio.DatagramProtocol):
         oids = [vb.oid for vb in pdu.varbinds]
         if mode == "silent":
             return
+        if mode == "slow":  # answers every request 1.3 s late (a long, slow link)
+            asyncio.get_running_loop().call_later(1.3, send, [(ber.enc_oid(o), ber.enc_int(1)) for o in oids])
+            return
         if mode == "trunc":
             full = ber.enc_message_v2c(
                 msg.community, ber.enc_pdu(ber.RESPONSE, rid, 0, 0, [(ber.enc_oid(o), ber.enc_int(1)) for o in oids])
@@ -423,6 +426,30 @@ def test_a_silent_target_does_not_delay_the_others(evil):
         return fast_s
 
     assert run(go()) < 0.5
+
+
+def test_an_answer_slower_than_one_try_but_within_the_retries_is_taken():
+    """A resend keeps listening for the first send's answer: with a 1 s timeout and one retry, an
+    agent answering after 1.3 s is slow, not missing (the contract: a slow answer is never a
+    missing one); two slow answers do not make two results."""
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        tr, proto = await loop.create_datagram_endpoint(EvilAgent, local_addr=("127.0.0.1", 0))
+        port = tr.get_extra_info("sockname")[1]
+        async with SnmpEngine(backoff=1.0) as eng:
+            t = Target("AP-slow", "127.0.0.1", port, V2c(b"slow"), timeout=1.0, retries=1)
+            t0 = time.monotonic()
+            vbs = await eng.get(t, [SYS + (3, 0)])
+            took = time.monotonic() - t0
+            await asyncio.sleep(1.2)  # the retry's answer arrives too: unmatched, harmless
+            stats = (eng.stats.retries, eng.stats.timeouts, eng.stats.unmatched)
+        tr.close()
+        return vbs, took, stats, proto.seen
+
+    vbs, took, (retries, timeouts, unmatched), seen = run(go())
+    assert [value_of(vb) for vb in vbs] == [1] and 1.25 < took < 1.8
+    assert seen["slow"] == 2 and retries == 1 and timeouts == 0 and unmatched == 1
 
 
 def test_fuzzed_answers_never_crash_the_engine():

@@ -66,7 +66,8 @@ class SnmpCollector:
         self.traps_elsewhere = 0  # traps about elements another node polls (ignored here)
 
     async def start(self) -> None:
-        self.engine = await SnmpEngine().open()
+        # resends wait the same timeout (net-snmp's -t/-r), listening for every send's answer
+        self.engine = await SnmpEngine(backoff=1.0).open()
         self.poller = HotspotPoller(
             self.inv,
             self.profiles,

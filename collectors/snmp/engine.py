@@ -348,38 +348,13 @@ class SnmpEngine(asyncio.DatagramProtocol):
     async def _send_with_retries(
         self, target: Target, tag: int, vbl: bytes, a: int, b: int, v3: bool, discovery: bool = False
     ) -> ber.Pdu:
-        timeout = target.timeout
+        """Send, and resend on timeout (``retries`` times, each waiting ``timeout`` × backoff^n).
+        A resend keeps listening for the earlier sends' answers (net-snmp resends the same
+        request): an answer slower than one try's timeout but within all of them is a slow
+        answer, not a missing one."""
         resyncs = 0
-        attempt = 0
         while True:
-            rid = next(self._ids) & 0x7FFFFFFF
-            packet = self._encode(target, rid, tag, vbl, a, b, v3, discovery)
-            fut = self.loop.create_future()
-            p = _Pending(fut, target, v3, discovery)
-            self._pending[rid] = p
-            self._by_addr[target.addr] = rid
-            p.timer = self.loop.call_later(timeout, self._expire, rid)
-            if self.transport is None:
-                raise SnmpError(target.name, "engine not open")
-            self.transport.sendto(packet, target.addr)
-            self.stats.sent += 1
-            try:
-                result = await fut
-            except SnmpTimeout:
-                if attempt < target.retries:
-                    attempt += 1
-                    self.stats.retries += 1
-                    timeout *= self.backoff
-                    continue
-                self.stats.timeouts += 1
-                raise SnmpTimeout(
-                    target.name, f"no answer from {target.address}:{target.port} after {attempt + 1} tries"
-                ) from None
-            finally:
-                p.timer.cancel()
-                self._pending.pop(rid, None)
-                if self._by_addr.get(target.addr) == rid:
-                    del self._by_addr[target.addr]
+            result = await self._exchange(target, tag, vbl, a, b, v3, discovery)
             if result == "resync":  # notInTimeWindow report: the clock was updated, send again
                 resyncs += 1
                 if resyncs > 2:
@@ -389,13 +364,56 @@ class SnmpEngine(asyncio.DatagramProtocol):
                 return None
             return result
 
-    def _expire(self, rid: int) -> None:
-        p = self._pending.get(rid)
-        if p is None or p.future.done():
-            return
-        self._drain()  # its answer may already be queued: then it is not late
-        if not p.future.done():
-            p.future.set_exception(SnmpTimeout(p.target.name, "timeout"))
+    async def _exchange(self, target: Target, tag: int, vbl: bytes, a: int, b: int, v3: bool, discovery: bool):
+        """One request and its resends; the first answer to any of them settles it."""
+        fut = self.loop.create_future()
+        rids: list[int] = []
+        tries = [0, target.timeout]  # attempt, its timeout
+        timer = None
+
+        def send() -> None:
+            nonlocal timer
+            rid = next(self._ids) & 0x7FFFFFFF
+            packet = self._encode(target, rid, tag, vbl, a, b, v3, discovery)
+            self._pending[rid] = _Pending(fut, target, v3, discovery)
+            rids.append(rid)
+            self._by_addr[target.addr] = rid
+            if self.transport is None:
+                raise SnmpError(target.name, "engine not open")
+            self.transport.sendto(packet, target.addr)
+            self.stats.sent += 1
+            timer = self.loop.call_later(tries[1], expired)
+
+        def expired() -> None:
+            if fut.done():
+                return
+            self._drain()  # an answer may already be queued: then it is not late
+            if fut.done():
+                return
+            if tries[0] < target.retries:
+                tries[0] += 1
+                tries[1] *= self.backoff
+                self.stats.retries += 1
+                try:
+                    send()
+                except SnmpError as exc:
+                    fut.set_exception(exc)
+                return
+            self.stats.timeouts += 1
+            fut.set_exception(
+                SnmpTimeout(target.name, f"no answer from {target.address}:{target.port} after {tries[0] + 1} tries")
+            )
+
+        try:
+            send()
+            return await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            for rid in rids:
+                self._pending.pop(rid, None)
+                if self._by_addr.get(target.addr) == rid:
+                    del self._by_addr[target.addr]
 
     def _drain(self, limit: int = 4096) -> int:
         """Handle every datagram already in the socket's receive queue (at most ``limit``)."""

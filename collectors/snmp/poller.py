@@ -134,16 +134,16 @@ class HotspotPoller:
         self.latency_ms: dict[str, float] = {}
         self.errors: dict[str, str] = {}
         # A failed poll of an element not yet down is confirmed at once (Nagios' retry_interval,
-        # Zabbix's unreachable poller) instead of at the next cycles: "down" then takes
-        # fail_threshold polls of timeout × tries, not fail_threshold poll intervals — and it does
+        # Zabbix's unreachable poller) instead of at the next cycles: "down" then takes about one
+        # poll interval plus one poll's timeouts, not fail_threshold poll intervals — and it does
         # not stretch when cycles run late (a scaled scenario, a busy collector).
         self.confirm_failures = confirm_failures
         # Spaced over one poll interval (run_cycle learns it): a stall of the collector or the
         # network shorter than that still does not take an element down.
-        self.confirm_delay_s = timeout
         self._interval_s: dict[str, float] = {}
         self.confirm_stats = {"confirm_polls": 0, "confirmed_down": 0, "cleared": 0}
         self._confirming: dict[str, asyncio.Task] = {}
+        self._ok_at: dict[str, float] = {}  # send time of each target's newest answered poll
         self._inflight: set[str] = set()
         self.closing = False  # set first thing on shutdown: from then on results are not evidence
         self._sem = asyncio.Semaphore(concurrency)  # hotspots
@@ -435,10 +435,20 @@ class HotspotPoller:
 
     async def poll_and_record(self, pt: PollTarget, stats: CycleStats | None = None) -> PollOutcome:
         at = time.time()
-        out = await self.poll_device(pt, at)
+        # No answer within the first try's timeout is already news: the confirmation polls start
+        # then, while this poll still waits out its retry (timeouts are real seconds; a target
+        # that answers late ends the confirmations with its answer).
+        early = None
+        if self.confirm_failures and self.health.get(pt.element).state != DOWN:
+            early = asyncio.get_running_loop().call_later(pt.target.timeout, self._confirm_later, pt, at)
+        try:
+            out = await self.poll_device(pt, at)
+        finally:
+            if early is not None:
+                early.cancel()
         self._record(pt, out, at, stats)
         if not out.ok and self.confirm_failures and not self.closing:
-            self._confirm_later(pt)
+            self._confirm_later(pt, at)
         return out
 
     def _record(self, pt: PollTarget, out: PollOutcome, at: float, stats: CycleStats | None = None) -> None:
@@ -456,6 +466,7 @@ class HotspotPoller:
                 if out.error_kind == "timeout":
                     stats.timeouts += 1
         if out.ok:
+            self._ok_at[pt.ident] = max(self._ok_at.get(pt.ident, 0.0), at)
             self.errors.pop(pt.ident, None)
             self.sink.write(out.points)
             if out.rebooted:
@@ -474,37 +485,50 @@ class HotspotPoller:
             )
         self.health.observe(pt.element, out.ok, at, out.error, out.problems)
 
-    def _confirm_later(self, pt: PollTarget) -> None:
-        if pt.ident in self._confirming or self.health.get(pt.element).state == DOWN:
+    def _confirm_later(self, pt: PollTarget, since: float) -> None:
+        if self.closing or pt.ident in self._confirming or self.health.get(pt.element).state == DOWN:
             return
-        self._confirming[pt.ident] = asyncio.get_running_loop().create_task(self._confirm(pt))
+        self._confirming[pt.ident] = asyncio.get_running_loop().create_task(self._confirm(pt, since))
 
-    async def _confirm(self, pt: PollTarget) -> None:
-        """Re-poll a failing element until it answers or is down (at most fail_threshold - 1 polls)."""
+    async def _confirm(self, pt: PollTarget, since: float) -> None:
+        """Confirm a failing element (Nagios' retry_interval): up to ``fail_threshold - 1`` more
+        polls, sent ``delay`` apart without waiting for the one before — a dead target's poll
+        waits out its timeouts (real seconds at every time scale) while the next goes out — until
+        one answers or it is down."""
         which = "hotspots" if pt.ident in self.targets else "switches"
         sem = self._sems[which]
         interval = self._interval_s.get(which)
-        # at least CONFIRM_FLOOR_S of real time apart: stalls are not scaled with a scenario's time
-        delay = max(CONFIRM_FLOOR_S, self.confirm_delay_s, (interval or 0.0) / self.health.fail_threshold)
-        try:
-            for _ in range(max(0, self.health.fail_threshold - 1)):
-                h = self.health.get(pt.element)
-                if h.state == DOWN or h.fails == 0:
-                    break
-                await asyncio.sleep(delay)
-                self.confirm_stats["confirm_polls"] += 1
-                async with sem:
-                    at = time.time()
+        # spread over one interval, at least CONFIRM_FLOOR_S of real time apart
+        delay = max(CONFIRM_FLOOR_S, (interval or 0.0) / self.health.fail_threshold)
+        tasks: list[asyncio.Task] = []
+
+        async def one() -> None:
+            async with sem:
+                at = time.time()
+                try:
                     out = await self.poll_device(pt, at)
-                    self._record(pt, out, at)
-                if out.ok:
-                    self.confirm_stats["cleared"] += 1
-                    break
+                except SnmpError as exc:
+                    self.errors[pt.ident] = exc.detail
+                    return
+                self._record(pt, out, at)
+            if out.ok:
+                self.confirm_stats["cleared"] += 1
+
+        try:
+            for i in range(max(0, self.health.fail_threshold - 1)):
+                if i:
+                    await asyncio.sleep(delay)
+                h = self.health.get(pt.element)
+                if h.state == DOWN or self.closing or self._ok_at.get(pt.ident, 0.0) >= since:
+                    break  # down, or it answered a poll sent since the chain started
+                self.confirm_stats["confirm_polls"] += 1
+                tasks.append(asyncio.get_running_loop().create_task(one()))
+            await asyncio.gather(*tasks)
             if self.health.get(pt.element).state == DOWN:
                 self.confirm_stats["confirmed_down"] += 1
-        except SnmpError as exc:
-            self.errors[pt.ident] = exc.detail
         finally:
+            for t in tasks:
+                t.cancel()
             self._confirming.pop(pt.ident, None)
 
     async def stop(self) -> None:
