@@ -1,8 +1,9 @@
 # Pantau: two commands.
 #   make demo   installs what is missing and runs the whole system on the simulated city
 #   make test   installs what is missing and runs the test suite (unit + integration)
+#   make test-pg  the same suite with PostgreSQL as the state database (CI runs both)
 #   make lint   import-linter contracts (ARCHITECTURE.md's rooms), ruff check, ruff format --check, mypy
-.PHONY: demo test unit lint bootstrap inventory bench clean lock
+.PHONY: demo test test-pg unit lint bootstrap inventory bench clean lock
 
 VENV := .venv/bin
 
@@ -14,6 +15,11 @@ demo: bootstrap
 
 test: bootstrap
 	$(VENV)/python -m pytest -q $(PYTEST_ARGS)
+
+# The same suite with PostgreSQL as the state database (a server the tests start, like InfluxDB):
+# every test that uses the database fixtures, every collector/API process and scenario run.
+test-pg: bootstrap
+	PANTAU_TEST_DATABASE=postgresql $(VENV)/python -m pytest -q $(PYTEST_ARGS)
 
 unit: bootstrap
 	$(VENV)/python -m pytest -q -m unit $(PYTEST_ARGS)

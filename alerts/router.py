@@ -6,7 +6,10 @@ Alertmanager's model, driven by the explainer's incident changes instead of scra
 - each receiver's ``route`` picks alerts by cause, area and minimum severity;
 - alerts with equal ``group_by`` labels form a group: the first notification waits
   ``group_wait_s`` (so a feeder trip and the incidents it absorbs go out once), later changes wait
-  for ``group_interval_s``, an unchanged firing group is repeated every ``repeat_interval_s``;
+  for ``group_interval_s``, an unchanged firing group is repeated every ``repeat_interval_s``; as in
+  Alertmanager, a change that pages is an alert firing, resolving, or changing what it is (cause,
+  root, severity) — not the areas it reaches, the affected count, confidence or wording, which go
+  out with the next notification: a growing outage pages once;
 - alerts matching an active silence (matchers: name, value, is_regex, is_equal) are left out;
 - a notification is written to the outbox (SQLite) before anyone tries to send it; delivery
   (:mod:`alerts.delivery`) retries until the receiver accepts it.
@@ -28,6 +31,10 @@ from alerts.formats import render
 from store.state import StateDB
 
 log = logging.getLogger("pantau.alerts")
+
+# The labels whose change re-notifies a group (what the incident is); the others — the areas it
+# reaches — grow with an outage and go out with the next notification.
+PAGE_LABELS = ("cause", "root", "severity")
 
 
 def severity(inc: dict) -> str:
@@ -217,7 +224,7 @@ class AlertRouter:
                 h = hashlib.sha1(
                     json.dumps(
                         [
-                            (a["fingerprint"], a["status"], a["annotations"])
+                            (a["fingerprint"], a["status"], [a["labels"][k] for k in PAGE_LABELS])
                             for a in sorted(alerts, key=lambda a: a["fingerprint"])
                         ]
                     ).encode()

@@ -158,3 +158,36 @@ def create_app(
         return JSONResponse({"detail": errs}, status_code=422)
 
     return app
+
+
+def create_multi_app(invs: list, state_dir: Path, influx: InfluxConf | None = None, **kw) -> FastAPI:
+    """Several cities in one process: the first city's app at ``/`` (its citizens' page, its API
+    under ``/api/v1``), and every city's at ``/cities/<city>/`` (page, NOC page, API), each with its
+    own data, caches and keys check (a key scoped to other cities gets 403). One city: its app."""
+    apps = {inv.city: create_app(inv, state_dir, influx, **kw) for inv in invs}
+    root = apps[invs[0].city] if len(invs) == 1 else create_app(invs[0], state_dir, influx, **kw)
+    if len(invs) == 1:
+        return root
+    from fastapi.responses import RedirectResponse
+
+    for city, sub in apps.items():
+
+        @root.get(f"/cities/{city}", include_in_schema=False)
+        def _slash(city: str = city):
+            return RedirectResponse(f"/cities/{city}/", status_code=308)
+
+        root.mount(f"/cities/{city}", sub)
+
+    @root.get("/api/v1/cities", tags=["public (citizens)"], summary="The cities this deployment serves")
+    def cities():
+        return [{"city": inv.city, "name": inv.display_name, "path": f"/cities/{inv.city}/"} for inv in invs]
+
+    if kw.get("background_refresh"):
+
+        @root.on_event("startup")
+        async def _sub_refreshers():  # a mounted app gets no startup event of its own
+            for sub in apps.values():
+                sub.state.data.listen()
+                sub.state.public.start_refresher()
+
+    return root

@@ -44,11 +44,13 @@ def _principal(request: Request, key: str | None, cred: HTTPAuthorizationCredent
             401, "API key missing: send it in the X-API-Key header", headers={"WWW-Authenticate": "Bearer"}
         )
     data: DataSource = request.app.state.data
-    who = data.state.verify_key(token)
+    who = data.state.verify_key(token, cache_s=2.0)  # a revoked key stops working within 2 s
     if who is None:
         raise HTTPException(401, "API key not valid (unknown or revoked)", headers={"WWW-Authenticate": "Bearer"})
+    if who.get("cities") and data.inv.city not in who["cities"]:
+        raise HTTPException(403, f"the key {who['name']!r} is for {', '.join(who['cities'])}, not {data.inv.city}")
     try:
-        data.state.touch_key(who["key_id"])
+        data.state.touch_key(who["key_id"], every_s=60.0)  # not a database write per request
     except Exception:
         pass
     request.state.principal = who

@@ -309,12 +309,16 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "grafana", "role": "viewer"}]})
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9 ._-]+$")]
     role: Literal["viewer", "operator", "admin"]
+    cities: list[Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")]] | None = Field(
+        None, max_length=100, description="the cities the key may see; omitted: every city"
+    )
 
 
 class KeyOut(BaseModel):
     key_id: str
     name: str
     role: str
+    cities: list[str] | None = None
     created_at: float
     revoked_at: float | None
     last_used_at: float | None
@@ -324,6 +328,7 @@ class KeyCreated(BaseModel):
     key_id: str
     name: str
     role: str
+    cities: list[str] | None = None
     key: str = Field(description="shown once; only its hash is stored")
 
 

@@ -513,3 +513,34 @@ _Dumper.add_representer(dict, _flow_small)
 
 def _dump(doc) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=200)
+
+
+def derive_city(src_dir: str | Path, out_dir: str | Path, name: str, index: int) -> dict[str, int]:
+    """A synthetic city made by the same code from another's facts and geography (a city is data):
+    ``src_dir``'s city moved ``index`` steps east (0.3° each), renamed ``name``, with its own
+    address ranges (hotspots 127.<20+i>.0.0/16, switches 127.<30+i>.0.0/24, its controller
+    127.<30+i>.1.0/24 for index 2..9; 127.<40+i>, 127.<60+i> for 10..19) and its own random seed,
+    generated into ``out_dir``. Used for the ten-city scale runs (bench/scale.py); ``index`` 0 and 1
+    are Semarang's and Batang's ranges."""
+    if not 2 <= index <= 19:
+        raise ValueError("index 2..19: 127.20-21 / 127.30-31 are Semarang's and Batang's")
+    hnet, snet = (20 + index, 30 + index) if index < 10 else (40 + index, 60 + index)
+    src, out = Path(src_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    facts = yaml.safe_load((src / "city.yaml").read_text(encoding="utf-8"))
+    geo = yaml.safe_load((src / "geography.yaml").read_text(encoding="utf-8"))
+    dlon = 0.3 * index
+    facts["city"] = name
+    facts["display_name"] = f"{facts['display_name']} (kota uji skala {index:02d} / scale-test city)"
+    facts["bbox"]["lon"] = [round(x + dlon, 4) for x in facts["bbox"]["lon"]]
+    for kec in geo["kecamatan"].values():
+        kec["center"] = [kec["center"][0], round(kec["center"][1] + dlon, 4)]
+    geo["substations"] = {k: [v[0], round(v[1] + dlon, 4)] for k, v in geo["substations"].items()}
+    geo["seed"] = int(geo.get("seed", 1)) * 100 + index
+    knobs = geo.setdefault("generator", {})
+    knobs["hotspot_network"] = f"127.{hnet}.0.0/16"
+    knobs["switch_network"] = f"127.{snet}.0.0/24"
+    knobs["controller_network"] = f"127.{snet}.1.0/24"
+    (out / "city.yaml").write_text(yaml.safe_dump(facts, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (out / "geography.yaml").write_text(yaml.safe_dump(geo, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return generate(out / "city.yaml", out / "geography.yaml", out)

@@ -202,8 +202,15 @@ class Explainer:
         for el, parent in list(self.parent_power.items()) + list(self.parent_net.items()):
             if not el.startswith("hotspot:"):
                 self.kids.setdefault(parent, []).append(el)
+        self._places = _Places([(t.id, t.lat, t.lon) for t in inv.transformers.values()])
         self.neighbours = self._neighbour_transformers()
         self.suspects = SuspectBook(inv)  # where the evidence contradicts the inventory (never changes it)
+        # What a tick looks at grows with the evidence, not with the city (bench/explainer_scale.py):
+        self._candidates: set[str] = set()  # elements that failed and have not answered since
+        self._dark_grid: set[str] = set()  # grid elements not energized (de-energized or unknown)
+        self._egov_down: set[str] = set()
+        self._open: dict[str, Incident] = {}  # open incidents by id
+        self._closed_by_root: dict[str, Incident] = {}  # the newest closed, not merged incident of each root
         self._near_cache: dict[str, set[str]] = {}
         self._lost: dict[str, list[float]] = {}  # switch -> when it or a hotspot behind it lost answers
         self._wanted: dict[str, float] = {}  # hotspot -> a dark moment its last good answer must be after
@@ -211,13 +218,11 @@ class Explainer:
     def _neighbour_transformers(self) -> dict[str, set[str]]:
         """Each transformer's neighbours: the others on its feeder and its NEIGHBOURS nearest ones
         (where a wrong inventory row most likely points instead of the true one)."""
-        ts = list(self.inv.transformers.values())
         out: dict[str, set[str]] = {}
-        for t in ts:
-            cos = math.cos(math.radians(t.lat))
-            near = sorted(ts, key=lambda u: (u.lat - t.lat) ** 2 + ((u.lon - t.lon) * cos) ** 2)
-            same = {u.id for u in ts if u.feeder == t.feeder}
-            out[t.id] = ({u.id for u in near[1 : NEIGHBOURS + 1]} | same) - {t.id}
+        for t in self.inv.transformers.values():
+            near = self._places.nearest(t.lat, t.lon, NEIGHBOURS + 1)
+            same = set(self.inv.transformers_of_feeder.get(t.feeder, []))
+            out[t.id] = (set(near[: NEIGHBOURS + 1]) | same) - {t.id}
         return out
 
     # --- evidence -------------------------------------------------------------------------------
@@ -239,15 +244,23 @@ class Explainer:
                     st["back_at"] = at  # answering again (up <-> degraded is not a comeback)
                 st["failing"] = data["new"] == "down"
                 st["suspect_at"] = None
+                if data["new"] == "down":
+                    self._candidates.add(element)
+                else:
+                    self._candidates.discard(element)
+                if element.startswith("egov:"):
+                    (self._egov_down.add if data["new"] == "down" else self._egov_down.discard)(element)
             elif k == "suspect":
                 if not self._failing_at(st, at):
                     st["fail_at"] = at
                 st["failing"] = True
                 st["suspect_at"] = at
+                self._candidates.add(element)
             elif k == "clear":  # answered before it went down: the failed polls were lost answers
                 if st["state"] != "down":
                     st["failing"] = False
                     st["suspect_at"] = None
+                    self._candidates.discard(element)
                 sw = element if element.startswith("switch:") else self.parent_net.get(element)
                 if sw:
                     self._lost.setdefault(sw, []).append(at)
@@ -257,9 +270,14 @@ class Explainer:
                 st["seen"] = max(st.get("seen", 0.0), float(data["at"]))
         elif kind == "grid":
             old = self.grid.get(element, (UNKNOWN_G, 0.0))[0]
-            if old != data["new"]:
-                self.grid_prev[element] = old
+            if old == data["new"]:
+                return  # the same state again (a node taking the grid ingest over says it anew): no news
+            self.grid_prev[element] = old
             self.grid[element] = (data["new"], at)
+            if data["new"] == ENERGIZED:
+                self._dark_grid.discard(element)
+            else:
+                self._dark_grid.add(element)
         elif kind == "notice":
             if data:
                 self.notices[element] = data
@@ -328,9 +346,10 @@ class Explainer:
         self._take(out, explained, net)
         for f in net_held + power_held:  # provisional: no incident yet, and no device either
             explained |= f.affected
+        self._prune_candidates()
         pending = {
             h
-            for h, st in self.hs.items()
+            for h in self._candidates
             if h.startswith("hotspot:") and self.failing(h) and h not in explained and self.recovering.get(h, 0) <= now
         }
         # 3. hotspots dark with a finding although listed elsewhere
@@ -338,6 +357,12 @@ class Explainer:
         # 4. device / unknown
         self._take(out, explained, self._device_findings(pending - explained, now))
         return out
+
+    def _prune_candidates(self) -> None:
+        """Drop elements whose failure expired (a first failed poll older than the suspect ttl with
+        no ``clear``: evidence stored before ``clear`` existed)."""
+        for el in [e for e in self._candidates if not self.failing(e)]:
+            self._candidates.discard(el)
 
     @staticmethod
     def _take(out: dict[str, Finding], explained: set[str], found: dict[str, Finding]) -> None:
@@ -349,8 +374,8 @@ class Explainer:
     def _service_findings(self) -> dict[str, Finding]:
         """Decide which e-government services are down: each a ``service`` root with nothing below it."""
         out: dict[str, Finding] = {}
-        for el in sorted(self.hs):
-            if el.startswith("egov:") and self.hs[el]["state"] == "down" and el[5:] in self.inv.egov:
+        for el in sorted(self._egov_down):
+            if self.hs[el]["state"] == "down" and el[5:] in self.inv.egov:
                 st = self.hs[el]
                 out[el] = Finding(
                     "service",
@@ -388,8 +413,9 @@ class Explainer:
         dark); one whose parent may not have been polled since it failed stays provisional."""
         out: dict[str, Finding] = {}
         held: list[Finding] = []
-        for sid in self.inv.switches:
-            el = f"switch:{sid}"
+        for el in sorted(e for e in self._candidates if e.startswith("switch:")):
+            if el[7:] not in self.inv.switches:
+                continue
             if not self.failing(el) or not self._parents_answer(el) or self._uplink_recovering(el, now):
                 continue
             st = self.hs[el]
@@ -447,7 +473,7 @@ class Explainer:
         behind_net = set().union(*(f.affected for f in net.values()), *(f.affected for f in net_held))
         out: dict[str, Finding] = {}
         held: list[Finding] = []
-        for sid in self.inv.substations:
+        for sid in self._touched_substations():
             node = self._power_node(f"substation:{sid}", now, behind_net)
             if node.state == "dark" and node.finding:
                 out[node.el] = node.finding
@@ -455,6 +481,27 @@ class Explainer:
                 out[f.root] = f
             held += node.held
         return out, held
+
+    def _touched_substations(self) -> list[str]:
+        """Substations with something to decide: an element below them not energized, or a
+        listed hotspot failing (the rest of the city is lit and quiet: nothing to look at)."""
+        subs = set()
+        for el in self._dark_grid:
+            sub = self._substation_of(el)
+            if sub:
+                subs.add(sub)
+        for el in self._candidates:
+            if el.startswith("hotspot:"):
+                sub = self._substation_of(self.parent_power.get(el, ""))
+                if sub:
+                    subs.add(sub)
+        return sorted(subs)
+
+    def _substation_of(self, el: str) -> str | None:
+        cur: str | None = el
+        while cur and not cur.startswith("substation:"):
+            cur = self.parent_power.get(cur)
+        return cur[11:] if cur and cur[11:] in self.inv.substations else None
 
     def _power_node(self, el: str, now: float, behind_net: set[str]) -> _Node:
         """Decide what is dark at and below ``el`` and which elements explain it (bottom-up)."""
@@ -693,10 +740,8 @@ class Explainer:
         got = self._near_cache.get(h)
         if got is None:
             row = self.inv.hotspots[h[8:]]
-            cos = math.cos(math.radians(row.lat))
-            ts = self.inv.transformers.values()
-            nearest = sorted(ts, key=lambda u: ((u.lat - row.lat) ** 2 + ((u.lon - row.lon) * cos) ** 2, u.id))
-            got = self.neighbours.get(row.transformer, set()) | {u.id for u in nearest[: NEIGHBOURS + 2]}
+            nearest = self._places.nearest(row.lat, row.lon, NEIGHBOURS + 2)
+            got = self.neighbours.get(row.transformer, set()) | set(nearest)
             got.discard(row.transformer)
             self._near_cache[h] = got
         return got
@@ -716,11 +761,7 @@ class Explainer:
         """Decide which still-unexplained hotspots, down past the holdoff on an answering switch, are roots."""
         out: dict[str, Finding] = {}
         held = {
-            h
-            for i in self.incidents.values()
-            if i.status == "open" and not i.root.startswith("hotspot:")
-            for h in i.affected
-            if h in candidates
+            h for i in self._open.values() if not i.root.startswith("hotspot:") for h in i.affected if h in candidates
         }
         for h in sorted(candidates):
             lossy = self._lossy(self.parent_net[h], now)
@@ -860,7 +901,7 @@ class Explainer:
         self.now = max(self.now, now)
         now = self.now
         found = self.findings(now)
-        open_inc = {i.id: i for i in self.incidents.values() if i.status == "open"}
+        open_inc = dict(self._open)
         matched: set[str] = set()
         for root, f in sorted(found.items(), key=lambda kv: (-len(kv[1].affected), kv[0])):
             inc = next((i for i in open_inc.values() if i.root == root and i.id not in matched), None)
@@ -882,23 +923,22 @@ class Explainer:
                     self._record(inc, "rerooted", {"from": inc.root, "to": root, "cause": f.cause})
                     for other in cands[1:]:
                         other.status, other.closed_at, other.merged_into = "closed", now, inc.id
+                        self._open.pop(other.id, None)
                         self._record(other, "merged", {"into": inc.id})
                         matched.add(other.id)
             if inc is None:
-                inc = next(
-                    (
-                        i
-                        for i in sorted(self.incidents.values(), key=lambda i: -(i.closed_at or 0))
-                        if i.status == "closed"
-                        and i.root == root
-                        and i.merged_into is None
-                        and i.closed_at is not None
-                        and now - i.closed_at <= self.s.reopen_s
-                    ),
-                    None,
-                )
+                inc = self._closed_by_root.get(root)
+                if inc is not None and (
+                    inc.status != "closed"
+                    or inc.merged_into is not None
+                    or inc.closed_at is None
+                    or now - inc.closed_at > self.s.reopen_s
+                ):
+                    inc = None
                 if inc:
                     inc.status, inc.closed_at = "open", None
+                    self._open[inc.id] = inc
+                    self._closed_by_root.pop(root, None)
                     self._record(inc, "reopened", {"root": root})
             if inc is None:
                 iid = (
@@ -921,6 +961,7 @@ class Explainer:
                     since=f.since,
                 )
                 self.incidents[iid] = inc
+                self._open[iid] = inc
                 self._record(inc, "opened", {"cause": f.cause, "root": root, "evidence": f.evidence})
                 log.warning("incident %s opened: %s at %s (%s)", iid, f.cause, root, "; ".join(f.evidence))
             matched.add(inc.id)
@@ -930,6 +971,8 @@ class Explainer:
         for inc in open_inc.values():
             if inc.id not in matched and inc.status == "open":
                 inc.status, inc.closed_at, inc.updated_at = "closed", now, now
+                self._open.pop(inc.id, None)
+                self._closed_by_root[inc.root] = inc
                 until = now + self.s.grace_polls * self.s.poll_interval_s + self.s.boot_s
                 for h in inc.affected:
                     if self.failing(h):  # still dark: booting after the cause cleared
@@ -995,7 +1038,7 @@ class Explainer:
         self._log.append((inc.id, self.now, change, detail))
 
     def open_incidents(self) -> list[Incident]:
-        return [i for i in self.incidents.values() if i.status == "open"]
+        return list(self._open.values())
 
 
 def replay(inv, evidence: list[tuple[float, str, str, dict]], settings: Settings | None = None) -> Explainer:
@@ -1007,6 +1050,42 @@ def replay(inv, evidence: list[tuple[float, str, str, dict]], settings: Settings
         else:
             ex.feed(at, kind, element, data)
     return ex
+
+
+class _Places:
+    """Transformers by place: a grid of cells (~2 km) for nearest-k questions, so a city of 30,000
+    transformers costs what a city of 300 does per question."""
+
+    CELL = 0.02  # degrees
+
+    def __init__(self, points: list[tuple[str, float, float]]):
+        self.cells: dict[tuple[int, int], list[tuple[str, float, float]]] = {}
+        for p in points:
+            self.cells.setdefault(self._cell(p[1], p[2]), []).append(p)
+        self.n = len(points)
+
+    def _cell(self, lat: float, lon: float) -> tuple[int, int]:
+        return (math.floor(lat / self.CELL), math.floor(lon / self.CELL))
+
+    def nearest(self, lat: float, lon: float, k: int) -> list[str]:
+        """The ``k`` nearest ids, nearest first (ties by id)."""
+        cos = math.cos(math.radians(lat))
+        ci, cj = self._cell(lat, lon)
+        found: list[tuple[float, str]] = []
+        r = 0
+        while True:
+            for i in range(ci - r, ci + r + 1):
+                for j in range(cj - r, cj + r + 1):
+                    if max(abs(i - ci), abs(j - cj)) != r:
+                        continue  # only the ring at distance r
+                    for ident, plat, plon in self.cells.get((i, j), ()):
+                        found.append(((plat - lat) ** 2 + ((plon - lon) * cos) ** 2, ident))
+            found.sort()
+            # every point within r cells is seen; a nearer one can only be beyond r * CELL * cos
+            reach = (r * self.CELL * min(1.0, cos)) ** 2
+            if (len(found) >= k and found[k - 1][0] <= reach) or len(found) >= self.n:
+                return [ident for _, ident in found[:k]]
+            r += 1
 
 
 def _median(xs: list[float]) -> float:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import asdict
 from typing import Callable
@@ -148,8 +149,12 @@ class ExplainerService:
         self.took_over_at: float | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._lease_at = 0.0
+        self._lease_thread: threading.Thread | None = None
+        self._halt = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._held = False  # this node holds the city's lease (kept by _keep_lease)
         self._calls: list[tuple[Callable, tuple]] = []
+        self.tick_ms_last = self.tick_ms_max = 0.0  # the decision's CPU time (bench/scale.py)
         self._fresh()
 
     def _fresh(self) -> None:
@@ -173,12 +178,36 @@ class ExplainerService:
 
     # --- loop -----------------------------------------------------------------------------------
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run())
+        if self.leases is not None:
+            self._lease_thread = threading.Thread(target=self._keep_lease, name="pantau-lease", daemon=True)
+            self._lease_thread.start()
+
+    def _keep_lease(self) -> None:
+        """Hold (or try to take) the city's lease every ttl/3 from a thread of its own, apart from
+        the decisions and the event loop: a long catch-up, a slow round or a busy loop never lets
+        the lease lapse while this node is alive."""
+        assert self.leases is not None
+        while not self._halt.is_set():
+            try:
+                self._held = self.leases.acquire(self.lease)
+            except Exception as exc:  # the database away: nobody can take it meanwhile
+                log.warning("explainer lease %s: %s", self.lease, exc)
+            if self._held != self.active and self._loop is not None:
+                try:
+                    self._loop.call_soon_threadsafe(self._wake.set)
+                except RuntimeError:  # the loop is closed: stopping
+                    return
+            self._halt.wait(self.leases.ttl_s / 3)
 
     async def stop(self) -> None:
+        self._halt.set()
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._lease_thread is not None:
+            await asyncio.to_thread(self._lease_thread.join, 5)
         if self.active:
             await asyncio.to_thread(self.decide)
             self.run_calls()
@@ -211,17 +240,17 @@ class ExplainerService:
                 log.exception("explainer listener failed")
 
     def step(self) -> None:
-        """One round: hold (or take) the lease and decide, or follow the active one as a standby."""
-        if self.leases is not None and time.monotonic() - self._lease_at >= min(1.0, self.leases.ttl_s / 3):
-            held = self.leases.acquire(self.lease)
-            self._lease_at = time.monotonic()
-            if held and not self.active:
+        """One round: decide while holding the lease, or follow the active explainer as a standby."""
+        if self.leases is not None and self._task is None:  # driven by hand (tests): take the lease here
+            self._held = self.leases.acquire(self.lease)
+        if self.leases is not None:
+            if self._held and not self.active:
                 self._become_active()
-            elif not held and self.active:
+            elif not self._held and self.active:
                 log.warning("explainer of %s: lease lost; standing by", self.inv.city)
                 self._set_active(False)
                 self._fresh()
-        if self.leases is None and not self.active:
+        elif not self.active:
             self._become_active()
         if self.active:
             self.decide()
@@ -307,11 +336,14 @@ class ExplainerService:
                     self._feed(r)
         self._answer_liveness()
         now = time.time()
+        t_tick = time.perf_counter()
         try:
             changed = self.ex.tick(now)
         except Exception:  # a bug in one decision must not stop the next ones
             log.exception("explainer tick failed")
             changed = False
+        ms = (time.perf_counter() - t_tick) * 1000
+        self.tick_ms_last, self.tick_ms_max = ms, max(self.tick_ms_max, ms)
         if changed:
             self.own.append((self.ex.now, "tick", "", {}, self.fed_seq))
         self._suspects += self.ex.suspects.take_changed()
@@ -327,6 +359,7 @@ class ExplainerService:
 
             if isinstance(exc, LeaseLost):
                 log.warning("explainer of %s: %s; its last decisions are dropped, standing by", self.inv.city, exc)
+                self._held = False
                 self._set_active(False)
                 self._fresh()
                 return
@@ -358,4 +391,6 @@ class ExplainerService:
             "total": len(self.ex.incidents),
             "read_seq": self.read_seq,
             "fed_seq": self.fed_seq,
+            "tick_ms_last": round(self.tick_ms_last, 3),
+            "tick_ms_max": round(self.tick_ms_max, 3),
         }

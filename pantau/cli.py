@@ -148,7 +148,9 @@ def inventory_generate(
 
 @simulator_app.command("run")
 def simulator_run(
-    city: str = typer.Option("semarang"),
+    city: str = typer.Option(
+        "semarang", help="city name or folder; several: comma-separated (one process, one SNMP socket)"
+    ),
     snmp_port: int = typer.Option(161),
     http_port: int = typer.Option(18080, help="e-gov services and the control API"),
     mqtt: Optional[str] = typer.Option(None, help="HOST:PORT of the broker for grid telemetry"),
@@ -173,7 +175,8 @@ def simulator_run(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    inv = _inventory(city)
+    invs = [_inventory(c.strip()) for c in city.split(",") if c.strip()]  # several: one simulator for all
+    inv = invs[0]
     the_world = None
     if world:
         try:
@@ -197,7 +200,7 @@ def simulator_run(
     try:
         asyncio.run(
             run_city(
-                inv,
+                invs if len(invs) > 1 else inv,
                 snmp_port,
                 http_port,
                 broker,
@@ -352,14 +355,14 @@ def collect(
         log_level="DEBUG" if verbose else None,
     )
     logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    inv = _inventory(st.city)
+    invs = [_inventory(c) for c in st.cities]
     try:
         if st.event_loop == "uvloop":
             import uvloop
 
-            uvloop.run(run_collect(inv, st, status_file=status_file))
+            uvloop.run(run_collect(invs, st, status_file=status_file))
         else:
-            asyncio.run(run_collect(inv, st, status_file=status_file))
+            asyncio.run(run_collect(invs, st, status_file=status_file))
     except DataFileError as exc:
         err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
         raise typer.Exit(2)
@@ -540,12 +543,13 @@ def _statedb(state_dir: Optional[Path]):
 def keys_create(
     name: str = typer.Argument(..., help="who or what uses the key, e.g. noc-shift-a, grafana"),
     role: str = typer.Option("viewer", help="viewer | operator | admin"),
+    city: list[str] = typer.Option([], help="the cities the key may see (repeatable; default: every city)"),
     state_dir: Optional[Path] = typer.Option(None, help="[PANTAU_STATE_DIR]"),
 ):
     """Create an API key; prints it once (only its hash is kept)."""
     db = _statedb(state_dir)
     try:
-        key_id, key = db.create_key(name, role)
+        key_id, key = db.create_key(name, role, cities=city or None)
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(2)
@@ -608,7 +612,7 @@ def api_cmd(
     """Serve the API (NOC with keys, public for citizens, /metrics) with uvicorn."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_multi_app
 
     st = _settings(
         config_file=config,
@@ -624,9 +628,9 @@ def api_cmd(
         log_level="DEBUG" if verbose else None,
     )
     logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    inv = _inventory(st.city)
-    app_ = create_app(
-        inv,
+    invs = [_inventory(c) for c in st.cities]
+    app_ = create_multi_app(
+        invs,
         st.state_dir,
         st.influx(),
         rate_per_s=st.public_rate,

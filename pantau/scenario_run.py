@@ -357,7 +357,8 @@ def run_scenario(file: Path, time_scale: float, report_path: Path | None, quiet:
             dest = Path(keep) / f"{sc.name}-{int(t0)}"
             shutil.copytree(tmp, dest, ignore=shutil.ignore_patterns("influxdb", "city-as-listed"))
             console.print(f"state kept in {dest}", highlight=False)
-        store = IncidentStore(Path(tmp) / "collector", city=inv.city)  # the collector folder's pantau.sqlite
+        # the collector's state database: its folder's pantau.sqlite, or the stack's PostgreSQL database
+        store = IncidentStore(stack.database_url or Path(tmp) / "collector", city=inv.city)
         incidents, preexisting = split_incidents(store.incidents(), store.log(), t0, k, truth=inv)
         availability, availability_source = run_availability(store, t0, t0 + sc.duration_s / k, k, poll)
         suspects = read_inventory_suspects(Path(tmp) / "collector", store)
@@ -450,9 +451,9 @@ async def _drive(sc, stack: Stack, k: float, console: Console):
     return applied, final, t0
 
 
-def _open_incident_members(path: Path, city: str) -> set[str] | None:
+def _open_incident_members(path: Path | str, city: str) -> set[str] | None:
     """Hotspots (ids) held by an open incident, as root or affected; None if the store is not readable yet."""
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         return None
     try:
         rows = IncidentStore(path, city=city).incidents(status="open")
@@ -466,10 +467,10 @@ def _open_incident_members(path: Path, city: str) -> set[str] | None:
     return out
 
 
-def _live_states(db_file: Path, city: str) -> dict[str, str]:
+def _live_states(db_file: Path | str, city: str) -> dict[str, str]:
     """Hotspot id -> state, as the collector's live view in its state database says (empty until
     it wrote one)."""
-    if not db_file.exists():
+    if isinstance(db_file, Path) and not db_file.exists():
         return {}
     try:
         rows = LiveStore(open_database(db_file), city).elements("hotspot:")
@@ -482,7 +483,7 @@ def _settle(stack: Stack, inv, tmp: Path, timeout: float) -> tuple[bool, str]:
     """Scenarios start from a settled city: every hotspot polled up (or in an open incident, e.g. a
     broken device of the world) and the grid's state known. Returns (settled, detail)."""
     deadline = time.time() + timeout
-    db_file = tmp / "collector" / DB_FILE
+    db_file = stack.database_url or tmp / "collector" / DB_FILE
     waiting = "no collector status yet"
     while time.time() < deadline:
         st = stack.collector.status()
@@ -492,7 +493,7 @@ def _settle(stack: Stack, inv, tmp: Path, timeout: float) -> tuple[bool, str]:
         if states and not not_up and grid and all(c.get("unknown", 1) == 0 for c in grid.values()):
             return True, "every hotspot up"
         if states and grid and all(c.get("unknown", 1) == 0 for c in grid.values()) and len(not_up) < 200:
-            held = _open_incident_members(tmp / "collector" / DB_FILE, inv.city)
+            held = _open_incident_members(db_file, inv.city)
             rest = [h for h in not_up if held is None or h not in held]
             if held is not None and not rest:
                 return True, f"every hotspot up or in an open incident ({len(not_up)} not up)"

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,89 @@ from store.state import StateDB
 from store.timeseries import REFUSED_CREDENTIALS, InfluxConf, InfluxState, InfluxV1
 
 log = logging.getLogger("pantau.service")
+
+
+class GridLease:
+    """The city's grid ingest — one persistent MQTT session, client id ``pantau-grid-<city>`` (QoS 1
+    messages wait in the broker while nobody holds it) — runs on the node holding the lease
+    ``grid:<city>``; when that node dies another takes the lease and resumes the same session, so
+    the broker hands it every message the dead node had not acknowledged (acknowledged ones are in
+    the dead node's spool, written to InfluxDB when it comes back). A node that loses the lease
+    stops ingesting (two holders of one client id would take the session from each other). The
+    lease is kept from a thread of its own: a busy event loop never lets it lapse."""
+
+    def __init__(self, grid: GridCollector, leases: Leases, city: str):
+        self.grid, self.leases, self.name = grid, leases, f"grid:{city}"
+        self.running = False
+        self.since: float | None = None
+        self._held: bool | None = None
+        self._thread: threading.Thread | None = None
+        self._halt = threading.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def _acquire(self) -> bool | None:
+        try:
+            return self.leases.acquire(self.name)
+        except Exception as exc:  # the database away: nobody can take the lease meanwhile; go on as we are
+            log.warning("grid lease %s: %s (keeping the current state)", self.name, exc)
+            return None
+
+    async def first(self) -> None:
+        if await asyncio.to_thread(self._acquire):
+            self._held = True
+            await self._begin()
+            await self.grid.wait_ready()
+
+    async def _begin(self) -> None:
+        await self.grid.start()
+        self.running, self.since = True, time.time()
+        log.warning("grid ingest of %s runs on this node", self.name)
+
+    async def _end(self) -> None:
+        self.running = False
+        await self.grid.stop()
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._keep, args=(loop,), name="pantau-grid-lease", daemon=True)
+        self._thread.start()
+        self._task = loop.create_task(self._follow())
+
+    def _keep(self, loop: asyncio.AbstractEventLoop) -> None:
+        while not self._halt.is_set():
+            held = self._acquire()
+            if held is not None:
+                self._held = held
+                try:
+                    loop.call_soon_threadsafe(self._wake.set)
+                except RuntimeError:
+                    return
+            self._halt.wait(min(1.0, self.leases.ttl_s / 3))
+
+    async def _follow(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._held and not self.running:
+                await self._begin()
+            elif self._held is False and self.running:
+                log.warning("grid lease %s lost: stopping the ingest here", self.name)
+                await self._end()
+
+    async def stop(self) -> None:
+        self._halt.set()
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5)
+        if self.running:
+            await self._end()
+            try:
+                await asyncio.to_thread(self.leases.release, self.name)
+            except Exception as exc:
+                log.warning("could not release %s: %s", self.name, exc)
 
 
 class LiveWriter:
@@ -71,8 +155,8 @@ class LiveWriter:
         now = time.time()
         rows = self.memo.due(self.rows(), now)
         docs = {"status:" + self.node: {k: v for k, v in status.items() if k != "egov"} | {"at": now}}
-        if self.grid:
-            docs["grid"] = self.grid.grid.snapshot()
+        if self.grid and self.grid.running:  # the node that ingests the grid tells its state
+            docs["grid"] = self.grid.grid.grid.snapshot()
         if "egov" in status:
             docs["egov"] = status["egov"]
         changed = {k: v for k, v in self.memo.changed_docs(docs).items()}
@@ -120,6 +204,7 @@ class Collecting:
     evidence: EvidenceWriter
     live_store: LiveStore
     sharding: Sharding | None = None  # this node's share of the city's elements (set at start)
+    grid_lease: GridLease | None = None  # the grid ingest runs on the node holding grid:<city>
 
 
 def _snmp_collector(
@@ -306,8 +391,11 @@ async def _start(c: Collecting) -> None:
     if c.prober:
         await c.prober.start()
     if c.grid:
-        await c.grid.start()
-        await c.grid.wait_ready()
+        c.grid_lease = GridLease(
+            c.grid, Leases(c.store.db, c.settings.node_name, ttl_s=c.settings.lease_ttl_s), c.inv.city
+        )
+        await c.grid_lease.first()
+        c.grid_lease.start()
 
 
 async def _start_sharding(c: Collecting) -> None:
@@ -349,15 +437,17 @@ async def _start_sharding(c: Collecting) -> None:
 def _status(c: Collecting) -> dict:
     """The status file's document: every part's counters and what the writers see of InfluxDB."""
     st = c.coll.status() if c.coll else {}
-    if c.grid:
+    if c.grid and c.grid_lease and c.grid_lease.running:
         st["grid"] = c.grid.status()
+    if c.grid_lease:
+        st["grid_ingest"] = {"running": c.grid_lease.running, "since": c.grid_lease.since}
     st["incidents"] = c.explainer.status() if c.explainer else {"active": False, "open": [], "total": 0}
     st["evidence"] = c.evidence.status()
     if c.sharding:
         st["sharding"] = {"members": c.sharding.nodes, "elements": c.sharding.share(), "changes": c.sharding.changes}
     st["node"] = c.evidence.node
     st["sink"] = {"written": c.sink.written, "pending": c.sink.pending, "dropped": c.sink.dropped}
-    st["influx"] = influx_status(c.sink, c.grid)
+    st["influx"] = influx_status(c.sink, c.grid if c.grid_lease and c.grid_lease.running else None)
     if c.prober:
         st["egov"] = c.prober.status()
     if c.delivery:
@@ -389,8 +479,8 @@ async def _report_until(stop: asyncio.Event, c: Collecting, live: LiveWriter, st
 
 async def _shutdown(c: Collecting) -> None:
     """Stop everything in order, then flush the sink."""
-    if c.grid:
-        await c.grid.stop()
+    if c.grid_lease:
+        await c.grid_lease.stop()
     if c.sharding:
         await c.sharding.stop()
     if c.coll:
@@ -417,15 +507,67 @@ def c_seen_every(c: Collecting) -> float:
     return max(1.0, interval / 2)
 
 
-async def run_collect(inv: Inventory, settings: Settings, status_file: Path | None = None) -> None:
-    """Everything ``pantau collect`` runs, configured by the one settings object."""
-    c = build(inv, settings)
+def city_settings(settings: Settings, invs: list[Inventory]) -> list[Settings]:
+    """Each city's settings in a multi-city process: one state database for all (the first city's
+    folder's, unless PANTAU_DATABASE_URL), a state folder per city for its spools (the first keeps
+    STATE_DIR), the trap port on the first city's collector (it hands other cities' traps over)."""
+    out = []
+    for i, inv in enumerate(invs):
+        if i == 0:
+            out.append(settings.model_copy(update={"city": inv.source or inv.city}))
+            continue
+        out.append(
+            settings.model_copy(
+                update={
+                    "city": inv.source or inv.city,
+                    "state_dir": Path(settings.state_dir) / inv.city,
+                    "database_url": settings.database,
+                    "database_password": None,
+                    "traps_listen": None,
+                    # a simulator of several cities serves the others' e-gov services under /<city>
+                    "egov_base_url": f"{settings.egov_base_url.rstrip('/')}/{inv.city}"
+                    if settings.egov_base_url
+                    else None,
+                }
+            )
+        )
+    return out
+
+
+async def run_collect(invs: Inventory | list[Inventory], settings: Settings, status_file: Path | None = None) -> None:
+    """Everything ``pantau collect`` runs, configured by the one settings object: one or several
+    cities, each with its own collectors, evidence log and explainer (independent of the others)."""
+    invs = invs if isinstance(invs, list) else [invs]
+    per_city = city_settings(settings, invs)
+    cs = [build(inv, st) for inv, st in zip(invs, per_city)]
+    first = cs[0]
+    if first.coll and len(cs) > 1:  # one trap port: other cities' traps go to their collector
+        others = [c for c in cs[1:] if c.coll]
+
+        def forward(trap) -> bool:
+            for c in others:
+                if trap.source[0] in c.inv.element_by_address:
+                    c.coll.on_trap(trap)
+                    return True
+            return False
+
+        first.coll.trap_forward = forward
     stop = _stop_on_signals()
-    await _start(c)
-    print(json.dumps({"ready": True, "hotspots": len(inv.hotspots)}), flush=True)
-    live = LiveWriter(c.live_store, inv, c.coll, c.grid, c.prober, settings.node_name, seen_every_s=c_seen_every(c))
-    status_paths = {settings.status_file, *([Path(status_file)] if status_file else [])}
+    for c in cs:
+        await _start(c)
+    print(
+        json.dumps({"ready": True, "hotspots": sum(len(i.hotspots) for i in invs), "cities": [i.city for i in invs]}),
+        flush=True,
+    )
+    loops = []
+    for i, (c, st) in enumerate(zip(cs, per_city)):
+        live = LiveWriter(
+            c.live_store, c.inv, c.coll, c.grid_lease, c.prober, st.node_name, seen_every_s=c_seen_every(c)
+        )
+        paths = {st.status_file, *([Path(status_file)] if status_file and i == 0 else [])}
+        loops.append(_report_until(stop, c, live, paths))
     try:
-        await _report_until(stop, c, live, status_paths)
+        await asyncio.gather(*loops)
     finally:
-        await _shutdown(c)
+        for c in cs:
+            await _shutdown(c)

@@ -396,6 +396,13 @@ class _Postgres(Service):
         if self.cleanup is not None and not self.running():
             shutil.rmtree(self.cleanup, ignore_errors=True)
 
+    def restart(self, down_s: float = 2.0) -> None:
+        """Stop the server (its clients lose their connections), stay down ``down_s``, start it
+        again on the same port with the same data (a primary switchover, as clients see it)."""
+        Service.stop(self)
+        time.sleep(down_s)
+        self.start()
+
 
 def _pg_bin(name: str) -> str:
     """A PostgreSQL server binary of the Debian package (newest major version installed)."""

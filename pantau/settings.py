@@ -108,7 +108,9 @@ class Settings(BaseSettings):
         "development", description="production refuses placeholder secrets"
     )
     config_file: Path | None = Field(None, description="YAML file with these settings (below env and flags)")
-    city: str = Field("semarang", description="city name or path to a city folder")
+    city: str = Field(
+        "semarang", description="city name or path to a city folder; several: comma-separated (semarang,batang)"
+    )
     state_dir: Path = Field(
         Path(".pantau/collector"), description="the collecting process's state: spools, SQLite files, live.json, status"
     )
@@ -239,6 +241,11 @@ class Settings(BaseSettings):
     @property
     def status_file(self) -> Path:
         return self.state_dir / "collector-status.json"
+
+    @property
+    def cities(self) -> list[str]:
+        """The cities of this process, in order (the first is the default of the API)."""
+        return [c.strip() for c in self.city.split(",") if c.strip()]
 
     @property
     def database(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Callable
 
@@ -35,8 +36,8 @@ class Sharding:
         self._owner: dict[str, str] = {}
         self.on_change: list[Callable[[set[str], set[str]], None]] = []  # (taken, given) element sets
         self.changes = 0
-        self._task: asyncio.Task | None = None
-        self._stop = asyncio.Event()
+        self._thread: threading.Thread | None = None
+        self._halt = threading.Event()
 
     def owns(self, element: str) -> bool:
         who = self._owner.get(element)
@@ -82,32 +83,34 @@ class Sharding:
         return [r["node"] for r in self.members.alive("collect")]
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        """Heartbeat from a thread of its own: a busy event loop (a collector at full load) must not
+        make this node look dead to the others. Membership changes are applied on the loop."""
+        loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._beat, args=(loop,), name="pantau-heartbeat", daemon=True)
+        self._thread.start()
 
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        try:
-            await asyncio.to_thread(self.members.leave)
-        except Exception as exc:
-            log.warning("could not leave the membership cleanly: %s", exc)
-
-    async def _run(self) -> None:
+    def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
         failing = False
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
-                nodes = await asyncio.to_thread(self.step)
+                nodes = self.step()
                 if failing:
                     log.warning("membership heartbeats written again")
                 failing = False
-                self.update(nodes)
+                loop.call_soon_threadsafe(self.update, nodes)
+            except RuntimeError:  # the loop is closed: we are stopping
+                return
             except Exception as exc:  # the database away: keep polling what we had
                 if not failing:
                     log.warning("membership heartbeat failed (keeping the current share): %s", exc)
                 failing = True
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.heartbeat_s)
-            except asyncio.TimeoutError:
-                pass
+            self._halt.wait(self.heartbeat_s)
+
+    async def stop(self) -> None:
+        self._halt.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5)
+        try:
+            await asyncio.to_thread(self.members.leave)
+        except Exception as exc:
+            log.warning("could not leave the membership cleanly: %s", exc)

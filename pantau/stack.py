@@ -69,6 +69,10 @@ class Stack:
     # config/mosquitto.acl, the simulator publishing as its gateway user, and `pantau collect` /
     # `pantau api` configured by PANTAU_* environment only, in production mode.
     secure: bool = False
+    # The state database of the collector and the API: None = the collector folder's SQLite file, or
+    # — when PANTAU_TEST_DATABASE_SERVER names a PostgreSQL server (the test harness's, in the suite's
+    # PostgreSQL pass) — a fresh database on that server for this stack.
+    database_url: str | None = None
     influx: services.Service | None = None
     mosquitto: services.Service | None = None
     sim: services.Service | None = None
@@ -181,9 +185,8 @@ class Stack:
             env["PANTAU_TRAPS_LISTEN"] = f"127.0.0.1:{trap_port}"
         if self.intervals:
             env["PANTAU_INTERVALS"] = json.dumps(self.intervals)
-        if self.time_scale != 1.0:
+        if self.time_scale != 1.0:  # the SNMP timeout stays in real seconds (contract)
             env["PANTAU_TIME_SCALE"] = f"{self.time_scale:g}"
-            env["PANTAU_SNMP_TIMEOUT_S"] = f"{max(0.25, 1.0 / self.time_scale):g}"
         if self.egov:
             env["PANTAU_EGOV_BASE_URL"] = self.sim.url
         else:
@@ -191,6 +194,8 @@ class Stack:
         if self.receivers:
             env["PANTAU_RECEIVERS_FILE"] = str(self.receivers)
             env["PANTAU_SECRET_ALERTS_HMAC"] = self.secret("alerts-hmac")
+        if self.database_url:
+            common["PANTAU_DATABASE_URL"] = env["PANTAU_DATABASE_URL"] = self.database_url
         self.collector_env = env
         self.api_port = self.api_port or services.free_port()
         self.api_env = {
@@ -204,9 +209,28 @@ class Stack:
         if self.api_rate is not None:
             self.api_env["PANTAU_PUBLIC_RATE"] = f"{self.api_rate:g}"
 
+    def _database(self) -> None:
+        server = os.environ.get("PANTAU_TEST_DATABASE_SERVER")
+        if self.database_url or not server or not (self.collect or self.api):
+            return
+        import uuid
+
+        import psycopg
+
+        name = "stack_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.database_url = server.rsplit("/", 1)[0] + "/" + name
+
+    @property
+    def pantau_env(self) -> dict[str, str] | None:
+        """Environment for the collector and the API processes (the state database)."""
+        return {"PANTAU_DATABASE_URL": self.database_url} if self.database_url else None
+
     def start(self, progress=lambda msg: None) -> "Stack":
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
+            self._database()
             if self.secure:
                 self._make_secrets()
             progress("starting InfluxDB" + (" (auth-enabled, non-admin users)" if self.secure else ""))
@@ -262,6 +286,7 @@ class Stack:
                     time_scale=self.time_scale,
                     egov_base_url=self.sim.url if self.egov else None,
                     receivers=self.receivers,
+                    env=self.pantau_env,
                 ).start(ready_timeout=60)
                 self._started.append(self.collector)
                 if self.api:
@@ -272,6 +297,7 @@ class Stack:
                         self.influx.url,
                         port=self.api_port,
                         rate_per_s=self.api_rate,
+                        env=self.pantau_env,
                     ).start(ready_timeout=60)
                     self._started.append(self.api_svc)
         except BaseException:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 import zlib
@@ -30,7 +31,7 @@ from datetime import datetime, timezone
 from hotspots.credentials import V2cCredentials, V3Credentials
 from hotspots.inventory import Inventory
 from simulator.devices import VENDORS, device_mac, device_macs, hotspot_template, switch_template, wlc_template
-from simulator.snmp_agent import Device, Security, serve
+from simulator.snmp_agent import Device, Security, SharedEndpoint, serve
 from simulator.state import DeviceState, daily_factor
 from simulator.world import World
 from snmpwire import ber
@@ -133,6 +134,7 @@ class SimCity:
         self.switch_devices: dict[str, Device] = {}
         self.controller_devices: dict[str, Device] = {}
         self.transports: dict[str, asyncio.DatagramTransport] = {}
+        self.shared: SharedEndpoint | None = None
         self.traps_sent = 0
         self.action_loss: dict[str, tuple[float, object]] = {}  # device id -> (share, token of its snmp_loss)
         self._jitter = random.Random(f"{seed}/telemetry_jitter")
@@ -315,6 +317,10 @@ class SimCity:
     # --- traps ----------------------------------------------------------------------------------
     def _send_trap(self, dev: Device, trap_oid, varbinds) -> None:
         if not self.trap_target or not dev.up:
+            return
+        if self.shared is not None:  # from the device's own address, like its answers
+            self.shared.send_from(dev.address, dev.trap(trap_oid, varbinds), self.trap_target)
+            self.traps_sent += 1
             return
         tr = self.transports.get(dev.ident)
         if tr is None or tr.is_closing():
@@ -499,8 +505,16 @@ class SimCity:
         out.update(self.controller_devices)
         return out
 
-    async def start_snmp(self) -> None:
+    async def start_snmp(self, shared: SharedEndpoint | None = None) -> None:
+        """Answer SNMP: on one shared socket for every device (``IP_PKTINFO``; several cities may
+        share it), or — ``PANTAU_SIM_SOCKETS=per-device`` — a socket per device address."""
         devs = self.devices()
+        if shared is None and os.environ.get("PANTAU_SIM_SOCKETS") != "per-device":
+            shared = await SharedEndpoint(devs, self.snmp_port).open()
+            self._own_shared = True
+        if shared is not None:
+            self.shared = shared
+            return
         transports = await serve(devs)
         self.transports = {d.ident: t for d, t in zip(devs, transports)}
 
@@ -508,6 +522,9 @@ class SimCity:
         for t in self.transports.values():
             t.close()
         self.transports = {}
+        if self.shared is not None and getattr(self, "_own_shared", False):
+            self.shared.close()
+        self.shared = None
 
 
 def _iso(t: float) -> str:

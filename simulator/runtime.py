@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import time
 
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from collectors.grid.mqtt import AsyncioPaho, BrokerConf, configure_auth
 from hotspots.inventory import Inventory
 from simulator.city import SimCity, notice_payload, notice_topic, topic
+from simulator.snmp_agent import SharedEndpoint
 from simulator.world import World
 
 log = logging.getLogger("pantau.simulator")
@@ -34,7 +36,7 @@ class GridPublisher:
 
     GATEWAY = "simulator"  # the gateway name in status topics and payloads (= its broker user under an ACL)
 
-    def __init__(self, city: SimCity, broker: BrokerConf, client_id: str = "pantau-sim-grid"):
+    def __init__(self, city: SimCity, broker: BrokerConf, client_id: str | None = None):
         self.city = city
         self.name = city.inv.city
         self.broker = broker
@@ -43,6 +45,7 @@ class GridPublisher:
                 f"the simulator publishes as gateway {self.GATEWAY!r}: its broker user must be that "
                 f"(config/mosquitto.acl patterns), not {broker.username!r}"
             )
+        client_id = client_id or f"pantau-sim-grid-{self.name}"  # one per city (several share a simulator)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         configure_auth(self.client, broker)
         status = f"pantau/{self.name}/grid/gateway/{self.GATEWAY}/status"
@@ -164,20 +167,30 @@ def control_app(city: SimCity) -> Starlette:
     async def health(request: Request):
         return JSONResponse({"ok": True, "city": city.inv.city, "time_scale": city.k})
 
-    return Starlette(
-        routes=[
-            Route("/_sim/events", events, methods=["POST"]),
-            Route("/_sim/state", state),
-            Route("/_sim/health", health),
-            Route("/_sim/webhook", webhook, methods=["POST"]),
-            Route("/_sim/webhooks", webhooks),
-            Route("/{slug}/status", egov_status),
-        ]
-    )
+    routes = [
+        Route("/_sim/events", events, methods=["POST"]),
+        Route("/_sim/state", state),
+        Route("/_sim/health", health),
+        Route("/_sim/webhook", webhook, methods=["POST"]),
+        Route("/_sim/webhooks", webhooks),
+        Route("/{slug}/status", egov_status),
+    ]
+    return Starlette(routes=routes)
+
+
+def multi_control_app(cities: list[SimCity]) -> Starlette:
+    """Several cities in one simulator: the first city's control API and e-gov services at ``/``
+    (as :func:`control_app`), every city's under ``/<city>/`` (its events, state, e-gov services)."""
+    from starlette.routing import Mount
+
+    first = control_app(cities[0])
+    for c in cities:
+        first.router.routes.insert(0, Mount(f"/{c.inv.city}", app=control_app(c)))
+    return first
 
 
 async def run_city(
-    inv: Inventory,
+    inv: Inventory | list[Inventory],
     snmp_port: int,
     http_port: int,
     broker: BrokerConf | None,
@@ -189,23 +202,36 @@ async def run_city(
     http_host: str = "127.0.0.1",
     world: World | None = None,
 ) -> None:
-    city = SimCity(
-        inv,
-        snmp_port=snmp_port,
-        time_scale=time_scale,
-        seed=seed,
-        telemetry_interval_s=telemetry_interval_s,
-        trap_target=trap_target,
-        world=world,
-    )
-    await city.start_snmp()
+    invs = inv if isinstance(inv, list) else [inv]
+    cities = [
+        SimCity(
+            i,
+            snmp_port=snmp_port,
+            time_scale=time_scale,
+            seed=seed,
+            telemetry_interval_s=telemetry_interval_s,
+            trap_target=trap_target,
+            world=world if n == 0 else None,
+        )
+        for n, i in enumerate(invs)
+    ]
+    city = cities[0]
+    shared = None
+    if os.environ.get("PANTAU_SIM_SOCKETS") != "per-device":  # one UDP socket for every city's devices
+        shared = await SharedEndpoint([d for c in cities for d in c.devices()], snmp_port).open()
+    for c in cities:
+        await c.start_snmp(shared)
     log.info(
-        "SNMP agents: %d hotspots and %d switches on port %d", len(city.hotspots), len(city.switch_devices), snmp_port
+        "SNMP agents: %d hotspots and %d switches on port %d (%s), %d cities",
+        sum(len(c.hotspots) for c in cities),
+        sum(len(c.switch_devices) for c in cities),
+        snmp_port,
+        "one shared socket" if shared else "a socket per device",
+        len(cities),
     )
-    publisher = GridPublisher(city, broker) if broker else None
-    server = uvicorn.Server(
-        uvicorn.Config(control_app(city), host=http_host, port=http_port, log_level="warning", lifespan="off")
-    )
+    publishers = [GridPublisher(c, broker) for c in cities] if broker else []
+    app = control_app(city) if len(cities) == 1 else multi_control_app(cities)
+    server = uvicorn.Server(uvicorn.Config(app, host=http_host, port=http_port, log_level="warning", lifespan="off"))
     server.install_signal_handlers = lambda: None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -217,11 +243,12 @@ async def run_city(
 
     async def ticker():
         while True:
-            city.tick()
+            for c in cities:
+                c.tick()
             await asyncio.sleep(0.2)
 
     tasks = [asyncio.create_task(ticker()), asyncio.create_task(server.serve())]
-    if publisher:
+    for publisher in publishers:
         tasks.append(asyncio.create_task(publisher.run()))
     while not server.started:
         await asyncio.sleep(0.02)
@@ -235,6 +262,9 @@ async def run_city(
         for t in tasks[:1] + tasks[2:]:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if publisher:
+        for publisher in publishers:
             await publisher.stop()
-        city.stop_snmp()
+        for c in cities:
+            c.stop_snmp()
+        if shared is not None:
+            shared.close()

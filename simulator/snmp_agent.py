@@ -1,4 +1,5 @@
-"""The simulated devices' SNMP engine: one UDP socket per device address, a lean request path.
+"""The simulated devices' SNMP engine: one UDP socket per device address, or one for all of them
+(:class:`SharedEndpoint`, ``IP_PKTINFO``), and a lean request path.
 
 Supports SNMPv2c and SNMPv3 (USM: discovery, reports, authNoPriv/authPriv, time window),
 GET, GETNEXT and GETBULK (sized to the requester's msgMaxSize), SET refused as notWritable,
@@ -14,6 +15,7 @@ import logging
 import os
 import random
 import socket
+import struct
 from dataclasses import dataclass
 
 from simulator.devices import Template
@@ -298,6 +300,104 @@ class _Endpoint(asyncio.DatagramProtocol):
 
     def error_received(self, exc):  # ICMP errors from sendto: nothing to do
         pass
+
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux; Python 3.11 does not name it
+_PKTINFO = struct.Struct("=i4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
+
+
+class SharedEndpoint:
+    """Every device of the simulator behind **one** UDP socket: bound to the port on all local
+    addresses (the whole 127.0.0.0/8 range is local on Linux), each request's destination address
+    (``IP_PKTINFO``) picks the device, and the answer leaves from that address (``IP_PKTINFO`` on
+    ``sendmsg``), so a poller sees each device at its own address as with a socket per device —
+    without a file descriptor per device (ten cities are 24,000 devices; the open-file limit here is
+    20,000). Datagrams to or from outside 127.0.0.0/8 are dropped: this is a loopback simulator."""
+
+    def __init__(self, devices: list[Device], port: int):
+        self.port = port
+        self.by_addr: dict[bytes, Device] = {}
+        for d in devices:
+            if d.port != port:
+                raise ValueError(f"{d.ident} listens on {d.port}, the shared socket on {port}")
+            key = socket.inet_aton(d.address)
+            if key in self.by_addr:
+                raise ValueError(f"{d.ident} and {self.by_addr[key].ident} share the address {d.address}")
+            self.by_addr[key] = d
+        self.sock: socket.socket | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.foreign = 0  # dropped: not loopback
+        self.unknown = 0  # to an address no device has
+
+    async def open(self) -> "SharedEndpoint":
+        self.loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        try:
+            sock.bind(("0.0.0.0", self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(f"cannot bind the shared SNMP socket to port {self.port}: {exc.strerror}") from None
+        sock.setblocking(False)
+        self.sock = sock
+        self.loop.add_reader(sock.fileno(), self._readable)
+        return self
+
+    def close(self) -> None:
+        if self.sock is not None:
+            assert self.loop is not None
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+
+    def _readable(self) -> None:
+        sock = self.sock
+        for _ in range(256):  # a burst per wake-up, then let the loop breathe
+            if sock is None:
+                return
+            try:
+                data, anc, _flags, addr = sock.recvmsg(MAX_UDP, socket.CMSG_SPACE(_PKTINFO.size))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            dst = None
+            for level, kind, payload in anc:
+                if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(payload) >= _PKTINFO.size:
+                    dst = _PKTINFO.unpack_from(payload)[2]
+            if dst is None or dst[0] != 127 or not addr[0].startswith("127."):
+                self.foreign += 1
+                continue
+            d = self.by_addr.get(dst)
+            if d is None:
+                self.unknown += 1
+                continue
+            if not d.up:
+                d.stats["dropped"] += 1
+                continue
+            if d.loss > 0 and d.rng is not None and d.rng.random() < d.loss:
+                d.stats["lost"] += 1
+                continue
+            out = d.handle(data)
+            if out is None:
+                continue
+            if d.delay_s > 0:
+                self.loop.call_later(d.delay_s, self.send_from, dst, out, addr)
+            else:
+                self.send_from(dst, out, addr)
+
+    def send_from(self, src: bytes | str, data: bytes, addr) -> None:
+        """Send ``data`` to ``addr`` from the device address ``src``."""
+        if self.sock is None:
+            return
+        if isinstance(src, str):
+            src = socket.inet_aton(src)
+        try:
+            self.sock.sendmsg([data], [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, src, b"\0\0\0\0"))], 0, addr)
+        except OSError:
+            pass  # the poller went away: nothing to do
 
 
 async def serve(devices: list[Device]) -> list[asyncio.DatagramTransport]:

@@ -40,6 +40,19 @@ def postgres_service(tmp_path_factory):
     svc.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stacks_on_postgresql(request):
+    """PostgreSQL pass: every Stack (collector + API processes, scenario runs) gets a fresh database
+    on the session's server (pantau/stack.py reads PANTAU_TEST_DATABASE_SERVER)."""
+    if DB_BACKEND != "postgresql":
+        yield
+        return
+    pg = request.getfixturevalue("postgres_service")
+    os.environ["PANTAU_TEST_DATABASE_SERVER"] = pg.dsn("postgres")
+    yield
+    os.environ.pop("PANTAU_TEST_DATABASE_SERVER", None)
+
+
 def _new_database(request, tmp_dir):
     """A fresh, empty state database URL (removed after its scope)."""
     from store.db import _OPEN, forget, in_state_dir

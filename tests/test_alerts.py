@@ -207,6 +207,26 @@ def test_formats(tmp_path):
 
 # --- delivery ---------------------------------------------------------------------------------------
 @pytest.mark.integration
+def test_a_growing_outage_pages_once_and_a_new_cause_pages_again(tmp_path, database):
+    """Areas, affected counts and wording go out with the next notification; a change of what the
+    incident is (cause, root, severity) or its status pages (Alertmanager's rule: annotations do not)."""
+    st = StateDB(database)
+    r = AlertRouter(receivers_file(tmp_path, 9, group_by=["incident_id"]), st)
+    t = 1000.0
+    r.on_incidents([incident("G", affected=25, areas=["TBL/Tandang"])], now=t)
+    assert r.flush(now=t + 1) == 1
+    for k, areas in enumerate((["TBL/Tandang", "TBL/Meteseh"], ["BNY/Pedalangan", "TBL/Meteseh", "TBL/Tandang"])):
+        r.on_incidents([incident("G", affected=60 + k * 40, areas=areas, confidence=0.9)], now=t + 10 + k)
+        assert r.flush(now=t + 12 + k) == 0  # it grew: no new page
+    r.on_incidents([incident("G", cause="planned_maintenance", affected=100)], now=t + 20)
+    assert r.flush(now=t + 21) == 1  # it is something else now: a page
+    r.on_incidents([incident("G", cause="planned_maintenance", status="closed")], now=t + 30)
+    assert r.flush(now=t + 31) == 1
+    bodies = [json.loads(x["body"]) for x in st.undelivered()]
+    assert [b["status"] for b in bodies] == ["firing", "firing", "resolved"]
+    assert bodies[1]["alerts"][0]["annotations"]["affected_hotspots"] == "100"  # the growth rode along
+
+
 def test_receiver_down_for_a_minute_gets_every_alert_once(tmp_path, database):
     port = services.free_port()
     st = StateDB(database)

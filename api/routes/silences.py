@@ -60,8 +60,8 @@ def list_keys(data: Data, _: Admin):
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, summary="Create an API key (shown once)")
 def create_key(data: Data, _: Admin, body: KeyIn):
-    key_id, key = data.state.create_key(body.name, body.role)
-    return {"key_id": key_id, "name": body.name, "role": body.role, "key": key}
+    key_id, key = data.state.create_key(body.name, body.role, cities=body.cities)
+    return {"key_id": key_id, "name": body.name, "role": body.role, "cities": body.cities, "key": key}
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key", responses={404: {"model": Problem}})

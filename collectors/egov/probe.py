@@ -77,11 +77,12 @@ def load_probe_config(path: str | Path = CONFIG_FILE, known: set[str] | None = N
 
 
 def rebase(url: str, base: str | None) -> str:
-    """Point a service URL at another scheme://host:port (scenario runs, tests)."""
+    """Point a service URL at another scheme://host:port[/prefix] (scenario runs, tests, a
+    simulator serving several cities under /<city>)."""
     if not base:
         return url
     b, u = urlsplit(base), urlsplit(url)
-    return urlunsplit((b.scheme, b.netloc, u.path, u.query, u.fragment))
+    return urlunsplit((b.scheme, b.netloc, b.path.rstrip("/") + u.path, u.query, u.fragment))
 
 
 def json_path(doc, path: str):

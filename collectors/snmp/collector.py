@@ -64,6 +64,7 @@ class SnmpCollector:
         # nodes of a city split them (pantau/sharding.py, set by the runtime)
         self.owns: Callable[[str], bool] | None = None
         self.traps_elsewhere = 0  # traps about elements another node polls (ignored here)
+        self.trap_forward: Callable[[object], bool] | None = None  # other cities' traps (multi-city process)
 
     async def start(self) -> None:
         # resends wait the same timeout (net-snmp's -t/-r), listening for every send's answer
@@ -156,6 +157,8 @@ class SnmpCollector:
     # --- traps --------------------------------------------------------------------------------
     def on_trap(self, trap: Trap) -> None:
         element = self.inv.element_by_address.get(trap.source[0])
+        if element is None and self.trap_forward is not None and self.trap_forward(trap):
+            return  # another city's device (one trap port for the cities of this process)
         if element is None:
             if self.traps:
                 self.traps.unknown_source += 1
