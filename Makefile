@@ -1,5 +1,6 @@
 # Pantau: two commands.
 #   make demo   installs what is missing and runs the whole system on the simulated city
+#   make demo CITIES=semarang,batang   several cities in one deployment (each under /cities/<city>/)
 #   make test   installs what is missing and runs the test suite (unit + integration)
 #   make test-pg  the same suite with PostgreSQL as the state database (CI runs both)
 #   make lint   import-linter contracts (ARCHITECTURE.md's rooms), ruff check, ruff format --check, mypy
@@ -11,13 +12,14 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
-	$(VENV)/pantau demo
+	$(VENV)/pantau demo $(if $(CITIES),--city $(CITIES))
 
 test: bootstrap
 	$(VENV)/python -m pytest -q $(PYTEST_ARGS)
 
 # The same suite with PostgreSQL as the state database (a server the tests start, like InfluxDB):
-# every test that uses the database fixtures, every collector/API process and scenario run.
+# every test that uses the database fixtures, every Stack (collector + API processes) and scenario run;
+# modules that never touch the state database (tests/conftest.py NO_STATE_DATABASE) are left out.
 test-pg: bootstrap
 	PANTAU_TEST_DATABASE=postgresql $(VENV)/python -m pytest -q $(PYTEST_ARGS)
 

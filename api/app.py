@@ -1,7 +1,7 @@
 """The FastAPI application: ``/api/v1`` (NOC with API keys, public for citizens), ``/metrics``.
 
 Run with ``pantau api`` (uvicorn, uvloop/httptools). One process reads the state the collecting
-process writes (``live.json``, the state database: store/db.py) and InfluxDB for history.
+process writes (the live view and incidents in the state database: store/db.py, store/live.py) and InfluxDB for history.
 """
 
 from __future__ import annotations

@@ -292,7 +292,9 @@ def collect(
     telemetry_interval: Optional[float] = typer.Option(
         None, help="seconds between a grid element's readings (lost after 3 missed)"
     ),
-    state_dir: Optional[Path] = typer.Option(None, help="spools, SQLite files, live.json [PANTAU_STATE_DIR]"),
+    state_dir: Optional[Path] = typer.Option(
+        None, help="spools, the SQLite state database (pantau.sqlite), status [PANTAU_STATE_DIR]"
+    ),
     no_snmp: bool = typer.Option(False, "--no-snmp", help="grid only: no SNMP polling or traps"),
     snmp_timeout: Optional[float] = typer.Option(None, help="seconds to wait for an SNMP answer"),
     time_scale: Optional[float] = typer.Option(None, help="divide the explainer's fixed timings (scenario runs)"),
@@ -595,7 +597,7 @@ def api_cmd(
     config: Optional[Path] = CONFIG_OPT,
     city: Optional[str] = typer.Option(None, help="city name or path to a city folder [PANTAU_CITY]"),
     state_dir: Optional[Path] = typer.Option(
-        None, help="the collecting process's state folder (live.json, *.sqlite) [PANTAU_STATE_DIR]"
+        None, help="the collecting process's state folder (pantau.sqlite when no --database-url) [PANTAU_STATE_DIR]"
     ),
     influx: Optional[str] = typer.Option(None, help="InfluxDB URL for history and uptime [PANTAU_INFLUX_URL]"),
     database: Optional[str] = typer.Option(None, help="[PANTAU_INFLUX_DATABASE]"),
@@ -674,11 +676,14 @@ def grid_deadletters(
 def demo(
     state_dir: Path = typer.Option(Path(".pantau"), help="where services keep their data and logs"),
     time_scale: float = typer.Option(1.0),
+    city: str = typer.Option(
+        "semarang", help="the city, or several (semarang,batang: one deployment for all, /cities/<city>/)"
+    ),
 ):
     """Start InfluxDB, Mosquitto and the simulated city; print where to look; Ctrl-C stops everything."""
     from pantau.demo import run_demo
 
-    raise typer.Exit(run_demo(state_dir, time_scale))
+    raise typer.Exit(run_demo(state_dir, time_scale, city))
 
 
 @inventory_app.command("suspects")

@@ -15,10 +15,15 @@ from pantau.stack import Stack, port_free
 console = Console()
 
 
-def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
-    inv = load_inventory(resolve_city("semarang"))
+def run_demo(state_dir: Path, time_scale: float = 1.0, city: str = "semarang") -> int:
+    """``city`` may list several (``semarang,batang``: the multi-city mode): one simulator, one
+    ``pantau collect`` and one ``pantau api`` for all of them, each city under ``/cities/<city>/``."""
+    cities = [c.strip() for c in city.split(",") if c.strip()]
+    invs = [load_inventory(resolve_city(c)) for c in cities]
+    inv = invs[0]
     stack = Stack(
         state_dir.resolve(),
+        city=",".join(cities),
         time_scale=time_scale,
         influx_port=8086 if port_free(8086) else None,
         mqtt_port=1883 if port_free(1883) else None,
@@ -103,6 +108,18 @@ def run_demo(state_dir: Path, time_scale: float = 1.0) -> int:
             "",
             "Ctrl-C stops everything.",
         ]
+        if len(invs) > 1:
+            lines[-1:-1] = [
+                "[b]Cities[/b]   one simulator, one `pantau collect`, one `pantau api` for all; "
+                f"each city's API and pages under /cities/<city>/ ({stack.api_svc.url}/api/v1/cities)",
+                *(
+                    f"  {i.display_name}: {len(i.hotspots)} hotspots — {stack.api_svc.url}/cities/{i.city}/   "
+                    f"curl {stack.api_svc.url}/cities/{i.city}/api/v1/public/summary   "
+                    f"(simulator: {stack.sim.url}/{i.city}/_sim/events)"
+                    for i in invs
+                ),
+                "",
+            ]
         console.print(Panel("\n".join(lines), title="Pantau", expand=False))
         while not stopping:
             for svc in (stack.influx, stack.mosquitto, stack.sim, stack.collector, stack.api_svc):

@@ -463,7 +463,7 @@ def _write_status(st: dict, paths: set[Path]) -> None:
 
 
 async def _report_until(stop: asyncio.Event, c: Collecting, live: LiveWriter, status_paths: set[Path]) -> None:
-    """Every second: the status file(s) and ``live.json``, until asked to stop."""
+    """Every second: the status file(s) and the live view in the state database, until asked to stop."""
     while not stop.is_set():
         st = _status(c)
         _write_status(st, status_paths)

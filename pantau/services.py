@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -183,21 +184,28 @@ class _Nginx(Service):
         return f"https://{self.host}:{self.port}"
 
 
-def nginx(state_dir: Path, upstream_port: int, tls_dir: Path, port: int | None = None) -> _Nginx:
+def nginx(state_dir: Path, upstream_port: int | list[int], tls_dir: Path, port: int | None = None) -> _Nginx:
     """Debian's nginx with Pantau's shipped site (config/nginx/pantau.conf): TLS terminated with the
-    certificate in ``tls_dir``, ``X-Forwarded-For`` appended, proxying to ``pantau api``."""
+    certificate in ``tls_dir``, ``X-Forwarded-For`` appended, proxying to ``pantau api`` (one port,
+    or a list of replicas' ports: the upstream's servers)."""
     state_dir = Path(state_dir)
     (state_dir / "temp").mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     tls_dir = Path(tls_dir)
+    ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
     site = (CONFIG_DIR / "nginx" / "pantau.conf").read_text()
     site = (
-        site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+        re.sub(
+            r"server 127\.0\.0\.1:8000([^;]*);",
+            lambda m: " ".join(f"server 127.0.0.1:{p}{m.group(1)};" for p in ports),
+            site,
+            count=1,
+        )
         .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
         .replace("/etc/pantau/tls/fullchain.pem", str(tls_dir / "server.pem"))
         .replace("/etc/pantau/tls/privkey.pem", str(tls_dir / "server.key"))
     )
-    if site.count(f"127.0.0.1:{upstream_port};") != 1 or f"127.0.0.1:{port} ssl" not in site:
+    if any(site.count(f"server 127.0.0.1:{p}") != 1 for p in ports) or f"127.0.0.1:{port} ssl" not in site:
         raise ServiceError("config/nginx/pantau.conf lost the anchors services.nginx rewrites")
     tmp = state_dir / "temp"
     conf = state_dir / "nginx.conf"

@@ -112,7 +112,8 @@ class Settings(BaseSettings):
         "semarang", description="city name or path to a city folder; several: comma-separated (semarang,batang)"
     )
     state_dir: Path = Field(
-        Path(".pantau/collector"), description="the collecting process's state: spools, SQLite files, live.json, status"
+        Path(".pantau/collector"),
+        description="the collecting process's state: spools, the SQLite state database, status",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     node_name: str = Field(

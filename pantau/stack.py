@@ -134,12 +134,13 @@ class Stack:
             acl = self.state_dir / "mosquitto.acl"
             acl.write_text(
                 (services.CONFIG_DIR / "mosquitto.acl").read_text()
-                + (
-                    f"\n# The simulated city's grid gateway (pantau/stack.py); it also plays PLN's notice publisher.\n"
-                    f"user {MQTT_GATEWAY}\n"
-                    f"topic write pantau/{self._city_name()}/grid/feeder/+/telemetry\n"
-                    f"topic write pantau/{self._city_name()}/grid/transformer/+/telemetry\n"
-                    f"topic write pantau/{self._city_name()}/grid/maintenance/#\n"
+                + "\n# The simulated city's grid gateway (pantau/stack.py); it also plays PLN's notice publisher.\n"
+                + f"user {MQTT_GATEWAY}\n"
+                + "".join(
+                    f"topic write pantau/{name}/grid/feeder/+/telemetry\n"
+                    f"topic write pantau/{name}/grid/transformer/+/telemetry\n"
+                    f"topic write pantau/{name}/grid/maintenance/#\n"
+                    for name in self._city_names()
                 )
             )
             security = services.BrokerSecurity(
@@ -152,10 +153,11 @@ class Stack:
         ).start()
         self._started.append(self.mosquitto)
 
-    def _city_name(self) -> str:
+    def _city_names(self) -> list[str]:
+        """The simulated cities' names (``city`` may list several: ``semarang,batang``)."""
         from hotspots.inventory import load_inventory, resolve_city
 
-        return load_inventory(resolve_city(self.city)).city
+        return [load_inventory(resolve_city(c.strip())).city for c in self.city.split(",") if c.strip()]
 
     def _secure_env(self, state: Path, trap_port: int | None) -> None:
         """The EnvironmentFile of each unit (deploy/systemd/pantau.env.example), for this stack."""

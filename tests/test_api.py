@@ -1,5 +1,5 @@
 """The API on a blackout state folder (real explainer, incident store and state database; the
-collecting process's live.json): keys and roles, NOC resources, citizens' answers, rate limits,
+collecting process's live view): keys and roles, NOC resources, citizens' answers, rate limits,
 SSE, metrics. In-process (ASGI); the served process is exercised by bench/citizen_api.py and
 tests/test_api_stack.py."""
 

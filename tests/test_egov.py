@@ -277,3 +277,19 @@ def test_tls_certificate_expiry(tmp_path, semarang):
     finally:
         asyncio.run(pr.stop())
         site.stop()
+
+
+def test_each_city_has_its_probe_file():
+    """A city's own cities/<city>/egov.yaml is used when it has one: Batang's services are not
+    Semarang's, and Semarang's file names services Batang does not have (refused, with the line)."""
+    from collectors.egov.probe import CONFIG_FILE, probe_file_of
+    from hotspots.inventory import load_inventory, resolve_city
+
+    batang = load_inventory(resolve_city("batang"))
+    semarang = load_inventory(resolve_city("semarang"))
+    assert probe_file_of(semarang) == CONFIG_FILE
+    own = probe_file_of(batang)
+    assert own.parent.name == "batang"
+    assert set(load_probe_config(own, known=set(batang.egov)).services) == set(batang.egov)
+    with pytest.raises(DataFileError, match="unknown e-government service 'lapor-hendi'"):
+        load_probe_config(CONFIG_FILE, known=set(batang.egov))

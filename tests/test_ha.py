@@ -142,11 +142,23 @@ def test_kill_the_active_explainer_during_a_feeder_trip(cluster, semarang):
     httpx.post(
         f"{stack.sim.url}/_sim/events", json={"action": "feeder_trip", "target": "feeder:SRD-04"}
     ).raise_for_status()
-    inc = wait(
-        lambda: next((r for r in store.incidents(status="open") if r["root"] == "feeder:SRD-04"), None),
-        60,
-        "the incident",
-    )
+    try:
+        inc = wait(
+            lambda: next((r for r in store.incidents(status="open") if r["root"] == "feeder:SRD-04"), None),
+            60,
+            "the incident",
+        )
+    except AssertionError:  # what the explainer saw, to find why
+        for r in store.incidents():
+            print("incident", r["id"], r["status"], r["cause"], r["root"], r["opened_at"], len(r.get("affected") or []))
+        for e in store.log():
+            print("log", e)
+        for r in store.evidence_after(0, limit=400000):
+            if r["kind"] in ("grid", "notice") or "SW-" in r["element"]:
+                print("ev", r["at"], r["seq"], r["node"], r["kind"], r["element"], r["data"])
+        print("status a", json.dumps(status(a))[:3000])
+        print("status b", json.dumps(status(b))[:3000])
+        raise
     wait(lambda: c["pager"].alerts("firing"), 30, "the firing page")  # sent by node-a before it dies
 
     def acknowledged():  # ... and recorded as delivered: the kill does not land inside that one call

@@ -44,7 +44,7 @@ async def events(
     start = after
     if start is None and last_event_id and last_event_id.isdigit():
         start = int(last_event_id)
-    # SQLite reads and live.json reloads run in the thread pool: this loop serves every request.
+    # State database reads and live view reloads run in the thread pool: this loop serves every request.
     if start is None:
         start = await asyncio.to_thread(data.incidents_db.last_log_id)
     await asyncio.to_thread(data.refresh, True)

@@ -26,6 +26,7 @@ from collectors.schedule import Job, load_jobs, schedule
 from collectors.sink import Point, Sink
 from hotspots.datafile import DataFileError, read_yaml, validate
 from hotspots.health import HealthEvent, HealthTracker
+from hotspots.inventory import Inventory
 
 log = logging.getLogger("pantau.egov")
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "egov.yaml"
@@ -58,6 +59,16 @@ class ProbeFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     defaults: ProbeDefaults = ProbeDefaults()
     services: dict[str, ServiceProbe] = {}
+
+
+def probe_file_of(inv: Inventory) -> Path:
+    """The probe file of a city: its own ``cities/<city>/egov.yaml`` when it has one (its services'
+    overrides are checked against its services), else ``collectors/egov.yaml``."""
+    if inv.source:
+        own = Path(inv.source) / "egov.yaml"
+        if own.is_file():
+            return own
+    return CONFIG_FILE
 
 
 def load_probe_config(path: str | Path = CONFIG_FILE, known: set[str] | None = None) -> ProbeFile:
@@ -112,7 +123,7 @@ class EgovProber:
         self.inv = inv
         self.confirm = confirm  # re-probe a failure at once (see _confirm)
         self.sink = sink
-        self.conf = config or load_probe_config(known=set(inv.egov))
+        self.conf = config or load_probe_config(probe_file_of(inv), known=set(inv.egov))
         d = self.conf.defaults
         self.health = HealthTracker(d.fail_threshold, d.success_threshold)
         self.health.listeners.append(self._store_event)
