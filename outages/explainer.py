@@ -305,11 +305,20 @@ class Explainer:
         st = self.hs[el]
         return st.get("fail_at", st["since"])
 
-    def _stayed_up(self, listed: list[str] | set[str], dark_at: float, now: float) -> set[str]:
+    def _stayed_up(
+        self, listed: list[str] | set[str], dark_at: float, now: float, peers: list[str] | set[str] | None = None
+    ) -> set[str]:
         """Listed hotspots that answered a poll *sent* after ``dark_at`` (when the root surely was
         dark): proof that they do not hang on it. Health events carry no good polls, so the
         answer's time is asked for (:meth:`liveness_wanted`) and comes back as ``seen`` evidence;
-        not being polled yet, or a slow cycle, is never taken for staying up."""
+        not being polled yet, or a slow cycle, is never taken for staying up. ``peers``: the
+        hotspots whose darkness shows the root dark; once fewer than half of them still fail, the
+        root may be back before its own state says so (a dead switch's polls time out in flight
+        while its hotspots already answer again), and an answer then proves nothing."""
+        if peers is not None:
+            peers = list(peers)
+            if sum(1 for h in peers if self.failing(h)) < max(1, len(peers) / 2):
+                return set()
         out: set[str] = set()
         for h in listed:
             st = self.hs.get(h)
@@ -430,7 +439,7 @@ class Explainer:
             ]
             f = Finding("network_uplink", el, dark, ev, 0.9 if st["state"] == "down" else 0.8, since=st["since"])
             if st["state"] == "down":  # surely dark since its down moment (one lost answer is not)
-                f.stayed_up = self._stayed_up(below, st["since"], now)
+                f.stayed_up = self._stayed_up(below, st["since"], now, peers=below)
             if f.stayed_up:
                 f.uncertain.append(_stayed_up_note(len(f.stayed_up), "switch"))
             parent = self.parent_net.get(el)
@@ -611,7 +620,8 @@ class Explainer:
         if dark:
             ev.append(f"{len(dark)} of {len(below)} hotspots below it not answering")
         f = Finding("power_grid", el, dark, ev, 0.95 if dark or not below else 0.9, since=since, on_battery=on_batt)
-        f.stayed_up = self._stayed_up([h for h in below if not self._ups(h)], since, now)
+        no_ups = [h for h in below if not self._ups(h)]
+        f.stayed_up = self._stayed_up(no_ups, since, now, peers=no_ups)
         if f.stayed_up:
             f.evidence.append(f"{len(f.stayed_up)} hotspot(s) listed below it still answer (inventory may be wrong)")
             f.uncertain.append(_stayed_up_note(len(f.stayed_up), "power"))

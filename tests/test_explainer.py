@@ -446,6 +446,38 @@ def test_a_hotspot_not_polled_since_its_switch_died_has_not_stayed_up(inv):
     assert not c.ex.failing(h)
 
 
+def test_hotspots_back_before_their_switch_is_seen_back_have_not_stayed_up(inv):
+    """The restore race (CI saw it in a clean switch-fail run): the switch comes back, its hotspots
+    answer again within a poll while the switch's own polls still time out in flight, so its state
+    says down a moment longer. Answers after most of its hotspots came back prove nothing about the
+    inventory; one answering while the others are still dark does."""
+    c = City(inv)
+    sw = "SW-TBL-01"
+    below = [f"hotspot:{h}" for h in inv.hotspots_of_switch[sw]]
+    c.health(T0 + 60, f"switch:{sw}", "suspect")
+    c.health(T0 + 62, f"switch:{sw}", "state", "down")
+    for h in below:
+        c.health(T0 + 65, h, "state", "down")
+    c.run(T0 + 65, T0 + 200, 1)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", f"switch:{sw}")]
+    for h in below:  # the switch is back (restore at T0 + 300): its hotspots first
+        c.health(T0 + 306, h, "state", "up")
+        c.answered(T0 + 306, h)
+    c.run(T0 + 306, T0 + 312, 1)
+    c.health(T0 + 313, f"switch:{sw}", "state", "up")
+    c.run(T0 + 313, T0 + 400, 1)
+    assert c.ex.suspects.rows() == []
+    # one answering while the others are still dark is proof
+    c2 = City(inv)
+    c2.health(T0 + 60, f"switch:{sw}", "suspect")
+    c2.health(T0 + 62, f"switch:{sw}", "state", "down")
+    for h in below[1:]:
+        c2.health(T0 + 65, h, "state", "down")
+    c2.answered(T0 + 70, below[0])
+    c2.run(T0 + 65, T0 + 200, 1)
+    assert [r["hotspot"] for r in c2.ex.suspects.rows()] == [below[0][8:]]
+
+
 def test_hotspot_dark_with_another_transformer_joins_its_incident(inv):
     """Outlier: a hotspot listed under a transformer that stays energized goes down in the same
     moment as a neighbouring transformer's hotspots: it joins that incident (wrong inventory row),
