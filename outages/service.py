@@ -149,6 +149,7 @@ class ExplainerService:
         self.took_over_at: float | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._frozen_at: float | None = None  # stopping: decisions stay at this moment (freeze)
         self._lease_thread: threading.Thread | None = None
         self._halt = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,11 +202,21 @@ class ExplainerService:
                     return
             self._halt.wait(self.leases.ttl_s / 3)
 
-    async def stop(self) -> None:
-        self._halt.set()
+    async def freeze(self) -> None:
+        """Stop deciding on the clock: the node is stopping its collectors, so from now on hotspots
+        are no longer polled back up and the mirror only ages (a hotspot whose recovery poll never
+        comes would look like a broken device). The last decision (:meth:`stop`) is taken at this
+        moment. Called first when the node shuts down."""
+        if self._frozen_at is None:
+            self._frozen_at = time.time()
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def stop(self) -> None:
+        self._halt.set()
+        await self.freeze()
         if self._lease_thread is not None:
             await asyncio.to_thread(self._lease_thread.join, 5)
         if self.active:
@@ -335,7 +346,7 @@ class ExplainerService:
                 if r["after"] is None:
                     self._feed(r)
         self._answer_liveness()
-        now = time.time()
+        now = time.time() if self._frozen_at is None else max(self._frozen_at, self.ex.now or 0.0)
         t_tick = time.perf_counter()
         try:
             changed = self.ex.tick(now)

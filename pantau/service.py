@@ -478,7 +478,10 @@ async def _report_until(stop: asyncio.Event, c: Collecting, live: LiveWriter, st
 
 
 async def _shutdown(c: Collecting) -> None:
-    """Stop everything in order, then flush the sink."""
+    """Stop everything in order, then flush the sink. The explainer stops deciding on the clock
+    first: once polling stops, the mirror only ages (ExplainerService.freeze)."""
+    if c.explainer:
+        await c.explainer.freeze()
     if c.grid_lease:
         await c.grid_lease.stop()
     if c.sharding:

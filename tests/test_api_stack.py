@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import time
@@ -73,6 +74,7 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **(stack.pantau_env or {})},  # the stack's state database (PostgreSQL pass)
     ).stdout.strip()
     h = {"X-API-Key": key}
     svcs = wait(
