@@ -242,6 +242,7 @@ class Explainer:
                 st["reason"] = data.get("reason", "")
                 if was_failing and data["new"] != "down":
                     st["back_at"] = at  # answering again (up <-> degraded is not a comeback)
+                    st["back_from"] = st.get("fail_at", st["since"])  # ... after failing since then
                 st["failing"] = data["new"] == "down"
                 st["suspect_at"] = None
                 if data["new"] == "down":
@@ -459,14 +460,20 @@ class Explainer:
         return True
 
     def _uplink_recovering(self, el: str, now: float) -> bool:
-        """Decide whether a switch above failing ``el`` came back after it failed and is still being polled up."""
+        """Decide whether a switch above failing ``el`` came back after it failed and is still being
+        polled up: the switch above was failing when ``el`` failed (within a poll interval) and
+        answers again since. A switch above that failed only later — a lost answer or a timeout of
+        a busy collector while ``el`` was long dead — explains nothing about ``el``."""
         st = self.hs[el]
+        fa = st.get("fail_at", st["since"])
         cur = self.parent_net.get(el)
         while cur:
-            back = self.hs.get(cur, {}).get("back_at")
+            up = self.hs.get(cur, {})
+            back = up.get("back_at")
             if (
                 back is not None
-                and back > st.get("fail_at", st["since"])
+                and back > fa
+                and up.get("back_from", 0.0) <= fa + self.s.poll_interval_s
                 and now - back < self.s.grace_polls * self.s.poll_interval_s
             ):
                 return True

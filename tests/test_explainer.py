@@ -478,6 +478,42 @@ def test_hotspots_back_before_their_switch_is_seen_back_have_not_stayed_up(inv):
     assert [r["hotspot"] for r in c2.ex.suspects.rows()] == [below[0][8:]]
 
 
+def test_a_later_hiccup_of_the_switch_above_does_not_close_a_switch_incident(inv):
+    """The aggregation switch above a dead access switch loses one answer and then answers slowly
+    (a busy collector at time scale 10) long after the access switch died: that is no comeback of
+    the uplink, and the access switch's incident stays open (a bench run once closed it at 210 s
+    while the switch was dead until 260 s, then blamed two transformers). An aggregation switch
+    that failed with it and came back does hold it (its hotspots are being polled up)."""
+    sw = "SW-TBL-01"
+    agg = inv.switches[sw].parent
+    below = [f"hotspot:{h}" for h in inv.hotspots_of_switch[sw]]
+
+    def dead_switch(c):
+        c.health(T0 + 60, f"switch:{sw}", "suspect")
+        c.health(T0 + 62, f"switch:{sw}", "state", "down")
+        for h in below:
+            c.health(T0 + 65, h, "state", "down")
+        c.run(T0 + 60, T0 + 150, 1)
+        assert [(i.cause, i.root, i.status) for i in c.incidents()] == [("network_uplink", f"switch:{sw}", "open")]
+
+    c = City(inv)
+    dead_switch(c)
+    c.health(T0 + 200, f"switch:{agg}", "suspect")
+    c.health(T0 + 201, f"switch:{agg}", "state", "degraded")
+    c.run(T0 + 200, T0 + 260, 1)
+    assert [(i.cause, i.root, i.status) for i in c.incidents()] == [("network_uplink", f"switch:{sw}", "open")]
+    assert not c.ex._uplink_recovering(f"switch:{sw}", T0 + 210)
+    c2 = City(inv)
+    c2.health(T0 + 59, f"switch:{agg}", "suspect")  # the aggregation switch failed first ...
+    c2.health(T0 + 61, f"switch:{agg}", "state", "down")
+    c2.health(T0 + 60, f"switch:{sw}", "suspect")
+    c2.health(T0 + 62, f"switch:{sw}", "state", "down")
+    c2.run(T0 + 60, T0 + 150, 1)
+    c2.health(T0 + 200, f"switch:{agg}", "state", "up")  # ... and came back: its children are polled up
+    c2.run(T0 + 200, T0 + 210, 1)
+    assert c2.ex._uplink_recovering(f"switch:{sw}", T0 + 210)
+
+
 def test_hotspot_dark_with_another_transformer_joins_its_incident(inv):
     """Outlier: a hotspot listed under a transformer that stays energized goes down in the same
     moment as a neighbouring transformer's hotspots: it joins that incident (wrong inventory row),
