@@ -74,7 +74,10 @@ class EvidenceWriter:
         """Append what is pending; False (kept for the next try) when the database refused."""
         if not self.pending:
             return True
-        batch = self.pending
+        # a copy: this runs in a thread while the loop keeps adding to self.pending; the list itself
+        # as the batch lost every row added during the database call (sliced away unwritten)
+        n = len(self.pending)
+        batch = self.pending[:n]
         try:
             self.store.append(batch, self.node)
         except Exception as exc:
@@ -85,8 +88,8 @@ class EvidenceWriter:
         if self.failing_since is not None:
             log.warning("evidence appended again after %.0f s", time.time() - self.failing_since)
             self.failing_since = None
-        self.pending = self.pending[len(batch) :]
-        self.written += len(batch)
+        del self.pending[:n]  # only what was written; rows added meanwhile stay for the next flush
+        self.written += n
         for fn in self.listeners:
             fn()
         return True

@@ -167,3 +167,30 @@ def test_sharding_splits_hands_over_with_grace_and_never_doubles_in_steady_state
     b.members.leave()  # b stops: a takes its share back at once
     a.update(a.step())
     assert a.share() == 300 and changes[-1][0] > 100
+
+
+def test_evidence_added_during_a_flush_is_not_lost():
+    """flush() runs in a thread while the event loop keeps adding rows (a burst of trap-driven
+    state changes during a slow append): every row reaches the log, in order. The writer once
+    sliced away the rows added during the database call without writing them (a scenario run lost
+    the six linkDown 'down' events of a failed transformer's hotspots and opened no incident)."""
+
+    class SlowStore:
+        def __init__(self):
+            self.rows: list = []
+            self.during: list = []
+
+        def append(self, batch, node=""):
+            values = list(batch)  # the INSERT's values are built first ...
+            for row in self.during:  # ... then the loop adds while this thread waits on the commit
+                w.add(*row)
+            self.during = []
+            self.rows += values
+
+    store = SlowStore()
+    w = EvidenceWriter(store, node="n")  # type: ignore[arg-type]
+    w.add(1.0, "health", "hotspot:AP-0001", {"kind": "suspect"})
+    store.during = [(2.0 + i, "health", f"hotspot:AP-000{i + 2}", {"kind": "state", "new": "down"}) for i in range(5)]
+    assert w.flush() and w.flush()
+    assert [r[0] for r in store.rows] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert w.pending == [] and w.written == 6
