@@ -114,6 +114,7 @@ class Settings:
     telemetry_interval_s: float = 10.0  # grid readings per element
     # --- tolerances of the score (docs/outages.md, "Weighing evidence") ---------------------------
     hold_intervals: float = 1.5  # a dark child waits this many intervals for its parent's reading
+    delivery_s: float = 1.0  # readings of one moment may reach the explainer this far apart (ingest lag; not scaled)
     fail_polls: int = 3  # failed polls that take an element down (hotspots.health)
     p_root: float = 1e-4  # any one element failing on its own within a coincidence window
     p_lost: float = 0.03  # an answering hotspot's poll failing at random within that window
@@ -132,6 +133,13 @@ class Settings:
         """How long dark children wait for their parent's own reading (every element reports once
         per telemetry interval; the rest is the tolerance for jitter and delivery)."""
         return self.hold_intervals * self.telemetry_interval_s
+
+    @property
+    def restore_hold_s(self) -> float:
+        """How long the dark children of a parent that came back wait for their own next reading
+        before each counts as a failure of its own: a full interval after the restore, the usual
+        hold, and the delivery lag (a busy ingest node appends the parent's row before theirs)."""
+        return self.telemetry_interval_s + self.telemetry_hold_s + self.delivery_s
 
     @property
     def poll_hold_s(self) -> float:
@@ -537,7 +545,7 @@ class Explainer:
             # its reading is newer than theirs: no roll-up for them; if it came back (a restore),
             # they wait for their own next reading first
             before = [k for k in dark if k.since < since]
-            if self.grid_prev.get(el) == DEENERGIZED and now - since < hold:
+            if self.grid_prev.get(el) == DEENERGIZED and now - since < self.s.restore_hold_s:
                 node.held += [k.finding for k in before if k.finding]
             else:
                 node.roots += [k.finding for k in before if k.finding]

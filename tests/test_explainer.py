@@ -119,6 +119,35 @@ def test_feeder_trip_one_incident_even_when_transformers_report_first(inv):
     assert len(c.shown()) == 1
 
 
+def test_transformer_readings_delivered_late_after_a_feeder_restore_are_not_failures_of_their_own(inv):
+    """test_ha saw it: the grid ingest node was busy, the feeder's 'energized' row reached the
+    explainer more than a hold before its transformers' rows (which carry the earlier reading time),
+    and the explainer re-rooted the closing incident to a transformer and opened three transformer
+    incidents that closed a moment later. A transformer still dark after its feeder's restore is its
+    own failure only after its next reading is due and delivered; a truly dead one still gets its own."""
+    c = City(inv)
+    f = "feeder:SRD-04"
+    ts = [f"transformer:{t}" for t in inv.transformers_of_feeder["SRD-04"]]
+    c.grid(T0 + 60, f, "de-energized")
+    for t in ts:
+        c.grid(T0 + 62, t, "de-energized")
+    _dark(c, T0 + 70, f)
+    c.run(T0 + 60, T0 + 200)
+    assert [(i.cause, i.root) for i in c.shown()] == [("power_grid", f)]
+    c.grid(T0 + 300, f, "energized")
+    lag = c.ex.s.telemetry_hold_s + 1.0  # beyond the plain hold: the old code gave up waiting here
+    c.run(T0 + 300, T0 + 300 + lag)
+    for t in ts[1:]:  # delivered now, read at T0 + 302; ts[0] stays dead (a blown fuse)
+        c.grid(T0 + 302, t, "energized")
+    c.run(T0 + 300 + lag, T0 + 400)
+    inc = c.incidents()[0]
+    assert inc.status == "closed" and inc.closed_at == pytest.approx(T0 + 300, abs=1)
+    assert (inc.cause, inc.root) == ("power_grid", f), "no re-root to a transformer at the restore"
+    later = c.incidents()[1:]
+    assert [(i.cause, i.root, i.status) for i in later] == [("power_grid", ts[0], "open")], later
+    assert later[0].opened_at == pytest.approx(T0 + 300 + c.ex.s.restore_hold_s, abs=1.5)
+
+
 def test_switch_fail_is_network_and_power_stays(inv):
     c = City(inv)
     sw = "switch:SW-TBL-01"
