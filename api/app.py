@@ -15,6 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from api.data import DataSource
 from api.fastpath import PublicFastPath
@@ -59,10 +60,10 @@ def page_with_headers(path: Path) -> tuple[bytes, dict[str, str]]:
     for kind, text in _INLINE.findall(body):
         hashes[kind].append("'sha256-" + base64.b64encode(hashlib.sha256(text).digest()).decode() + "'")
     csp = (
-        "default-src 'none'; script-src "
-        + " ".join(hashes[b"script"] or ["'none'"])
-        + "; style-src "
-        + " ".join(hashes[b"style"] or ["'none'"])
+        "default-src 'none'; script-src 'self' "
+        + " ".join(hashes[b"script"])
+        + "; style-src 'self' "
+        + " ".join(hashes[b"style"])
         + "; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
     return body, {
@@ -134,6 +135,9 @@ def create_app(
         (p for p in (Path(__file__).resolve().parent.parent / "dashboards", Path.cwd() / "dashboards") if p.is_dir()),
         Path("dashboards"),
     )
+
+    # The pages' ES modules, styles and vendored libraries (scripts/vendor-frontend.sh): same origin only.
+    app.mount("/static", StaticFiles(directory=pages / "static", check_dir=False), name="static")
 
     citizen_html, noc_html = page_with_headers(pages / "citizen.html"), page_with_headers(pages / "noc.html")
 

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(mosquitto mosquitto-clients influxdb snmp snmpd snmpsim prometheus-snmp-exporter wrk python3-venv curl
-             nginx-light prometheus prometheus-alertmanager docker-compose systemd openssl postgresql)
+             nginx-light prometheus prometheus-alertmanager docker-compose systemd openssl postgresql chromium)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

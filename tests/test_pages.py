@@ -40,3 +40,10 @@ def test_pages_carry_a_csp_of_their_own_assets_only(client, path):
     assert b' style="' not in r.content
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
     assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_vendored_libraries_are_served_from_pantau_itself(client):
+    r = client.get("/static/vendor/uPlot.esm.js")
+    assert r.status_code == 200 and "javascript" in r.headers["content-type"]
+    assert b"export { uPlot as default }" in r.content
+    assert client.get("/static/vendor/../../citizen.html").status_code == 404
