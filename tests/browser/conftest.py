@@ -1,0 +1,149 @@
+"""Browser tests (marker ``browser``): Playwright for Python drives Debian's Chromium
+(``/usr/bin/chromium`` through ``executable_path``; Playwright downloads no browser) against one
+running stack — simulated city, collectors, explainer, ``pantau api`` — at time scale 10.
+
+Shared by every browser test module: ``stack`` (started once per session), ``api`` (its URL),
+``sim`` (the simulator's control URL), ``operator_key`` (an operator API key in the stack's state
+database), ``browser`` (a headless Chromium), ``page`` (a fresh context and page per test) and
+``screenshot(page, name)`` (saves ``docs/screens/<name>.png``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collectors.schedule import load_jobs
+from collectors.snmp.collector import ALL_RUNS
+from pantau.stack import Stack
+
+K = 10  # time scale: a 30 s poll interval is 3 s here
+CHROMIUM = os.environ.get("PANTAU_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.integration)
+
+
+def wait(fn, timeout: float, what: str, step: float = 0.3):
+    """Poll ``fn`` until it returns something truthy; fail with what was last seen."""
+    t0 = time.monotonic()
+    last = None
+    while time.monotonic() - t0 < timeout:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (httpx.HTTPError, KeyError, ValueError, OSError):
+            pass
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})"[:2000])
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap.sh installs Debian's chromium")
+    st = Stack(
+        tmp_path_factory.mktemp("browserstack"),
+        time_scale=K,
+        collect=True,
+        api=True,
+        intervals={j.name: j.interval_s / K for j in load_jobs(known=ALL_RUNS)},
+        seed=11,
+    )
+    st.start()
+    try:
+        api = st.api_svc.url
+        wait(lambda: httpx.get(f"{api}/healthz").json()["collector_fresh"], 90, "the collector's live view")
+        wait(lambda: httpx.get(f"{api}/api/v1/public/summary").json()["hotspots"]["up"] >= 2200, 120, "hotspots up")
+        yield st
+    finally:
+        st.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack) -> str:
+    return stack.api_svc.url
+
+
+@pytest.fixture(scope="session")
+def sim(stack) -> str:
+    return stack.sim.url
+
+
+@pytest.fixture(scope="session")
+def operator_key(stack) -> str:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pantau",
+            "keys",
+            "create",
+            "browser-test",
+            "--role",
+            "operator",
+            "--state-dir",
+            str(stack.collector.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(stack.pantau_env or {})},
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium; Playwright gives every launch a fresh, empty user-data-dir of its own."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, locale="id-ID", timezone_id="Asia/Jakarta")
+    p = ctx.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    p.errors = errors  # type: ignore[attr-defined]
+    yield p
+    ctx.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    SCREENS.mkdir(parents=True, exist_ok=True)
+
+    def shot(page, name: str, full_page: bool = False) -> Path:
+        path = SCREENS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    return shot
