@@ -31,6 +31,7 @@ from pantau.settings import Settings
 from pantau.sharding import Sharding
 from store.cluster import Leases, Members
 from store.db import open_database, redact
+from store.lineprotocol import Point
 from store.live import LiveStore, LiveWriterState
 from store.sink import BatchingSink
 from store.spool import SpoolSinks
@@ -328,10 +329,66 @@ def _connect(c: Collecting) -> None:
     if c.explainer:
         c.evidence.listeners.append(c.explainer.wake)
         c.explainer.last_seen = _last_seen(c)
+        c.explainer.listeners.append(lambda changed, _log: c.sink.write(incident_points(changed)))
         if c.delivery:
             c.explainer.listeners.append(c.delivery.router.on_incidents)
             c.explainer.on_active.append(c.delivery.set_active)
             c.delivery.active = False  # until this node's explainer is the active one
+
+
+HOTSPOTS_FIELD_MAX = 60_000  # InfluxDB keeps string fields up to 64 KB
+
+
+def incident_points(changed: list[dict]) -> list[Point]:
+    """Each change of an incident as a point of ``incident`` (docs/schema.md) for dashboards: its
+    status, cause, root and affected hotspots over time, at the time of the change. The state
+    database stays the record (incidents, their log); this is their history for time-series tools."""
+    out = []
+    for inc in changed:
+        hotspots = [a.partition(":")[2] for a in inc.get("affected") or [] if a.startswith("hotspot:")]
+        joined = ",".join(hotspots)
+        if len(joined) > HOTSPOTS_FIELD_MAX:
+            joined = joined[: joined.rfind(",", 0, HOTSPOTS_FIELD_MAX)]
+        out.append(
+            Point(
+                "incident",
+                {"city": inc["city"], "incident": inc["id"], "cause": inc["cause"]},
+                {
+                    "status": inc["status"],
+                    "root": inc["root"],
+                    "affected": len(inc.get("affected") or []),
+                    "hotspots": joined,
+                    "title": inc.get("explanation_en") or "",
+                    "confidence": float(inc.get("confidence") or 0.0),
+                },
+                int(float(inc.get("updated_at") or inc["opened_at"]) * 1e9),
+            )
+        )
+    return out
+
+
+def alert_points(city: str, alerts: dict, now: float) -> list[Point]:
+    """Alert delivery's counters (the status file's ``alerts``) as ``pantau_self`` points,
+    ``component=alerts``: webhooks sent, and per receiver failed deliveries since the process started
+    and the outbox (pending, failed attempts)."""
+    t = int(now * 1e9)
+    pts = [Point("pantau_self", {"component": "alerts", "city": city}, {"sent": int(alerts.get("sent", 0))}, t)]
+    outbox = alerts.get("outbox") or {}
+    for name in sorted(set(alerts.get("failures") or {}) | set(outbox)):
+        ob = outbox.get(name) or {}
+        pts.append(
+            Point(
+                "pantau_self",
+                {"component": "alerts", "city": city, "receiver": name},
+                {
+                    "failures": int((alerts.get("failures") or {}).get(name, 0)),
+                    "outbox_pending": int(ob.get("pending", 0)),
+                    "outbox_failed_attempts": int(ob.get("failed_attempts", 0)),
+                },
+                t,
+            )
+        )
+    return pts
 
 
 def build(inv: Inventory, st_: Settings) -> Collecting:
@@ -464,9 +521,13 @@ def _write_status(st: dict, paths: set[Path]) -> None:
 
 async def _report_until(stop: asyncio.Event, c: Collecting, live: LiveWriter, status_paths: set[Path]) -> None:
     """Every second: the status file(s) and the live view in the state database, until asked to stop."""
+    n = 0
     while not stop.is_set():
         st = _status(c)
         _write_status(st, status_paths)
+        if n % 10 == 0 and c.delivery and c.delivery.active and "alerts" in st:
+            c.sink.write(alert_points(c.inv.city, st["alerts"], time.time()))
+        n += 1
         try:
             live.write(st)
         except Exception as exc:  # the database down: the live view waits, collection goes on

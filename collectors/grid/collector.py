@@ -26,6 +26,7 @@ from collectors.grid.config import GRID_FILE, GridConfig, load_grid_config
 from collectors.grid.deadletters import DeadLetters
 from collectors.grid.ingest import Ingest, Outcome
 from collectors.grid.mqtt import BrokerConf, MqttSession
+from collectors.grid.payloads import REASONS
 from collectors.grid.sparkplug import SparkplugHost
 from collectors.grid.state import GridEvent, GridState, Reading
 from collectors.sink import DurableSinks, Sink
@@ -229,12 +230,21 @@ class GridCollector:
             self.sparkplug.rebirths_requested += 1
 
     def _event_to_sink(self, ev: GridEvent) -> None:
-        kind = ev.element.partition(":")[0]
+        kind, _, ident = ev.element.partition(":")
+        tags = {"element": ev.element, "kind": kind, "city": self.inv.city, "source": ev.source}
+        # where it sits in the grid, as grid_telemetry's tags: dashboards filter events by substation/feeder
+        t = self.inv.transformers.get(ident) if kind == "transformer" else None
+        feeder = t.feeder if t else ident if kind == "feeder" else None
+        f = self.inv.feeders.get(feeder) if feeder else None
+        if f is not None:
+            tags |= {"feeder": f.id, "substation": f.substation}
+        elif kind == "substation":
+            tags["substation"] = ident
         self.sink.write(
             [
                 Point(
                     "grid_event",
-                    {"element": ev.element, "kind": kind, "city": self.inv.city, "source": ev.source},
+                    tags,
                     {"old": ev.old, "new": ev.new, "reason": ev.reason},
                     int(ev.at * 1e9),
                 )
@@ -254,11 +264,23 @@ class GridCollector:
     def _self_metrics(self) -> None:
         now = int(time.time() * 1e9)
         pts = []
+        city = self.inv.city
         for name, st in [("main", self.ingest.stats())] + [(f"w{i}", s) for i, s in self.worker_stats.items()]:
+            # Dead letters per reason, every reason (zeros too): a counter since the process started.
+            by_reason = st.get("dead_by_reason", {})
+            pts += [
+                Point(
+                    "grid_deadletters",
+                    {"city": city, "process": name, "reason": r},
+                    {"count": int(by_reason.get(r, 0))},
+                    now,
+                )
+                for r in sorted(set(REASONS) | set(by_reason))
+            ]
             pts.append(
                 Point(
                     "pantau_self",
-                    {"component": "grid", "process": name},
+                    {"component": "grid", "process": name, "city": city},
                     {
                         "received": st["received"],
                         "accepted": st["accepted"],

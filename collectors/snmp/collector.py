@@ -143,12 +143,18 @@ class SnmpCollector:
             del self.events[:5000]
         kind, _, ident = ev.element.partition(":")
         value = ev.new if ev.kind == "state" else ev.kind
+        tags = {kind: ident, "kind": ev.kind, "source": ev.source, "city": self.inv.city}
+        fields: dict[str, str | float] = {"value": value, "previous": ev.old, "detail": ev.reason[:500]}
+        h = self.inv.hotspots.get(ident) if kind == "hotspot" else None
+        if h is not None:  # where it happened, without a join: dashboards count and map states by area
+            tags |= {"kecamatan": h.kecamatan, "kelurahan": h.kelurahan}
+            fields |= {"lat": h.lat, "lon": h.lon}
         self.sink.write(
             [
                 Point(
                     "hotspot_event" if kind == "hotspot" else "network_event",
-                    {kind: ident, "kind": ev.kind, "source": ev.source},
-                    {"value": value, "previous": ev.old, "detail": ev.reason[:500]},
+                    tags,
+                    fields,
                     int(ev.at * 1e9),
                 )
             ]

@@ -157,6 +157,7 @@ class HotspotPoller:
         for h in inventory.hotspots.values():
             prof = profiles.for_vendor(h.vendor)
             tags = {
+                "city": inventory.city,
                 "hotspot": h.id,
                 "kecamatan": h.kecamatan,
                 "kelurahan": h.kelurahan,
@@ -178,7 +179,7 @@ class HotspotPoller:
         generic = profiles.profiles.get("generic")
         if include_switches and generic is not None:
             for s in inventory.switches.values():
-                tags = {"switch": s.id, "role": s.role}
+                tags = {"city": inventory.city, "switch": s.id, "role": s.role}
                 pt = PollTarget(
                     f"switch:{s.id}",
                     s.id,
@@ -199,7 +200,7 @@ class HotspotPoller:
                 c.id,
                 tgt(c.id, c.address, c.snmp_port, c.credentials),
                 prof,
-                {"controller": c.id},
+                {"city": inventory.city, "controller": c.id},
                 offset=0.0,
             )
             self.controllers[c.id] = pt
@@ -387,7 +388,7 @@ class HotspotPoller:
             [
                 Point(
                     "pantau_self",
-                    {"component": "snmp", "target": which},
+                    {"component": "snmp", "target": which, "city": self.inv.city},
                     {
                         "cycle_s": round(stats.duration_s, 4),
                         "polled": stats.polled,
