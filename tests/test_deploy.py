@@ -89,12 +89,47 @@ def test_compose_file_is_valid_for_docker_compose(tmp_path):
         "LAPOR_HMAC": "x",
         "TELEGRAM_TOKEN": "x",
         "SLACK_PATH": "x",
+        "GRAFANA_ADMIN_PASSWORD": "x",
+        "GRAFANA_INFLUX_TOKEN": "x",
     }
     p = _run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    del env["INFLUX_TOKEN"]
-    p = _run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], env=env, cwd=tmp_path)
-    assert p.returncode != 0 and "INFLUX_TOKEN" in p.stderr
+    for required in ("INFLUX_TOKEN", "GRAFANA_ADMIN_PASSWORD"):
+        p = _run(
+            ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+            env={k: v for k, v in env.items() if k != required},
+            cwd=tmp_path,
+        )
+        assert p.returncode != 0 and required in p.stderr
+
+
+@pytest.mark.unit
+def test_compose_grafana_is_pinned_read_only_and_on_loopback(tmp_path):
+    """The grafana service: a pinned image, provisioning and dashboards mounted read-only from the
+    repository's dashboards/grafana, published on loopback only, no literal secret."""
+    import yaml
+
+    g = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["grafana"]
+    image, _, tag = g["image"].partition(":")
+    assert image == "grafana/grafana-oss" and tag[:1].isdigit() and tag.count(".") == 2, g["image"]
+    mounts = {v.split(":")[1]: v for v in g["volumes"]}
+    for target, src in [
+        ("/etc/grafana/provisioning/datasources", "./dashboards/grafana/provisioning/datasources"),
+        ("/etc/grafana/provisioning/dashboards", "./dashboards/grafana/provisioning/dashboards"),
+        ("/var/lib/grafana/dashboards/pantau", "./dashboards/grafana/dashboards"),
+    ]:
+        assert mounts[target] == f"{src}:{target}:ro"
+        assert (ROOT / src).is_dir()
+    assert g["ports"] == ["127.0.0.1:3000:3000"]
+    env = g["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert env["GRAFANA_INFLUX_PASSWORD"].startswith("${GRAFANA_INFLUX_TOKEN:?")
+    # what the data source file reads from the environment, the service sets
+    ds = (ROOT / "dashboards/grafana/provisioning/datasources/pantau.yaml").read_text()
+    import re
+
+    used = set(re.findall(r"\$\{(\w+)\}", re.sub(r"(?m)^\s*#.*$", "", ds)))
+    assert used and used <= set(env), used - set(env)
 
 
 @pytest.mark.integration

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_docker_compose_is_valid_and_refers_to_existing_files():
     d = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert set(d["services"]) == {"influxdb", "mosquitto", "pantau", "api"}
+    assert set(d["services"]) == {"influxdb", "mosquitto", "pantau", "api", "grafana"}
     for svc in d["services"].values():
         for vol in svc.get("volumes", []):
             src = vol.split(":")[0]
