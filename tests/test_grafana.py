@@ -17,6 +17,8 @@ import jsonschema_rs
 import pytest
 import yaml
 
+from tests.fixtures.waiting import wait
+
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "dashboards" / "grafana"
 K = 10
@@ -244,17 +246,6 @@ def filled(tmp_path_factory):
         yield st, int(t0 * 1000) - 60_000, int(time.time() * 1000) + 1000
     finally:
         st.stop()
-
-
-def wait(fn, timeout, what):
-    t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        last = fn()
-        if last:
-            return last
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def run(db, q: str) -> list[dict]:
