@@ -204,6 +204,106 @@ def test_provisioning_names_the_dashboards_and_holds_no_secret():
     assert prov["options"]["path"] == "/var/lib/grafana/dashboards/pantau"
 
 
+# --- unit: what the dashboards read is written --------------------------------------------------
+@pytest.mark.unit
+def test_snmp_points_and_events_carry_the_city_and_the_area(semarang):
+    from collectors.sink import MemorySink
+    from collectors.snmp.collector import SnmpCollector
+    from collectors.snmp.poller import HotspotPoller
+    from collectors.snmp.profiles import load_profiles
+    from hotspots.health import HealthEvent
+
+    poller = HotspotPoller(semarang, load_profiles(), None, MemorySink())
+    h = semarang.hotspots["AP-0042"]
+    assert poller.targets["AP-0042"].tags == {
+        "city": "semarang", "hotspot": "AP-0042", "kecamatan": h.kecamatan, "kelurahan": h.kelurahan,
+        "vendor": h.vendor, "switch": h.switch, "transformer": h.transformer,
+        "feeder": semarang.transformers[h.transformer].feeder,
+    }  # fmt: skip
+    assert all(t.tags["city"] == "semarang" for t in [*poller.switch_targets.values(), *poller.controllers.values()])
+    sink = MemorySink()
+    coll = SnmpCollector(semarang, sink)
+    coll._store_event(HealthEvent("hotspot:AP-0042", 10.0, "state", "up", "down", "3 polls unanswered"))
+    coll._store_event(HealthEvent("switch:CORE-01", 11.0, "state", "unknown", "up", ""))
+    hs, sw = sink.points
+    assert hs.measurement == "hotspot_event" and hs.tags == {
+        "hotspot": "AP-0042", "kind": "state", "source": "poll", "city": "semarang",
+        "kecamatan": h.kecamatan, "kelurahan": h.kelurahan,
+    }  # fmt: skip
+    assert hs.fields == {"value": "down", "previous": "up", "detail": "3 polls unanswered", "lat": h.lat, "lon": h.lon}
+    assert sw.measurement == "network_event" and sw.tags["city"] == "semarang" and "lat" not in sw.fields
+
+
+@pytest.mark.unit
+def test_grid_events_carry_substation_and_feeder(semarang):
+    from types import SimpleNamespace
+
+    from collectors.grid.collector import GridCollector
+    from collectors.grid.state import GridEvent
+    from collectors.sink import MemorySink
+
+    fake = SimpleNamespace(inv=semarang, sink=MemorySink())
+    t = next(iter(semarang.transformers.values()))
+    sub = semarang.feeders[t.feeder].substation
+    for el in (f"transformer:{t.id}", f"feeder:{t.feeder}", f"substation:{sub}"):
+        GridCollector._event_to_sink(fake, GridEvent(el, 1.0, "energized", "de-energized", "breaker open"))
+    tr, fd, ss = (p.tags for p in fake.sink.points)
+    assert tr["feeder"] == fd["feeder"] == t.feeder and tr["substation"] == fd["substation"] == ss["substation"] == sub
+    assert "feeder" not in ss and {p.tags["city"] for p in fake.sink.points} == {"semarang"}
+
+
+@pytest.mark.unit
+def test_dead_letters_are_written_per_reason_zeros_too(semarang):
+    from types import SimpleNamespace
+
+    from collectors.grid.collector import GridCollector
+    from collectors.grid.payloads import REASONS
+    from collectors.sink import MemorySink
+
+    stats = {"received": 9, "accepted": 7, "dead": 2, "spool_backlog_bytes": 0, "lag_s": 0.2}
+    fake = SimpleNamespace(
+        inv=semarang,
+        sink=MemorySink(),
+        ingest=SimpleNamespace(stats=lambda: dict(stats, dead_by_reason={"schema": 2})),
+        worker_stats={1: dict(stats, dead_by_reason={})},
+    )
+    GridCollector._self_metrics(fake)
+    dead = {
+        (p.tags["process"], p.tags["reason"]): p.fields["count"]
+        for p in fake.sink.points
+        if p.measurement == "grid_deadletters"
+    }
+    assert dead[("main", "schema")] == 2 and dead[("w1", "schema")] == 0 and dead[("main", "oversize")] == 0
+    assert {r for _, r in dead} == set(REASONS)
+    selfs = [p for p in fake.sink.points if p.measurement == "pantau_self"]
+    assert [p.tags for p in selfs] == [{"component": "grid", "process": n, "city": "semarang"} for n in ("main", "w1")]
+
+
+@pytest.mark.unit
+def test_incident_and_alert_points():
+    from pantau.service import HOTSPOTS_FIELD_MAX, alert_points, incident_points
+
+    inc = {
+        "id": "INC-1", "city": "semarang", "cause": "power_grid", "root": "feeder:SRD-04", "status": "open",
+        "affected": ["hotspot:AP-0001", "switch:SW-1", "hotspot:AP-0002"], "explanation_en": "Feeder SRD-04 tripped",
+        "confidence": 0.9, "opened_at": 100.0, "updated_at": 105.5,
+    }  # fmt: skip
+    (p,) = incident_points([inc])
+    assert p.measurement == "incident" and p.tags == {"city": "semarang", "incident": "INC-1", "cause": "power_grid"}
+    assert p.fields["hotspots"] == "AP-0001,AP-0002" and p.fields["affected"] == 3 and p.fields["status"] == "open"
+    assert p.time_ns == 105_500_000_000
+    many = dict(inc, affected=[f"hotspot:AP-{i:05d}" for i in range(20000)])
+    (big,) = incident_points([many])
+    assert len(big.fields["hotspots"]) <= HOTSPOTS_FIELD_MAX and big.fields["hotspots"].split(",")[-1].startswith("AP-")
+    assert all(len(h) == 8 for h in big.fields["hotspots"].split(","))  # cut between ids, never inside one
+    pts = alert_points(
+        "semarang", {"sent": 4, "failures": {"noc": 2, "lapor": 0}, "outbox": {"noc": {"pending": 1}}}, 7.0
+    )
+    assert pts[0].fields == {"sent": 4} and [q.tags.get("receiver") for q in pts] == [None, "lapor", "noc"]
+    assert pts[2].fields == {"failures": 2, "outbox_pending": 1, "outbox_failed_attempts": 0}
+    assert all(q.tags["component"] == "alerts" and q.tags["city"] == "semarang" for q in pts)
+
+
 # --- integration: every query against InfluxDB after a short simulated run -----------------------
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory):
