@@ -704,8 +704,8 @@ def switches() -> dict:
     return dashboard(
         "pantau-switches",
         "Pantau — Switches and uplinks",
-        "The city's core, aggregation and access switches: reachability, round-trip time, CPU and "
-        "memory, uplink traffic, interface state and errors, and their events.",
+        "The city's core, aggregation and access switches: reachability, round-trip time, uplink "
+        "traffic, interface state and errors, and their events.",
         ["network", "snmp"],
         [
             city_variable("switch_poll"),
@@ -749,20 +749,6 @@ def switches() -> dict:
                 "ms",
                 min_=0,
                 steps=((None, "green"), (100, "orange"), (300, "red")),
-            ),
-            timeseries(
-                "CPU",
-                [
-                    target(
-                        f"""SELECT mean("cpu_pct") FROM "switch_poll" WHERE {sel} AND $timeFilter
-                        GROUP BY time($__interval), "switch" fill(null)""",
-                        alias="$tag_switch",
-                    )
-                ],
-                "percent",
-                min_=0,
-                max_=100,
-                steps=((None, "green"), (80, "orange"), (95, "red")),
             ),
             timeseries(
                 "Traffic in per interface",
