@@ -90,6 +90,7 @@ def main() -> int:
     inv = load_inventory(resolve_city("semarang"))
     with tempfile.TemporaryDirectory(prefix="pantau-front-") as tmpd:
         tmp = Path(tmpd)
+        tmp.chmod(0o755)  # nginx's workers (nobody) read the static answer from here: a 0700 dir is 403s
         state = tmp / "state"
         build(inv, state, substations=("SRD", "PDL", "KLS", "SPL"), switch="SW-SMT-01")
         kel = next(iter(inv.kecamatan.values())).kelurahan[0]
@@ -105,6 +106,7 @@ def main() -> int:
             assert answer.status_code == 200 and answer.json()["status"] == "outage", answer.text
             static = tmp / "answer.json"
             static.write_bytes(answer.content)
+            static.chmod(0o644)
             nport = services.free_port()
             conf = nginx_conf(tmp / "nginx", nport, ports, static)
             ng = services.Service(
@@ -119,6 +121,8 @@ def main() -> int:
                 wrk(base, [path], 2, conns, threads, tmp)  # warm
                 api_r = wrk(base, [path], args.seconds, conns, threads, tmp)
                 st_r = wrk(base, ["/static/answer.json"], args.seconds, conns, threads, tmp)
+                if st_r["non2xx"]:
+                    raise SystemExit(f"the static peer answered {st_r['non2xx']} non-2xx: no comparison ({st_r})")
                 rows[conns] = (api_r, st_r)
                 print(f"  {conns} connections: pantau {api_r}  static {st_r}", flush=True)
             # --- CGNAT: 2,000 citizens behind one address, each asking once ---------------------
