@@ -133,6 +133,23 @@ function showProblem(e) {
       sugg.length ? " " + t("didYouMean") + " " : "",
       ...sugg.flatMap((x, i) => (i ? [", ", x] : [x])),
     );
+  } else if (e.status === 409 && b.kecamatan) {
+    const name = $("q").value.trim();
+    message(
+      t("whichKec") + " ",
+      ...b.kecamatan.flatMap((kec, i) => [
+        i ? ", " : "",
+        h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            onclick: () => showAnswer(`kelurahan/${encodeURIComponent(name)}?lang=${lang()}&kecamatan=${encodeURIComponent(kec)}`),
+          },
+          `${name} (${t("kec")} ${kec})`,
+        ),
+      ]),
+    );
   } else message(b.detail || t("offline"));
 }
 

@@ -88,7 +88,9 @@ export function createMap(container, areas, onPick) {
   };
 
   let drag = null;
+  let dragged = false; // the click that ends a drag is not a pick
   svg.addEventListener("pointerdown", (ev) => {
+    dragged = false;
     if (vb.w >= W - 0.5) return; // the whole city: nothing to pan, let the page scroll
     drag = { id: ev.pointerId, x: ev.clientX, y: ev.clientY, vb: { ...vb }, moved: false };
   });
@@ -106,7 +108,7 @@ export function createMap(container, areas, onPick) {
   });
   const endDrag = (ev) => {
     if (drag && ev.pointerId === drag.id) {
-      if (drag.moved) svg.addEventListener("click", (e) => e.stopPropagation(), { capture: true, once: true });
+      dragged = drag.moved;
       drag = null;
     }
   };
@@ -118,6 +120,7 @@ export function createMap(container, areas, onPick) {
     zoomAt(2, x, y);
   });
   svg.addEventListener("click", (ev) => {
+    if (dragged) return;
     const p = ev.target.closest && ev.target.closest("path.k");
     if (p) onPick(p.dataset.code, { fromMap: true });
   });

@@ -27,11 +27,18 @@ export function norm(s) {
 
 export function renderCityLine(doc) {
   const { head, detail } = cityLine(doc);
-  document.getElementById("city-status").replaceChildren(
-    h("strong", { id: "city-head" }, head),
-    " ",
-    h("span", { id: "city-detail" }, detail),
-  );
+  const headEl = document.getElementById("city-head");
+  if (headEl) {
+    // the server's elements stay (their paint is the page's measured first answer): new words only
+    headEl.textContent = head;
+    document.getElementById("city-detail").textContent = detail;
+  } else {
+    document.getElementById("city-status").replaceChildren(
+      h("strong", { id: "city-head" }, head),
+      " ",
+      h("span", { id: "city-detail" }, detail),
+    );
+  }
   document.getElementById("updated").textContent = t("updated", { t: hm(doc.updated_at) });
 }
 
