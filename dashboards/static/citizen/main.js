@@ -116,7 +116,7 @@ async function showAnswer(path, { quiet = false, focus = false, fromMap = false 
       saved("pantau.kelurahan", code);
       if (location.hash !== "#" + encodeURI(code)) history.replaceState(null, "", "#" + encodeURI(code));
     }
-    if (!quiet) $("answer").focus({ preventScroll: fromMap });
+    if (!quiet) $("answer").focus(); // read out by screen readers; on a phone it scrolls the answer into view
   } catch (e) {
     if (quiet) return;
     if (e instanceof HttpError) showProblem(e);
