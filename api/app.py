@@ -16,10 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 
 from api.data import DataSource
 from api.fastpath import PublicFastPath
-from api.public import PublicCache
+from api.public import PublicCache, gz, status_html
 from api.ratelimit import RateLimiter
 from api.routes import (
     availability,
@@ -33,6 +34,7 @@ from api.routes import (
     silences,
     system,
 )
+from api.routes.public import accepts_gzip, gz_etag
 from api.schemas import Problem
 from store.timeseries import InfluxConf
 
@@ -136,17 +138,40 @@ def create_app(
         Path("dashboards"),
     )
 
-    # The pages' ES modules, styles and vendored libraries (scripts/vendor-frontend.sh): same origin only.
-    app.mount("/static", StaticFiles(directory=pages / "static", check_dir=False), name="static")
+    # The pages' ES modules, styles and vendored libraries (scripts/vendor-frontend.sh): same origin
+    # only, gzipped for clients that accept it (the citizens' page's modules: 40 KB → 11 KB; nginx
+    # passes them on as they are, config/nginx/pantau.conf).
+    app.mount(
+        "/static",
+        GZipMiddleware(StaticFiles(directory=pages / "static", check_dir=False), minimum_size=1024),
+        name="static",
+    )
 
     citizen_html, noc_html = page_with_headers(pages / "citizen.html"), page_with_headers(pages / "noc.html")
+    citizen_built: dict[int, tuple[bytes, str, bytes]] = {}
 
     @app.get("/", include_in_schema=False)
-    def citizen_page():
-        body, headers = citizen_html
-        return Response(
-            body, media_type="text/html; charset=utf-8", headers={**headers, "Cache-Control": "public, max-age=300"}
-        )
+    def citizen_page(request: Request):
+        # The city's status is in the page itself (its words and the map's data): a phone on a slow
+        # network shows the first answer with the first response, not after three more round trips.
+        pub = app.state.public
+        pub.ensure()
+        built = citizen_built.get(pub.version)
+        if built is None:
+            body = status_html(citizen_html[0], pub.status_doc, pub.status[0])
+            built = (body, '"p-' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"', gz(body))
+            citizen_built.clear()
+            citizen_built[pub.version] = built
+        body, etag, gzipped = built
+        headers = {**citizen_html[1], "Cache-Control": "public, max-age=5", "Vary": "Accept-Encoding"}
+        use_gz = accepts_gzip(request.headers.get("accept-encoding"))
+        headers["ETag"] = gz_etag(etag) if use_gz else etag
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        if use_gz:
+            body = gzipped
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
     @app.get("/noc", include_in_schema=False)
     def noc_page():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import gzip
 import hashlib
 import json
 import math
@@ -59,13 +60,59 @@ def norm(name: str) -> str:
     return " ".join("".join(c if c.isalnum() else " " for c in s).split())
 
 
+def gz(blob: bytes) -> bytes:
+    """Pre-compressed once per build (deterministic: no timestamp in the header)."""
+    return gzip.compress(blob, 9, mtime=0)
+
+
+def etag_of(blob: bytes) -> str:
+    return '"' + hashlib.blake2b(blob, digest_size=8).hexdigest() + '"'
+
+
+def _num(n: int) -> str:
+    return f"{n:,}".replace(",", ".")  # Indonesian thousands: 2.300
+
+
+def city_line(doc: dict) -> tuple[str, str]:
+    """The page's first answer in Bahasa Indonesia: a headline and a detail. The page's script says
+    the same in either language (dashboards/static/citizen/i18n.js, ``cityLine``); a test holds
+    the two to the same words."""
+    by = doc["kelurahan_by_status"]
+    hs = doc["hotspots"]
+    if by.get("outage"):
+        head = f"Ada gangguan di {_num(by['outage'])} kelurahan."
+    elif by.get("maintenance"):
+        head = f"Pemeliharaan terjadwal di {_num(by['maintenance'])} kelurahan."
+    else:
+        head = "Semua normal."
+    detail = f"{_num(hs['up'])} dari {_num(hs['total'])} titik wifi publik di {doc['city']} menyala"
+    if by.get("outage") and by.get("maintenance"):
+        detail += f"; {_num(by['maintenance'])} kelurahan dalam pemeliharaan terjadwal"
+    return head, detail + f" · diperbarui {doc['updated_at'][11:16].replace(':', '.')} WIB"
+
+
+def status_html(page: bytes, doc: dict, blob: bytes) -> bytes:
+    """The citizens' page with the city's status in it: the first answer as text (no script needed)
+    and ``/public/status`` as a JSON data block the page's script starts from (not executed: the
+    CSP's ``script-src`` is not involved)."""
+    import html
+
+    head, detail = city_line(doc)
+    text = (
+        f'<strong id="city-head" elementtiming="first-answer">{html.escape(head)}</strong> '
+        f'<span id="city-detail">{html.escape(detail)}</span>'
+    )
+    data = blob.replace(b"<", b"\\u003c")  # "<" only occurs in strings, where JSON may escape it: no "</script"
+    return page.replace(b"<!--pantau:status-->", text.encode(), 1).replace(b"<!--pantau:data-->", data, 1)
+
+
 def iso(t: float | None) -> str:
     return datetime.fromtimestamp(t or 0, WIB).isoformat(timespec="seconds")
 
 
 class PublicCache:
     def __init__(self, data):
-        self._areas: tuple[bytes, str] | None = None
+        self._areas: tuple[bytes, str, bytes] | None = None
         self.data = data
         inv = data.inv
         self.inv = inv
@@ -102,15 +149,20 @@ class PublicCache:
         self.etags: dict[tuple[tuple[str, str], str], str] = {}
         self.summary: dict[str, bytes] = {}
         self.maintenance: dict[str, bytes] = {}
+        # ``/public/status``: every kelurahan's status in one small language-neutral answer (the map
+        # of the citizens' page), with its ETag and gzipped bytes; ``status_doc`` for the page itself
+        self.status: tuple[bytes, str, bytes] = (b"", '""', b"")
+        self.status_doc: dict = {}
         self.built_at = 0.0
         self.builds = 0
 
     # --- lookups --------------------------------------------------------------------------------
-    def areas_blob(self) -> tuple[bytes, str]:
-        """``/public/areas``: the city's outlines (hotspots/areas.py), built on first use, pre-encoded."""
+    def areas_blob(self) -> tuple[bytes, str, bytes]:
+        """``/public/areas``: the city's outlines (hotspots/areas.py), built on first use, pre-encoded
+        (and gzipped: 53 KB → 10 KB)."""
         if self._areas is None:
             blob = json.dumps(city_areas(self.inv), ensure_ascii=False, separators=(",", ":")).encode()
-            self._areas = (blob, '"' + hashlib.sha1(blob).hexdigest()[:16] + '"')
+            self._areas = (blob, '"' + hashlib.sha1(blob).hexdigest()[:16] + '"', gz(blob))
         return self._areas
 
     def find(self, name: str, kecamatan: str | None = None) -> tuple[list[tuple[str, str]], list[str]]:
@@ -230,6 +282,7 @@ class PublicCache:
         updated = iso(d.live.get("at") or now)
         blobs, etags = {}, {}
         city_up = city_down = 0
+        st_rows: list[dict] = []
         for a in self.areas:
             ids = self.hotspots_of.get(a, [])
             up = sum(1 for i in ids if hs_live.get(i, ("unknown",))[0] in ("up", "degraded"))
@@ -290,7 +343,15 @@ class PublicCache:
                 }
                 blob = dumps(doc)  # the shape is PublicArea's (tests/test_schemathesis.py holds it to that)
                 blobs[(a, lang)] = blob
-                etags[(a, lang)] = '"' + hashlib.blake2b(blob, digest_size=8).hexdigest() + '"'
+                etags[(a, lang)] = etag_of(blob)
+            row = {"code": f"{a[0]}/{a[1]}", "status": status, "total": len(ids), "up": up, "down": down}
+            if outages:
+                row["causes"] = sorted({o["cause"] for o in outages})
+                row["handled"] = all(o["handling"] != "detected" for o in outages)
+                row["since"] = outages[0]["since"]
+            if any(not m["active"] for m in ms):
+                row["planned"] = next(m["start"] for m in ms if not m["active"])
+            st_rows.append(row)
         by_cause: dict[str, int] = {}
         for inc in d.open_incidents():
             if not inc["merged_into"]:
@@ -337,6 +398,30 @@ class PublicCache:
                 ensure_ascii=False,
                 separators=(",", ":"),
             ).encode()
+        counts = {k: sum(1 for r in st_rows if r["status"] == k) for k in STATUS_TEXT}
+        status_doc = {
+            "city": inv.display_name,
+            "updated_at": updated,
+            "hotspots": {"total": len(inv.hotspots), "up": city_up, "down": city_down},
+            "kelurahan_by_status": counts,
+            "outages": by_cause,
+            "services": [
+                {"name": s.name, "status": egov.get(slug, {}).get("state", "unknown")} for slug, s in inv.egov.items()
+            ],
+            "maintenance": [
+                {
+                    "start": iso(n["start"]),
+                    "end": iso(n["end"]),
+                    "reason": n.get("reason", ""),
+                    "active": n["start"] <= now <= n["end"],
+                    "kelurahan": sorted(f"{kec}/{kel}" for kec, kel in self.areas_of_element.get(n["element"], ())),
+                }
+                for n in sorted(upcoming, key=lambda n: n["start"])
+            ],
+            "kelurahan": st_rows,
+        }
+        sblob = dumps(status_doc)  # the shape is PublicStatus's (tests/test_api.py)
+        self.status, self.status_doc = (sblob, etag_of(sblob), gz(sblob)), status_doc
         self.blobs, self.etags, self.summary, self.maintenance = blobs, etags, summary, maintenance
         self.version = version
         self.built_at = now

@@ -430,6 +430,60 @@ class PublicAreas(BaseModel):
     borders: list[list[list[float]]] = Field(description="segments [[lat, lon], [lat, lon]] between kecamatan")
 
 
+class StatusRow(BaseModel):
+    code: str = Field(description="kecamatan code / kelurahan name, as in `/public/areas`")
+    status: Literal["normal", "outage", "maintenance"]
+    total: int = Field(description="public wifi hotspots in the kelurahan")
+    up: int
+    down: int
+    causes: list[CAUSE] | None = Field(None, description="causes of its open outages (only when there are)")
+    handled: bool | None = Field(None, description="every open outage is acknowledged by staff or planned work")
+    since: str | None = Field(None, description="ISO 8601, WIB: the oldest open outage's start")
+    planned: str | None = Field(None, description="ISO 8601, WIB: the start of the next planned maintenance")
+
+
+class StatusMaintenance(PublicMaintenance):
+    kelurahan: list[str] = Field(description="codes of the kelurahan it touches")
+
+
+class PublicStatus(BaseModel):
+    """Every kelurahan at once, for a map: language-neutral (the page has the words), rebuilt once per
+    change, ETag and gzip."""
+
+    model_config = ex(
+        {
+            "city": "Kota Semarang",
+            "updated_at": "2026-11-23T12:03:10+07:00",
+            "hotspots": {"total": 2300, "up": 2243, "down": 57},
+            "kelurahan_by_status": {"normal": 176, "outage": 1, "maintenance": 0},
+            "outages": {"power_grid": 1},
+            "services": [{"name": "Lapor Hendi", "status": "up"}],
+            "maintenance": [],
+            "kelurahan": [
+                {
+                    "code": "TBL/Sendangmulyo",
+                    "status": "outage",
+                    "total": 14,
+                    "up": 2,
+                    "down": 12,
+                    "causes": ["power_grid"],
+                    "handled": True,
+                    "since": "2026-11-23T12:01:00+07:00",
+                },
+                {"code": "TBL/Tembalang", "status": "normal", "total": 13, "up": 13, "down": 0},
+            ],
+        }
+    )
+    city: str
+    updated_at: str
+    hotspots: dict[str, int]
+    kelurahan_by_status: dict[str, int]
+    outages: dict[str, int] = Field(description="open outages by cause")
+    services: list[dict[str, str]]
+    maintenance: list[StatusMaintenance]
+    kelurahan: list[StatusRow]
+
+
 class PublicSummary(BaseModel):
     city: str
     status_text: str

@@ -357,7 +357,7 @@ def test_rate_limiter_trusts_forwarded_only_from_trusted_proxies():
 def test_pages_are_served(world):
     c = world["client"]
     r = c.get("/")
-    assert r.status_code == 200 and "Ada gangguan listrik atau wifi" in r.text and "api/v1/public/kelurahan" in r.text
+    assert r.status_code == 200 and "Ada gangguan listrik atau wifi" in r.text and "api/v1/public/areas" in r.text
     n = c.get("/noc")
     assert n.status_code == 200 and "X-API-Key" in n.text and "api/v1/events" in n.text
 
@@ -377,3 +377,70 @@ def test_public_areas_outline_every_kelurahan_for_a_map_without_tiles(world):
     assert doc["borders"], "kecamatan borders are drawn"
     again = c.get("/api/v1/public/areas", headers={"If-None-Match": r.headers["etag"], "X-Forwarded-For": "10.9.0.2"})
     assert again.status_code == 304
+
+
+def test_status_of_every_kelurahan_agrees_with_their_answers(world):
+    """``/public/status`` (the citizens' map): one row per kelurahan, the same status and causes as
+    each kelurahan's own answer, the city's counts, nothing internal; gzip and ETag on both paths."""
+    import gzip as gz
+
+    from api.schemas import PublicStatus
+
+    c, inv = world["client"], world["inv"]
+    hdr = {"X-Forwarded-For": "10.6.0.1", "Accept-Encoding": "identity"}
+    r = c.get("/api/v1/public/status", headers=hdr)
+    assert r.status_code == 200 and "content-encoding" not in r.headers and r.headers["vary"] == "Accept-Encoding"
+    doc = PublicStatus.model_validate_json(r.content).model_dump(exclude_none=True)
+    rows = {row["code"]: row for row in doc["kelurahan"]}
+    assert len(rows) == sum(len(k.kelurahan) for k in inv.kecamatan.values())
+    assert sum(doc["kelurahan_by_status"].values()) == len(rows) and doc["kelurahan_by_status"]["outage"] > 0
+    assert doc["hotspots"]["total"] == len(inv.hotspots) == sum(row["total"] for row in rows.values())
+    for code, row in rows.items():
+        kec, kel = code.split("/", 1)
+        a = world["app"].state.public.blobs[((kec, kel), "id")]
+        ans = json.loads(a)
+        assert row["status"] == ans["status"] and row["down"] == ans["hotspots"]["down"], code
+        assert row.get("causes", []) == sorted({o["cause"] for o in ans["outages"]}), code
+        assert ("since" in row) == bool(ans["outages"])
+    assert any(m["kelurahan"] for m in doc["maintenance"])
+    assert all(code in rows for m in doc["maintenance"] for code in m["kelurahan"])
+    text = r.text
+    assert "INC-" not in text and "SW-" not in text and "127." not in text and "feeder" not in text
+
+    # the fast path (no query) and the route (any query) give the same bytes and ETags
+    route = c.get("/api/v1/public/status?via=route", headers={**hdr, "X-Forwarded-For": "10.6.0.2"})
+    assert route.content == r.content and route.headers["etag"] == r.headers["etag"]
+    for path in ("/api/v1/public/status", "/api/v1/public/status?via=route"):
+        z = c.get(path, headers={"X-Forwarded-For": "10.6.0.3", "Accept-Encoding": "gzip"})
+        assert z.headers["content-encoding"] == "gzip" and z.content == r.content  # httpx decompressed it
+        assert z.headers["etag"] == r.headers["etag"][:-1] + '-gz"' and z.headers["vary"] == "Accept-Encoding"
+        assert int(z.headers["content-length"]) < len(r.content) / 4
+        again = c.get(
+            path,
+            headers={"X-Forwarded-For": "10.6.0.4", "Accept-Encoding": "gzip", "If-None-Match": z.headers["etag"]},
+        )
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == z.headers["etag"]
+    assert c.get("/api/v1/public/areas", headers={"Accept-Encoding": "gzip"}).headers["content-encoding"] == "gzip"
+    assert gz.decompress(world["app"].state.public.status[2]) == r.content
+
+
+def test_citizen_page_carries_the_city_status(world):
+    """The page at ``/`` has the first answer in it: the city's line as text, and ``/public/status``
+    as a JSON block (escaped so it cannot close its script element); ETag and gzip."""
+    from api.public import city_line
+
+    c = world["client"]
+    status = c.get("/api/v1/public/status", headers={"Accept-Encoding": "identity"}).json()
+    r = c.get("/", headers={"Accept-Encoding": "identity"})
+    head, detail = city_line(status)
+    assert (
+        head.startswith("Ada gangguan di ")
+        and f'<strong id="city-head" elementtiming="first-answer">{head}</strong>' in r.text
+    )
+    assert "titik wifi publik di Kota Semarang menyala" in detail and detail in r.text
+    block = re.search(r'<script type="application/json" id="pantau-status">(.*?)</script>', r.text, re.S)
+    assert block and json.loads(block.group(1)) == status and "<" not in block.group(1)
+    z = c.get("/", headers={"Accept-Encoding": "gzip"})
+    assert z.headers["content-encoding"] == "gzip" and z.content == r.content
+    assert c.get("/", headers={"Accept-Encoding": "gzip", "If-None-Match": z.headers["etag"]}).status_code == 304
+    assert int(z.headers["content-length"]) < 12_000, "the page with its data, gzipped"

@@ -46,7 +46,13 @@ def test_each_city_answers_its_own_citizens(two):
     assert c.get(f"/api/v1/public/kelurahan/{kel_b}").status_code == 404  # not a Semarang kelurahan
     assert c.get("/cities/batang", follow_redirects=False).headers["location"] == "/cities/batang/"
     page = c.get("/cities/batang/")
-    assert page.status_code == 200 and 'get("api/v1/public/kelurahan")' in page.text  # relative: this city's API
+    # relative: this city's API and modules; this city's status written in
+    assert page.status_code == 200 and 'href="api/v1/public/areas"' in page.text and "/static/" not in page.text
+    assert (
+        f"di {two['batang'].display_name} menyala" in page.text
+        and f'"code":"{next(iter(two["batang"].kecamatan))}/' in page.text
+    )
+    assert c.get("/cities/batang/static/citizen/main.js").status_code == 200
 
 
 def test_incidents_and_keys_per_city(two):

@@ -48,6 +48,18 @@ def test_random_forwarded_for_through_nginx_is_still_limited(semarang, tmp_path)
                 f"{limited} refused with 429"
             )
             assert codes[:5] == [200] * 5 and limited >= 40, codes
+        # Compressed once, by whichever of the two is meant to (another citizen: a bucket of its own).
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{port}",
+            verify=tls,
+            transport=httpx.HTTPTransport(verify=tls, local_address="127.0.0.3"),
+            headers={"Accept-Encoding": "gzip"},
+        ) as c:
+            page = c.get("/")
+            assert page.headers.get("content-encoding") == "gzip" and 'id="city-head"' in page.text
+            assert page.headers["etag"].endswith('-gz"')  # pantau api's own, passed on as it is
+            listing = c.get("/api/v1/public/kelurahan")
+            assert listing.headers.get("content-encoding") == "gzip" and len(listing.json()) == 177  # nginx's
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://127.0.0.1:{port}/healthz")  # without Pantau's CA: not trusted
     finally:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.schemas import Problem, PublicArea, PublicAreaRef, PublicAreas, PublicSummary
+from api.schemas import Problem, PublicArea, PublicAreaRef, PublicAreas, PublicStatus, PublicSummary
 
 router = APIRouter(
     prefix="/public",
@@ -49,12 +49,33 @@ def _limited(request: Request, lang: str) -> Response | None:
     return None
 
 
-def _send(request: Request, blob: bytes, etag: str | None = None) -> Response:
-    if etag and request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag, **HEADERS})
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """``Accept-Encoding`` names gzip (without ``q=0``)."""
+    for part in (accept_encoding or "").lower().split(","):
+        coding, _, q = part.strip().partition(";")
+        if coding.strip() == "gzip":
+            return q.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def gz_etag(etag: str) -> str:
+    """The gzipped bytes are another representation: another strong ETag (RFC 9110 §8.8.3)."""
+    return etag[:-1] + '-gz"'
+
+
+def _send(request: Request, blob: bytes, etag: str | None = None, gzipped: bytes | None = None) -> Response:
     h = dict(HEADERS)
+    use_gz = gzipped is not None and accepts_gzip(request.headers.get("accept-encoding"))
+    if gzipped is not None:
+        h["Vary"] = "Accept-Encoding"
     if etag:
+        etag = gz_etag(etag) if use_gz else etag
         h["ETag"] = etag
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=h)
+    if use_gz:
+        h["Content-Encoding"] = "gzip"
+        return Response(gzipped, media_type="application/json", headers=h)
     return Response(blob, media_type="application/json", headers=h)
 
 
@@ -128,10 +149,24 @@ async def areas(request: Request):
     r = _limited(request, "id")
     if r:
         return r
-    blob, etag = request.app.state.public.areas_blob()
-    resp = _send(request, blob, etag)
+    blob, etag, gzipped = request.app.state.public.areas_blob()
+    resp = _send(request, blob, etag, gzipped)
     resp.headers["Cache-Control"] = "public, max-age=3600"  # changes only with the inventory
     return resp
+
+
+@router.get(
+    "/status",
+    response_model=PublicStatus,
+    summary="Every kelurahan's status at once (the citizens' map): small, language-neutral, ETag",
+)
+async def status(request: Request):
+    r = _limited(request, "id")
+    if r:
+        return r
+    pub = request.app.state.public  # not a dependency: the hot path skips dependency solving
+    pub.ensure()
+    return _send(request, *pub.status)
 
 
 @router.get("/summary", response_model=PublicSummary, summary="The city at a glance")
