@@ -142,6 +142,10 @@ def _hotspot(data, hotspot_id: str):
     return h
 
 
+def _round(v) -> float | None:
+    return None if v is None else round(float(v), 3)
+
+
 def _step(minutes: int, points: int) -> int:
     """A bucket of whole seconds, at least 10 s, giving at most ``points`` buckets."""
     raw = max(10, -(-minutes * 60 // points))
@@ -201,9 +205,7 @@ def hotspot_series(
             cols = {}
     times = sorted(t for t in cols if t >= t0)
     doc["time"] = times
-    doc["series"] = {
-        f: [None if cols[t].get(f) is None else round(float(cols[t][f]), 3) for t in times] for f in SERIES_FIELDS
-    }
+    doc["series"] = {f: [_round(cols[t].get(f)) for t in times] for f in SERIES_FIELDS}
     return doc
 
 
@@ -225,7 +227,8 @@ def hotspot_states(
     t0 = now - minutes * 60
     changes, pieces = _accounting(request, data).hotspot(h.id, t0, now, now)
     # the state at the window's start is the last change before it
-    state, spans = "unknown", []
+    state: str = "unknown"
+    spans: list[dict] = []
     for at, kind, _old, new, _r, _s in changes:
         if kind != "state" or new not in ("up", "degraded", "down", "unknown"):
             continue
