@@ -24,6 +24,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from api.schemas import PublicSummary
+from hotspots.areas import areas as city_areas
 from outages import etr
 
 WIB = ZoneInfo("Asia/Jakarta")  # citizens' times; the API does not import the explainer's texts
@@ -64,6 +65,7 @@ def iso(t: float | None) -> str:
 
 class PublicCache:
     def __init__(self, data):
+        self._areas: tuple[bytes, str] | None = None
         self.data = data
         inv = data.inv
         self.inv = inv
@@ -104,6 +106,13 @@ class PublicCache:
         self.builds = 0
 
     # --- lookups --------------------------------------------------------------------------------
+    def areas_blob(self) -> tuple[bytes, str]:
+        """``/public/areas``: the city's outlines (hotspots/areas.py), built on first use, pre-encoded."""
+        if self._areas is None:
+            blob = json.dumps(city_areas(self.inv), ensure_ascii=False, separators=(",", ":")).encode()
+            self._areas = (blob, '"' + hashlib.sha1(blob).hexdigest()[:16] + '"')
+        return self._areas
+
     def find(self, name: str, kecamatan: str | None = None) -> tuple[list[tuple[str, str]], list[str]]:
         """Matching areas, and suggestions when there is none (answers remembered: names repeat)."""
         key = (name, kecamatan)

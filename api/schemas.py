@@ -474,6 +474,33 @@ class PublicAreaRef(BaseModel):
     kecamatan: str
 
 
+class AreaCell(BaseModel):
+    code: str = Field(description="kecamatan code / kelurahan name (a hotspot's area)")
+    name: str
+    kecamatan: str = Field(description="kecamatan code")
+    polygon: list[list[float]] = Field(description="[lat, lon] vertices, counter-clockwise")
+    label: list[float] = Field(description="[lat, lon] where to write the name")
+    hotspots: int
+
+
+class AreaLabel(BaseModel):
+    code: str
+    name: str
+    label: list[float]
+
+
+class PublicAreas(BaseModel):
+    """Outlines for a map without tiles (hotspots/areas.py): kelurahan cells and kecamatan borders."""
+
+    city: str
+    method: str
+    bbox: list[float] = Field(description="[min lat, min lon, max lat, max lon]")
+    outline: list[list[float]]
+    kelurahan: list[AreaCell]
+    kecamatan: list[AreaLabel]
+    borders: list[list[list[float]]] = Field(description="segments [[lat, lon], [lat, lon]] between kecamatan")
+
+
 class PublicSummary(BaseModel):
     city: str
     status_text: str

@@ -243,6 +243,10 @@ class Explainer:
             k = data.get("kind")
             if k == "state":
                 was_failing = self._failing_at(st, at)
+                if was_failing and data["new"] != "down" and element.startswith("switch:"):
+                    # a comeback that can hold its children's failures: it was down, or failed
+                    # with them (a lost answer and a slow one of a busy collector is neither)
+                    st["back_explained"] = st["state"] == "down" or self._explained_children_at(element, at)
                 if data["new"] == "down" and not was_failing:
                     st["fail_at"] = at
                 st["state"] = data["new"]
@@ -426,6 +430,20 @@ class Explainer:
             bool(below) and sum(1 for h in below if self.failing(h)) >= len(below) / 2
         )
 
+    def _explained_children_at(self, sw: str, at: float) -> bool:
+        """Whether failing switch ``sw`` failed with two of its child switches or half of its
+        hotspots at ``at`` (:meth:`_explains_children` on the evidence alone, for :meth:`feed`)."""
+
+        def failing(el: str) -> bool:
+            st = self.hs.get(el)
+            return bool(st and self._failing_at(st, at))
+
+        kids = [k for k in self.kids.get(sw, []) if k.startswith("switch:")]
+        below = self.below.get(sw, [])
+        return sum(1 for k in kids if failing(k)) >= 2 or (
+            bool(below) and sum(1 for h in below if failing(h)) >= len(below) / 2
+        )
+
     def _network_findings(self, now: float) -> tuple[dict[str, Finding], list[Finding]]:
         """Decide which failing switches are ``network_uplink`` roots (topmost failing, down or half
         dark); one whose parent may not have been polled since it failed stays provisional."""
@@ -469,9 +487,10 @@ class Explainer:
 
     def _uplink_recovering(self, el: str, now: float) -> bool:
         """Decide whether a switch above failing ``el`` came back after it failed and is still being
-        polled up: the switch above was failing when ``el`` failed (within a poll interval) and
-        answers again since. A switch above that failed only later — a lost answer or a timeout of
-        a busy collector while ``el`` was long dead — explains nothing about ``el``."""
+        polled up: the switch above was failing when ``el`` failed (within a poll interval), was down
+        or failed with its children, and answers again since. A switch above that failed only later,
+        or only for a lost answer and a slow one (a busy collector) while ``el`` died beside it,
+        explains nothing about ``el``."""
         st = self.hs[el]
         fa = st.get("fail_at", st["since"])
         cur = self.parent_net.get(el)
@@ -482,6 +501,7 @@ class Explainer:
                 back is not None
                 and back > fa
                 and up.get("back_from", 0.0) <= fa + self.s.poll_interval_s
+                and up.get("back_explained", True)
                 and now - back < self.s.grace_polls * self.s.poll_interval_s
             ):
                 return True

@@ -184,10 +184,17 @@ class _Nginx(Service):
         return f"https://{self.host}:{self.port}"
 
 
-def nginx(state_dir: Path, upstream_port: int | list[int], tls_dir: Path, port: int | None = None) -> _Nginx:
+def nginx(
+    state_dir: Path,
+    upstream_port: int | list[int],
+    tls_dir: Path,
+    port: int | None = None,
+    public_rate: tuple[int, int] | None = None,
+) -> _Nginx:
     """Debian's nginx with Pantau's shipped site (config/nginx/pantau.conf): TLS terminated with the
     certificate in ``tls_dir``, ``X-Forwarded-For`` appended, proxying to ``pantau api`` (one port,
-    or a list of replicas' ports: the upstream's servers)."""
+    or a list of replicas' ports: the upstream's servers). ``public_rate`` = (requests/s, burst)
+    replaces the site's per-address limit of citizens' questions (a load test from one address)."""
     state_dir = Path(state_dir)
     (state_dir / "temp").mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -205,6 +212,13 @@ def nginx(state_dir: Path, upstream_port: int | list[int], tls_dir: Path, port: 
         .replace("/etc/pantau/tls/fullchain.pem", str(tls_dir / "server.pem"))
         .replace("/etc/pantau/tls/privkey.pem", str(tls_dir / "server.key"))
     )
+    if public_rate is not None:
+        site = re.sub(
+            r"zone=pantau_citizens:20m rate=\d+r/s", f"zone=pantau_citizens:20m rate={public_rate[0]}r/s", site
+        )
+        site = re.sub(r"zone=pantau_citizens burst=\d+", f"zone=pantau_citizens burst={public_rate[1]}", site)
+        if f"rate={public_rate[0]}r/s" not in site or f"burst={public_rate[1]} " not in site:
+            raise ServiceError("config/nginx/pantau.conf lost the citizens' limit_req anchors")
     if any(site.count(f"server 127.0.0.1:{p}") != 1 for p in ports) or f"127.0.0.1:{port} ssl" not in site:
         raise ServiceError("config/nginx/pantau.conf lost the anchors services.nginx rewrites")
     tmp = state_dir / "temp"

@@ -97,6 +97,7 @@ def test_public_endpoints_need_no_key(world):
         "/api/v1/public/kelurahan/Pedalangan",
         "/api/v1/public/location?lat=-6.99&lon=110.42",
         "/api/v1/public/maintenance",
+        "/api/v1/public/areas",
         "/metrics",
         "/healthz",
         "/api/v1/openapi.json",
@@ -359,3 +360,20 @@ def test_pages_are_served(world):
     assert r.status_code == 200 and "Ada gangguan listrik atau wifi" in r.text and "api/v1/public/kelurahan" in r.text
     n = c.get("/noc")
     assert n.status_code == 200 and "X-API-Key" in n.text and "api/v1/events" in n.text
+
+
+def test_public_areas_outline_every_kelurahan_for_a_map_without_tiles(world):
+    c, inv = world["client"], world["inv"]
+    r = c.get("/api/v1/public/areas", headers={"X-Forwarded-For": "10.9.0.2"})
+    assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=3600"
+    doc = r.json()
+    assert doc["city"] == inv.city
+    assert {k["code"] for k in doc["kelurahan"]} == {h.area for h in inv.hotspots.values()}
+    assert sum(k["hotspots"] for k in doc["kelurahan"]) == len(inv.hotspots)
+    assert {k["code"] for k in doc["kecamatan"]} == set(inv.kecamatan)
+    lat0, lon0, lat1, lon1 = doc["bbox"]
+    for k in doc["kelurahan"]:
+        assert len(k["polygon"]) >= 3 and all(lat0 <= p[0] <= lat1 and lon0 <= p[1] <= lon1 for p in k["polygon"])
+    assert doc["borders"], "kecamatan borders are drawn"
+    again = c.get("/api/v1/public/areas", headers={"If-None-Match": r.headers["etag"], "X-Forwarded-For": "10.9.0.2"})
+    assert again.status_code == 304

@@ -18,23 +18,10 @@ import pytest
 from collectors.schedule import load_jobs
 from collectors.snmp.collector import ALL_RUNS
 from pantau.stack import Stack
+from tests.fixtures.waiting import wait
 
 pytestmark = pytest.mark.integration
 K = 10
-
-
-def wait(fn, timeout, what):
-    t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (httpx.HTTPError, KeyError, ValueError, StopIteration):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})"[:2000])
 
 
 @pytest.fixture(scope="module")

@@ -543,6 +543,27 @@ def test_a_later_hiccup_of_the_switch_above_does_not_close_a_switch_incident(inv
     assert c2.ex._uplink_recovering(f"switch:{sw}", T0 + 210)
 
 
+def test_a_hiccup_of_the_switch_above_as_a_switch_dies_does_not_hold_the_switch_incident(inv):
+    """The bench saw wrong-inventory-switch open its incident 110 s after the switch died (the
+    contract allows 90): the aggregation switch above lost one answer and answered slowly in the
+    same poll interval (a busy collector at time scale 10), and that 'comeback' held the dead
+    switch's finding for four poll intervals as if its hotspots were being polled up. A switch
+    above that neither went down nor failed with its children holds nothing."""
+    sw = "SW-TBL-01"
+    agg = inv.switches[sw].parent
+    c = City(inv)
+    c.health(T0 + 60, f"switch:{sw}", "suspect")
+    c.health(T0 + 61, f"switch:{agg}", "suspect")
+    c.health(T0 + 64, f"switch:{agg}", "state", "degraded")  # a slow answer: "back"
+    for i, h in enumerate(inv.hotspots_of_switch[sw]):
+        c.health(T0 + 62 + i % 20, f"hotspot:{h}", "suspect")
+    c.run(T0 + 60, T0 + 110, 1)
+    c.health(T0 + 105, f"switch:{sw}", "state", "down")
+    c.run(T0 + 110, T0 + 200, 1)
+    assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", f"switch:{sw}")]
+    assert c.incidents()[0].opened_at <= T0 + 60 + 30 + 2, c.incidents()[0].opened_at - T0
+
+
 def test_hotspot_dark_with_another_transformer_joins_its_incident(inv):
     """Outlier: a hotspot listed under a transformer that stays energized goes down in the same
     moment as a neighbouring transformer's hotspots: it joins that incident (wrong inventory row),

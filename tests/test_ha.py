@@ -29,26 +29,13 @@ from pantau.stack import Stack
 from simulator.gridload import LinePublishers, elements_of
 from store.db import open_database
 from store.live import LiveStore
+from tests.fixtures.waiting import wait
 from tests.fixtures.webhook import PlainReceiver
 
 pytestmark = pytest.mark.integration
 
 K = 10.0  # time scale of the simulated city
 INTERVALS = {"hotspots": 30 / K, "switches": 15 / K, "controllers": 60 / K, "egov": 30 / K}
-
-
-def wait(fn, timeout: float, what: str, step: float = 0.2):
-    t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (httpx.HTTPError, KeyError, ValueError, OSError, json.JSONDecodeError):
-            pass
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})"[:2000])
 
 
 def node(d, name: str, stack: Stack, db_url: str, receivers=None, snmp=True, egov=False):

@@ -29,23 +29,10 @@ import pytest
 from pantau import services
 from pantau.stack import INFLUX_READER, INFLUX_WRITER, MQTT_COLLECTOR, Stack
 from store.timeseries import InfluxAuthRefused, InfluxConf
+from tests.fixtures.waiting import wait
 from tests.fixtures.webhook import PlainReceiver
 
 pytestmark = pytest.mark.integration
-
-
-def wait(fn, timeout: float, what: str, step: float = 0.5):
-    t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (httpx.HTTPError, KeyError, ValueError, StopIteration, IndexError):
-            pass
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})"[:3000])
 
 
 @pytest.fixture(scope="module")

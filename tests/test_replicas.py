@@ -74,7 +74,9 @@ def test_kill_a_replica_behind_nginx_clients_carry_on(semarang, tmp_path, databa
     port_b = services.free_port()
     a = services.api(tmp_path / "a", city, None, env=env).start(ready_timeout=60)
     b = services.api(tmp_path / "b", city, None, port=port_b, env=env)
-    ng = services.nginx(tmp_path / "nginx", [a.port, port_b], tmp_path / "tls").start(ready_timeout=30)
+    # every client here is 127.0.0.1: one address far above the shipped per-address limit
+    ng = services.nginx(tmp_path / "nginx", [a.port, port_b], tmp_path / "tls", public_rate=(100000, 100000))
+    ng.start(ready_timeout=30)
     base = f"https://127.0.0.1:{ng.port}"
     stop = threading.Event()
     threads: list[threading.Thread] = []

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.schemas import Problem, PublicArea, PublicAreaRef, PublicSummary
+from api.schemas import Problem, PublicArea, PublicAreaRef, PublicAreas, PublicSummary
 
 router = APIRouter(
     prefix="/public",
@@ -117,6 +117,21 @@ async def list_kelurahan(request: Request):
         return r
     pub = request.app.state.public
     return [{"kelurahan": kel, "kecamatan": pub.inv.kecamatan[code].name} for code, kel in pub.areas]
+
+
+@router.get(
+    "/areas",
+    response_model=PublicAreas,
+    summary="Kelurahan and kecamatan outlines for a map (derived from where the city's devices are)",
+)
+async def areas(request: Request):
+    r = _limited(request, "id")
+    if r:
+        return r
+    blob, etag = request.app.state.public.areas_blob()
+    resp = _send(request, blob, etag)
+    resp.headers["Cache-Control"] = "public, max-age=3600"  # changes only with the inventory
+    return resp
 
 
 @router.get("/summary", response_model=PublicSummary, summary="The city at a glance")

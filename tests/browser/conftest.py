@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ import pytest
 from collectors.schedule import load_jobs
 from collectors.snmp.collector import ALL_RUNS
 from pantau.stack import Stack
+from tests.fixtures.waiting import wait  # noqa: F401 - the browser tests import it from here
 
 K = 10  # time scale: a 30 s poll interval is 3 s here
 CHROMIUM = os.environ.get("PANTAU_CHROMIUM", "/usr/bin/chromium")
@@ -41,21 +41,6 @@ def pytest_collection_modifyitems(items):
         if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.integration)
-
-
-def wait(fn, timeout: float, what: str, step: float = 0.3):
-    """Poll ``fn`` until it returns something truthy; fail with what was last seen."""
-    t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (httpx.HTTPError, KeyError, ValueError, OSError):
-            pass
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})"[:2000])
 
 
 @pytest.fixture(scope="session")
