@@ -6,7 +6,7 @@
 import { store } from "./store.js";
 import { api, ApiError } from "./api.js";
 import { t, lang } from "./i18n.js";
-import { el, fill, wib, since, duration, num, badge, causeBadge } from "./util.js";
+import { el, fill, refill, wib, since, duration, num, badge, causeBadge } from "./util.js";
 
 export function incidentCard(inc, { selected = false, onSelect } = {}) {
   const open = inc.status === "open";
@@ -248,6 +248,7 @@ export function incidentsView(root, params) {
   silencesBox().then((b) => fill(sil, b));
 
   const select = async (id, message = null) => {
+    const sameIncident = id === selectedId && shown !== "";
     if (id !== selectedId) shown = "";
     selectedId = id;
     renderList();
@@ -257,7 +258,7 @@ export function incidentsView(root, params) {
       const sig = JSON.stringify([d.updated_at, d.status, d.acknowledged, d.notes.length, d.log.length, d.affected_hotspots, lang()]);
       if (sig === shown && !message) return;
       shown = sig;
-      fill(
+      (message || !sameIncident ? fill : refill)(
         detailBox,
         incidentDetail(d, {
           message,

@@ -4,7 +4,7 @@
 import { store } from "./store.js";
 import { CityMap } from "./map.js";
 import { t } from "./i18n.js";
-import { el, fill } from "./util.js";
+import { el, fill, refill } from "./util.js";
 import { incidentList, incidentDetail } from "./incidents.js";
 
 export function overviewView(root, params) {
@@ -33,8 +33,9 @@ export function overviewView(root, params) {
     }
     const sig = JSON.stringify([d.id, d.updated_at, d.status, d.acknowledged, d.notes.length, d.log.length]);
     if (sig === shown && !message) return;
+    const same = shown.startsWith(JSON.stringify([d.id]).slice(0, -1));
     shown = sig;
-    fill(
+    (message || !same ? fill : refill)(
       detailBox,
       el("button.link.close", { type: "button", on: { click: () => toggle(d.id) } }, "× " + t("common.close")),
       incidentDetail(d, {

@@ -118,6 +118,27 @@ export function bps(v) {
   return num(v, v < 10 && i ? 1 : 0) + " " + units[i];
 }
 
+/**
+ * Replace a box's content without losing what the operator was typing: the values of its inputs,
+ * text areas and selects (by id) and the focus survive the redraw (a live update of the incident
+ * must not eat a half-written note).
+ */
+export function refill(box, ...children) {
+  const kept = new Map();
+  for (const n of box.querySelectorAll("input[id], textarea[id], select[id]")) kept.set(n.id, n.value);
+  const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
+  fill(box, ...children);
+  for (const [id, value] of kept) {
+    const n = box.querySelector(`#${CSS.escape(id)}`);
+    if (n && value !== "") n.value = value;
+  }
+  if (focused) {
+    const n = box.querySelector(`#${CSS.escape(focused)}`);
+    if (n) n.focus();
+  }
+  return box;
+}
+
 /** Run fn at most once per animation frame. */
 export function perFrame(fn) {
   let queued = false;
