@@ -179,14 +179,16 @@ def hotspot_series(
         where = f"hotspot = {lit} AND time >= {int(t0)}s AND time <= {int(now)}s"
         try:
             for r in data.influx.query_rows(
+                # mean() of a boolean is an error in InfluxDB 1.x: polls answered = 1 - failed / all
                 "SELECT mean(clients) AS clients, mean(cpu_pct) AS cpu_pct, mean(mem_pct) AS mem_pct, "
-                f"mean(latency_ms) AS rtt_ms, mean(up) AS up_ratio FROM hotspot_poll WHERE {where} "
-                f"GROUP BY time({step}s) fill(none)",
+                f"mean(latency_ms) AS rtt_ms, count(up) AS polls, count(error) AS failed FROM hotspot_poll "
+                f"WHERE {where} GROUP BY time({step}s) fill(none)",
                 epoch="s",
             ):
-                cols.setdefault(float(r["time"]), {}).update(
-                    {k: r.get(k) for k in ("clients", "cpu_pct", "mem_pct", "rtt_ms", "up_ratio")}
-                )
+                row = {k: r.get(k) for k in ("clients", "cpu_pct", "mem_pct", "rtt_ms")}
+                polls = r.get("polls") or 0
+                row["up_ratio"] = 1.0 - (r.get("failed") or 0) / polls if polls else None
+                cols.setdefault(float(r["time"]), {}).update(row)
             res = data.influx.query(
                 f"SELECT mean(in_bps) AS rx_bps, mean(out_bps) AS tx_bps FROM hotspot_if WHERE {where} "
                 f"GROUP BY time({step}s), ifname fill(none)",

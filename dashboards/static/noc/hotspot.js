@@ -120,10 +120,25 @@ export function hotspotView(root, params, id) {
         cursor: { drag: { x: true, y: false } },
         legend: { live: true },
         axes: [
-          { stroke: "#333", grid: { stroke: "#e4e4e4" } },
+          // WIB, 24 hours, the operator's language (uPlot's own ticks would say am/pm)
+          {
+            stroke: "#333",
+            grid: { stroke: "#e4e4e4" },
+            space: 70,
+            values: (u, splits) => splits.map((ts) => tick(ts, d.to - d.from)),
+          },
           { stroke: "#333", grid: { stroke: "#e4e4e4" }, size: 70, values: (u, vals) => vals.map((v) => (v === null ? "" : fmtV(v))) },
         ],
-        series: [{}, ...lines.map(([label, , colour]) => ({ label, stroke: colour, width: 1.6, spanGaps: false, value: (u, v) => (v === null ? "–" : fmtV(v)) }))],
+        series: [
+          { label: t("hs.at"), value: (u, v) => (v === null ? "–" : wib(v, true)) },
+          ...lines.map(([label, , colour]) => ({
+            label,
+            stroke: colour,
+            width: 1.6,
+            spanGaps: false,
+            value: (u, v) => (v === null ? "–" : fmtV(v)),
+          })),
+        ],
       };
       charts.push(new uPlot(opts, [d.time, ...lines.map(([, data]) => data)], fig));
     }
@@ -200,6 +215,13 @@ export function hotspotView(root, params, id) {
     store.removeEventListener("hotspots", onHs);
     for (const c of charts) c.destroy();
   };
+}
+
+/** An x-axis tick in WIB: 14.05 within a day's range, "3 Des 14.00" beyond. */
+function tick(ts, span) {
+  const opts = { timeZone: "Asia/Jakarta", hour: "2-digit", minute: "2-digit", hour12: false };
+  if (span > 86400) Object.assign(opts, { day: "numeric", month: "short" });
+  return new Intl.DateTimeFormat(lang() === "id" ? "id-ID" : "en-GB", opts).format(new Date(ts * 1000));
 }
 
 const ID_NAMES = {

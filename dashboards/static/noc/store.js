@@ -82,6 +82,13 @@ class Store extends EventTarget {
     return detail;
   }
 
+  reselect() {
+    clearTimeout(this._reselect);
+    this._reselect = setTimeout(() => {
+      if (this.selected) this.select(this.selected.id, { quiet: true }).catch(() => {});
+    }, 1000);
+  }
+
   counts() {
     const c = { up: 0, degraded: 0, down: 0, unknown: 0 };
     for (const h of this.hotspots) c[h.state] = (c[h.state] || 0) + 1;
@@ -96,6 +103,8 @@ class Store extends EventTarget {
         h.state = data.new;
         h.since = Date.now() / 1000;
         this.emit("hotspots", { changed: [h.id] });
+        // the selected incident may take this hotspot in (its affected list grows with the evidence)
+        if (this.selected && this.selected.status === "open") this.reselect();
       }
     } else if (type === "grid_state") {
       const g = this.grid.get(data.element);
