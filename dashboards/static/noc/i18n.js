@@ -39,7 +39,7 @@ const ID = {
   },
   severity: { critical: "Kritis", warning: "Peringatan", info: "Info" },
   change: { opened: "dibuka", updated: "diperbarui", rerooted: "akar berubah", merged: "digabung", closed: "ditutup", reopened: "dibuka lagi" },
-  units: { d: "h", h: "j", m: "m", s: "d" },
+  units: { d: "hr", h: "jam", m: "mnt", s: "dtk" },
   map: {
     label: "Peta kota: titik wifi menurut status",
     zoomIn: "Perbesar",
