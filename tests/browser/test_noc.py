@@ -292,8 +292,8 @@ def test_accessibility_of_every_screen(page, api, operator_key, screenshot, rout
     page.wait_for_selector(ready, timeout=20_000)
     page.wait_for_timeout(500)
     if route == "grid":  # one substation opened down to its transformers
-        page.click("#gridtree details summary >> nth=0")
-        page.click("#gridtree details[open] details summary >> nth=0")
+        page.click("#gridtree details summary >> nth=0", position={"x": 4, "y": 8})
+        page.click("#gridtree details[open] details summary >> nth=0", position={"x": 4, "y": 8})
     name = {"hotspot/AP-0001": "hotspot-a11y"}.get(route, route)
     if route in ("grid", "services", "availability", "suspects", "wall", "incidents"):
         screenshot(page, f"noc-{name}")
