@@ -91,6 +91,24 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
     on_feeder = httpx.get(f"{api}/api/v1/hotspots", params={"feeder": FEEDER, "limit": 1000}, headers=h).json()["items"]
     dark = {x["id"] for x in on_feeder if x["ups_minutes"] == 0}
     assert len(dark) > 10
+    # the feeder energized and its hotspots answering as the NOC knows them before the trip (a fresh stack)
+    wait(
+        lambda: httpx.get(f"{api}/api/v1/grid/feeder:{FEEDER}", headers=h).json()["state"] == "energized",
+        60,
+        "the feeder energized",
+    )
+    wait(
+        lambda: (
+            not any(
+                httpx.get(
+                    f"{api}/api/v1/hotspots", params={"feeder": FEEDER, "state": st, "limit": 1}, headers=h
+                ).json()["total"]
+                for st in ("down", "unknown")
+            )
+        ),
+        60,
+        "the feeder's hotspots answering",
+    )
     open_noc(page, api, operator_key)
     page.wait_for_selector(".map[data-total='2300']")
     page.evaluate("window.__sameDocument = true")
@@ -101,8 +119,18 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
             f"{sim}/_sim/events", json={"action": "feeder_trip", "target": f"feeder:{FEEDER}"}
         ).raise_for_status()
         t0 = time.monotonic()
-        card = page.locator("ul.incs li.inc", has_text=f"feeder:{FEEDER}")
-        card.wait_for(timeout=30_000)
+        on_api = wait(
+            lambda: next(
+                i
+                for i in httpx.get(f"{api}/api/v1/incidents", headers=h).json()["items"]
+                if i["root"] == f"feeder:{FEEDER}"
+            ),
+            45,
+            "the feeder incident in the API",
+        )
+        t_api_incident = time.monotonic() - t0
+        card = page.locator(f"ul.incs li.inc[data-incident='{on_api['id']}']")
+        card.wait_for(timeout=15_000)
         t_incident = time.monotonic() - t0
         inc_id = card.get_attribute("data-incident")
         # the hotspots on the feeder turn red on the map (hotspot_state events), no reload
@@ -128,7 +156,7 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
         assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
         assert page.locator(".map .root text").text_content() == f"feeder:{FEEDER}"
         print(
-            f"\nincident on the page {t_incident:.1f} s after the trip; its {len(dark)} hotspots down in the API "
+            f"\nincident in the API {t_api_incident:.1f} s and on the page {t_incident:.1f} s after the trip; its {len(dark)} hotspots down in the API "
             f"after {t_api:.1f} s, red on the page after {t_red:.1f} s"
         )
         assert t_red - t_api < 10

@@ -64,6 +64,10 @@ export function gridView(root) {
     const node = (g) => {
       if (onlyProblems && !bad(g)) return null;
       const [n, down] = tally(g);
+      const children = (kids.get(g.element) || []).sort((a, b) => a.element.localeCompare(b.element, "id", { numeric: true }));
+      const count = t("grid.hotspots", { n: num(n), down: num(down) });
+      const href = `#/hotspots?${g.kind === "feeder" ? "feeder" : "q"}=${encodeURIComponent(g.element.split(":")[1])}`;
+      // a summary must hold no link of its own (nested controls): an opened feeder lists it first
       const label = el(
         "span.gnode",
         el(`span.badge.pw-${g.state.replace("-", "")}`, { dataset: { state: g.state } }, t("power." + g.state)),
@@ -72,17 +76,19 @@ export function gridView(root) {
         " ",
         el("span.muted", t("grid." + g.kind)),
         " · ",
-        g.kind === "substation"
-          ? el("span", t("grid.hotspots", { n: num(n), down: num(down) }))
-          : el("a", { href: `#/hotspots?${g.kind === "feeder" ? "feeder" : "q"}=${encodeURIComponent(g.element.split(":")[1])}` }, t("grid.hotspots", { n: num(n), down: num(down) })),
+        children.length ? el("span", count) : el("a", { href }, count),
         g.voltage_v !== null && g.voltage_v !== undefined ? ` · ${t("grid.voltage", { v: num(g.voltage_v, 0) })}` : "",
         g.breaker_closed === false ? ` · ${t("grid.breakerOpen")}` : "",
         g.since ? ` · ${t("inc.since", { t: wib(g.since) })} (${since(g.since)})` : "",
         g.reason ? el("span.muted", ` — ${g.reason}`) : "",
       );
-      const children = (kids.get(g.element) || []).sort((a, b) => a.element.localeCompare(b.element, "id", { numeric: true }));
       if (!children.length) return el("li", { dataset: { element: g.element } }, label);
-      const d = el("details", { dataset: { element: g.element }, open: open.has(g.element) || (onlyProblems && bad(g)) }, el("summary", label), el("ul", children.map(node)));
+      const d = el(
+        "details",
+        { dataset: { element: g.element }, open: open.has(g.element) || (onlyProblems && bad(g)) },
+        el("summary", label),
+        el("ul", g.kind === "feeder" ? el("li.more", el("a", { href }, "→ " + count)) : null, children.map(node)),
+      );
       d.addEventListener("toggle", () => (d.open ? open.add(g.element) : open.delete(g.element)));
       return el("li", d);
     };
