@@ -278,10 +278,11 @@ def test_hotspot_page_draws_its_charts_and_history(page, api, operator_key, scre
     }
     page.wait_for_selector("svg.band rect.st-up")
     assert "AP-0001" in page.inner_text(".hshead h2")
+    page.wait_for_timeout(300)
+    screenshot(page, "noc-hotspot")
     page.click("button[data-minutes='360']")
     page.wait_for_function("location.hash.endsWith('minutes=360')")
     page.wait_for_selector("figure.chart .uplot canvas")
-    screenshot(page, "noc-hotspot", full_page=True)
     no_page_errors(page)
 
 

@@ -84,7 +84,8 @@ export function hotspotView(root, params, id) {
   async function load() {
     fill(chartBox, el("p.muted", t("common.loading")));
     try {
-      const width = Math.max(320, Math.floor((chartBox.clientWidth || 900) / (chartBox.clientWidth > 1100 ? 2 : 1)) - 24);
+      // two charts a row when there is room (figure padding, border and the gap: 40 px)
+      const width = Math.max(320, Math.floor((chartBox.clientWidth || 900) / (chartBox.clientWidth > 1100 ? 2 : 1)) - 40);
       const [series, states] = await Promise.all([
         api(`hotspots/${encodeURIComponent(id)}/series?minutes=${minutes}&points=${Math.min(600, Math.floor(width / 2))}`),
         api(`hotspots/${encodeURIComponent(id)}/states?minutes=${minutes}`),
@@ -127,7 +128,7 @@ export function hotspotView(root, params, id) {
             space: 70,
             values: (u, splits) => splits.map((ts) => tick(ts, d.to - d.from)),
           },
-          { stroke: "#333", grid: { stroke: "#e4e4e4" }, size: 70, values: (u, vals) => vals.map((v) => (v === null ? "" : fmtV(v))) },
+          { stroke: "#333", grid: { stroke: "#e4e4e4" }, size: 86, values: (u, vals) => vals.map((v) => (v === null ? "" : fmtV(v))) },
         ],
         series: [
           { label: t("hs.at"), value: (u, v) => (v === null ? "–" : wib(v, true)) },
