@@ -88,6 +88,62 @@ class HotspotDetail(HotspotOut):
     history_available: bool = Field(description="false when InfluxDB could not be asked")
 
 
+SERIES_FIELDS = ("clients", "rx_bps", "tx_bps", "cpu_pct", "mem_pct", "rtt_ms", "up_ratio")
+
+
+class HotspotSeries(BaseModel):
+    """Columns for a chart (uPlot's layout): ``time`` and one list per field, ``null`` where the
+    bucket has no value (the hotspot did not answer)."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "hotspot": "AP-0001",
+                    "from": 1795000000.0,
+                    "to": 1795003600.0,
+                    "step_s": 60,
+                    "available": True,
+                    "time": [1795000000.0, 1795000060.0],
+                    "series": {
+                        "clients": [12.0, 14.5],
+                        "rx_bps": [812000.0, 790000.0],
+                        "tx_bps": [120000.0, 98000.0],
+                        "cpu_pct": [22.0, 25.5],
+                        "mem_pct": [41.0, 41.0],
+                        "rtt_ms": [3.1, 2.8],
+                        "up_ratio": [1.0, 1.0],
+                    },
+                }
+            ]
+        },
+    )
+    hotspot: str
+    from_: float = Field(alias="from")
+    to: float
+    step_s: int = Field(description="bucket width: the range divided into at most `points` buckets")
+    available: bool = Field(description="false when InfluxDB could not be asked")
+    time: list[float] = Field(description="bucket starts, UNIX s")
+    series: dict[str, list[float | None]] = Field(
+        description="per bucket: clients (mean), rx_bps / tx_bps (wired interfaces summed), cpu_pct, mem_pct, "
+        "rtt_ms (poll round trip), up_ratio (share of polls answered)"
+    )
+
+
+class StateSpan(BaseModel):
+    start: float
+    end: float | None = Field(description="None: still in this state")
+    state: HEALTH
+
+
+class DowntimePiece(BaseModel):
+    start: float
+    end: float
+    cause: CAUSE
+    incident: str | None
+
+
 # --- incidents ----------------------------------------------------------------------------------
 class Note(BaseModel):
     model_config = ex(
@@ -189,6 +245,21 @@ class AckIn(BaseModel):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Teknisi menuju lokasi"}]})
     text: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class HotspotStates(BaseModel):
+    """A hotspot's history from the state database: its health changes as the collecting nodes stored
+    them in the evidence log, and its downtime attributed to incidents (the availability accounting)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    hotspot: str
+    from_: float = Field(alias="from")
+    to: float
+    state: HEALTH = Field(description="now")
+    spans: list[StateSpan] = Field(description="state per interval within the window, oldest first")
+    changes: list[StateChange] = Field(description="state changes and reboots within the window, newest first")
+    downtime: list[DowntimePiece] = Field(description="down intervals within the window and the cause they count for")
+    incidents: list[IncidentOut] = Field(description="incidents that listed this hotspot, newest first")
 
 
 # --- grid, notices, services ----------------------------------------------------------------------

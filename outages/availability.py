@@ -39,6 +39,7 @@ import calendar
 import threading
 import time
 from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,6 +53,7 @@ PRIORITY = {"power_grid": 0, "planned_maintenance": 0, "network_uplink": 1, "dev
 CORRECTION_S = 900.0
 GROUPS = ("hotspot", "kelurahan", "kecamatan", "vendor", "switch", "transformer", "feeder", "city")
 STEPS = ("hour", "day", "month")
+CHANGES_KEPT = 500  # state changes kept per hotspot for its history (the NOC's hotspot page)
 
 
 # --- 1. downtime from health evidence -----------------------------------------------------------
@@ -62,6 +64,8 @@ class DowntimeLedger:
     def __init__(self) -> None:
         self.seq = 0
         self.intervals: dict[str, list[list]] = {}  # hotspot id -> [[start, end|None], ...]
+        # hotspot id -> its last CHANGES_KEPT state changes and reboots (at, kind, old, new, reason, source)
+        self.changes: dict[str, deque[tuple]] = {}
         self._suspect: dict[str, float] = {}  # first failed poll of the current failure run
         self._lock = threading.Lock()
 
@@ -72,6 +76,11 @@ class DowntimeLedger:
         ivs = self.intervals.setdefault(h, [])
         down = bool(ivs) and ivs[-1][1] is None
         kind = data.get("kind")
+        if kind in ("state", "reboot"):
+            ch = self.changes.get(h)
+            if ch is None:
+                ch = self.changes[h] = deque(maxlen=CHANGES_KEPT)
+            ch.append((at, kind, data.get("old"), data.get("new"), data.get("reason") or "", data.get("source") or ""))
         if kind == "suspect":
             if not down:
                 self._suspect[h] = at  # a new failure run starts with its first failed poll
@@ -102,6 +111,11 @@ class DowntimeLedger:
                 n += len(rows)
                 if len(rows) < 200_000:
                     return n
+
+    def history(self, hotspot: str) -> list[tuple]:
+        """The hotspot's last state changes and reboots as read so far, oldest first:
+        ``(at, kind, old, new, reason, source)``."""
+        return list(self.changes.get(hotspot, ()))
 
     def down_between(self, t0: float, t1: float) -> dict[str, list[tuple[float, float]]]:
         out: dict[str, list[tuple[float, float]]] = {}
@@ -324,6 +338,20 @@ class Accounting:
             now = min(time.time() if now is None else now, t1)
             down = self.ledger.down_between(t0, min(t1, now))
             return attribute(down, tls, now)
+
+    def hotspot(self, hotspot: str, t0: float, t1: float, now: float | None = None) -> tuple[list[tuple], list[Piece]]:
+        """One hotspot's state changes (all kept, oldest first) and its attributed downtime within
+        ``[t0, t1)``: what the NOC shows as the hotspot's history."""
+        with self._lock:
+            self.ledger.update(self.store)
+            now = min(time.time() if now is None else now, t1)
+            down = {k: v for k, v in self.ledger.down_between(t0, min(t1, now)).items() if k == hotspot}
+            pieces = (
+                attribute(down, timelines(self.store.incidents(), self.store.log(), self.correction_s), now)
+                if down
+                else []
+            )
+            return self.ledger.history(hotspot), pieces
 
     def watched(self) -> tuple[float | None, float | None]:
         first, last, _ = self.store.evidence_span()

@@ -1,0 +1,170 @@
+// The NOC console's entry: the operator's key, the language, the live stream, and a hash router
+// over the screens (#/map, #/incidents, #/hotspots, #/hotspot/<id>, #/grid, #/services,
+// #/availability, #/suspects, #/wall). Everything re-renders in the other language at the switch.
+
+import { store } from "./store.js";
+import { getKey, setKey, stream, ApiError } from "./api.js";
+import { t, lang, setLang, applyStatic } from "./i18n.js";
+import { el, fill, $, $$, debounce } from "./util.js";
+import { overviewView } from "./overview.js";
+import { incidentsView } from "./incidents.js";
+import { tableView } from "./table.js";
+import { hotspotView } from "./hotspot.js";
+import { gridView } from "./grid.js";
+import { servicesView } from "./services.js";
+import { availabilityView } from "./availability.js";
+import { suspectsView } from "./suspects.js";
+import { wallView } from "./wall.js";
+
+const ROUTES = {
+  map: overviewView,
+  incidents: incidentsView,
+  hotspots: tableView,
+  hotspot: hotspotView,
+  grid: gridView,
+  services: servicesView,
+  availability: availabilityView,
+  suspects: suspectsView,
+  wall: wallView,
+};
+const NAV = ["map", "incidents", "hotspots", "grid", "services", "availability", "suspects", "wall"];
+
+const app = $("#app");
+let cleanup = null;
+let stopStream = null;
+let ready = false;
+let liveState = "connecting";
+
+function parseHash() {
+  const h = location.hash.startsWith("#/") ? location.hash.slice(2) : "map";
+  const [path, query] = h.split("?");
+  const [name, ...rest] = path.split("/");
+  return { name: ROUTES[name] ? name : "map", arg: decodeURIComponent(rest.join("/")), params: new URLSearchParams(query || "") };
+}
+
+function route() {
+  if (!ready) return;
+  const { name, arg, params } = parseHash();
+  if (cleanup) cleanup();
+  cleanup = null;
+  document.body.dataset.view = name;
+  for (const a of $$("#nav a")) {
+    if (a.dataset.route === (name === "hotspot" ? "hotspots" : name)) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  fill(app);
+  cleanup = ROUTES[name](app, params, arg) || null;
+}
+
+function drawShell() {
+  applyStatic();
+  fill(
+    $("#nav ul"),
+    NAV.map((r) => el("li", el("a", { href: `#/${r}`, dataset: { route: r } }, t(`nav.${r}`)))),
+  );
+  const l = $("#lang");
+  l.textContent = t("lang.switch");
+  l.setAttribute("aria-label", t("lang.label"));
+  l.setAttribute("lang", lang() === "id" ? "en" : "id");
+  $("#keybtn").textContent = getKey() ? t("key.change") : t("key.title");
+  drawLive();
+}
+
+function drawLive() {
+  const n = $("#live");
+  n.className = `live live-${liveState}`;
+  n.textContent = t(`live.${liveState}`);
+}
+
+function keyScreen(problem = "") {
+  ready = false;
+  if (cleanup) cleanup();
+  cleanup = null;
+  if (stopStream) stopStream();
+  stopStream = null;
+  document.body.classList.remove("wall");
+  const input = el("input#key-input", { type: "password", autocomplete: "off", spellcheck: "false", required: true, size: "40" });
+  fill(
+    app,
+    el(
+      "section.keyscreen",
+      el("h2", t("key.title")),
+      el("p", t("key.intro")),
+      el(
+        "form#keyform",
+        {
+          on: {
+            submit: (e) => {
+              e.preventDefault();
+              setKey(input.value);
+              start();
+            },
+          },
+        },
+        el("label", { for: "key-input" }, t("key.label")),
+        input,
+        el("button.primary", { type: "submit" }, t("key.connect")),
+      ),
+      problem ? el("p.err", { role: "alert" }, problem) : null,
+    ),
+  );
+  input.focus();
+}
+
+async function start() {
+  if (!getKey()) return keyScreen();
+  fill(app, el("p.muted.loading", t("common.loading")));
+  try {
+    await store.load();
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+      setKey("");
+      return keyScreen(e.status === 401 ? t("key.refused") : e.message);
+    }
+    return keyScreen(t("key.down", { err: e.message }));
+  }
+  ready = true;
+  drawShell();
+  route();
+  const refreshIncidents = debounce(() => store.refreshIncidents().catch(() => {}), 250);
+  if (stopStream) stopStream();
+  stopStream = stream(
+    (type, data) => {
+      if (type === "incident") refreshIncidents();
+      else if (type === "hotspot_state" || type === "grid_state") store.apply(type, data);
+      else if (type === "auth") keyScreen(t("key.refused"));
+      else if (type === "hello" && Date.now() - store.loadedAt > 5000) store.resync().catch(() => {}); // after a reconnect
+    },
+    (s) => {
+      liveState = s;
+      drawLive();
+    },
+  );
+}
+
+// a slow full re-read repairs anything missed (the stream resumes incidents, not states)
+setInterval(() => {
+  if (ready && !document.hidden) store.resync().catch(() => {});
+}, 60000);
+
+window.addEventListener("hashchange", () => {
+  if (!location.hash.startsWith("#/")) return; // in-page anchors (the skip link)
+  route();
+});
+$("#lang").addEventListener("click", () => {
+  setLang(lang() === "id" ? "en" : "id");
+  drawShell();
+  if (ready) route();
+  else keyScreen();
+});
+$("#skip").addEventListener("click", (e) => {
+  e.preventDefault(); // the hash is the router's
+  app.focus();
+});
+$("#keybtn").addEventListener("click", () => {
+  setKey("");
+  keyScreen();
+});
+document.documentElement.lang = lang();
+drawShell();
+start();
