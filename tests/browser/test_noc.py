@@ -276,7 +276,16 @@ def test_hotspot_page_draws_its_charts_and_history(page, api, operator_key, scre
         "cpumem",
         "rtt",
     }
-    page.wait_for_selector("svg.band rect.st-up")
+    # the state band: one rect per span of /states (attached, not 'visible': a span of a few
+    # seconds in an hour is a sliver Chromium may not count as visible)
+    page.wait_for_selector("svg.band rect[class^='st-']", state="attached")
+    drawn = {
+        c[3:]
+        for c in page.eval_on_selector_all("svg.band rect[class^='st-']", "e => e.map(x => x.getAttribute('class'))")
+    }
+    spans = httpx.get(f"{api}/api/v1/hotspots/AP-0001/states", params={"minutes": 60}, headers=h).json()["spans"]
+    assert drawn and drawn <= {"up", "degraded", "down", "unknown"}, drawn
+    assert drawn & {s["state"] for s in spans}, (drawn, spans)
     assert "AP-0001" in page.inner_text(".hshead h2")
     page.wait_for_timeout(300)
     screenshot(page, "noc-hotspot")
