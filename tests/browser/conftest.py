@@ -2,7 +2,7 @@
 (``/usr/bin/chromium`` through ``executable_path``; Playwright downloads no browser) against one
 running stack — simulated city, collectors, explainer, ``pantau api`` — at time scale 10.
 
-Shared by every browser test module: ``stack`` (started once per session), ``api`` (its URL),
+Shared by every browser test module: ``stack`` (started once for the package and stopped after its last test, so the rest of the suite does not run beside it), ``api`` (its URL),
 ``sim`` (the simulator's control URL), ``operator_key`` (an operator API key in the stack's state
 database), ``browser`` (a headless Chromium), ``page`` (a fresh context and page per test) and
 ``screenshot(page, name)`` (saves ``docs/screens/<name>.png``)."""
@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap.sh installs Debian's chromium")
@@ -65,17 +65,17 @@ def stack(tmp_path_factory):
         st.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(stack) -> str:
     return stack.api_svc.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sim(stack) -> str:
     return stack.sim.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator_key(stack) -> str:
     return subprocess.run(
         [
@@ -97,7 +97,7 @@ def operator_key(stack) -> str:
     ).stdout.strip()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     """Headless Chromium; Playwright gives every launch a fresh, empty user-data-dir of its own."""
     from playwright.sync_api import sync_playwright
@@ -122,7 +122,7 @@ def page(browser):
     ctx.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshot():
     SCREENS.mkdir(parents=True, exist_ok=True)
 
