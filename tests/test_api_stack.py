@@ -6,9 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.parse
 
@@ -18,6 +15,7 @@ import pytest
 from collectors.schedule import load_jobs
 from collectors.snmp.collector import ALL_RUNS
 from pantau.stack import Stack
+from tests.fixtures.keys import create_key
 from tests.fixtures.waiting import wait
 
 pytestmark = pytest.mark.integration
@@ -45,24 +43,7 @@ def test_feeder_trip_and_egov_failure_through_the_api_and_alerts(stack, semarang
     sim = stack.sim.url
     wait(lambda: httpx.get(f"{api}/healthz").json()["collector_fresh"], 60, "the collector's live view")
     wait(lambda: httpx.get(f"{api}/api/v1/public/summary").json()["hotspots"]["up"] >= 2200, 90, "hotspots up")
-    key = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pantau",
-            "keys",
-            "create",
-            "stack-test",
-            "--role",
-            "operator",
-            "--state-dir",
-            str(stack.collector.state_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **(stack.pantau_env or {})},  # the stack's state database (PostgreSQL pass)
-    ).stdout.strip()
+    key = create_key(stack, "stack-test")
     h = {"X-API-Key": key}
     svcs = wait(
         lambda: (lambda s: s if all(x["state"] == "up" and x["status_code"] == 200 for x in s) else None)(

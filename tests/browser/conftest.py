@@ -10,8 +10,6 @@ database), ``browser`` (a headless Chromium), ``page`` (a fresh context and page
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,6 +18,7 @@ import pytest
 from collectors.schedule import load_jobs
 from collectors.snmp.collector import ALL_RUNS
 from pantau.stack import Stack
+from tests.fixtures.keys import create_key
 from tests.fixtures.waiting import wait  # noqa: F401 - the browser tests import it from here
 
 K = 10  # time scale: a 30 s poll interval is 3 s here
@@ -77,24 +76,7 @@ def sim(stack) -> str:
 
 @pytest.fixture(scope="package")
 def operator_key(stack) -> str:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pantau",
-            "keys",
-            "create",
-            "browser-test",
-            "--role",
-            "operator",
-            "--state-dir",
-            str(stack.collector.state_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **(stack.pantau_env or {})},
-    ).stdout.strip()
+    return create_key(stack, "browser-test")
 
 
 @pytest.fixture(scope="package")
