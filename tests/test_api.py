@@ -323,6 +323,45 @@ def test_sse_streams_new_incident_changes(world):
     assert inc["id"] in body
 
 
+def test_sse_state_changes_reach_the_stream_when_another_request_reloaded_the_view(world):
+    """The live view is shared by every request: a state change that another request's read loaded
+    first must still reach an open stream (it followed refresh()'s own answer, and a NOC page missed
+    a feeder's hotspots turning red until its minute-long resync)."""
+    import threading
+
+    from store.db import open_database
+    from store.live import LiveStore
+
+    c, k, app = world["client"], world["keys"]["viewer"], world["app"]
+    data = app.state.data
+    ident = next(h for h, row in data.live["hotspots"].items() if row[0] == "up")
+    bodies: list[str] = []
+
+    def follow() -> None:
+        with c.stream("GET", "/api/v1/events?max_s=3&poll_s=0.2", headers=H(k)) as r:
+            bodies.append("".join(r.iter_text()))
+
+    t = threading.Thread(target=follow)
+    t.start()
+    try:
+        time.sleep(0.8)  # the stream has said hello and holds the view as it was
+        now = time.time()
+        LiveStore(open_database(world["db"]), world["inv"].city, "other-node").write(
+            [{"element": f"hotspot:{ident}", "state": "down", "since": now, "last_seen": now - 30, "reason": "test"}], {}
+        )
+        assert data.refresh(force=True), "another request reloads the shared view first"
+    finally:
+        t.join(10)
+        LiveStore(open_database(world["db"]), world["inv"].city, "other-node").write(
+            [{"element": f"hotspot:{ident}", "state": "up", "since": time.time(), "last_seen": time.time(), "reason": ""}],
+            {},
+        )
+        data.refresh(force=True)
+    body = bodies[0]
+    assert "event: hello" in body
+    assert "event: hotspot_state" in body and f'"element":"hotspot:{ident}"' in body.replace(" ", ""), body[-500:]
+
+
 def test_fast_path_answers_exactly_like_the_route(world):
     """The ASGI fast path (api/fastpath.py) and the FastAPI route it stands in front of give the same
     bytes, ETag and rate limit; a repeated parameter makes the request take the route."""

@@ -49,6 +49,7 @@ async def events(
         start = await asyncio.to_thread(data.incidents_db.last_log_id)
     await asyncio.to_thread(data.refresh, True)
     prev = _states(data)
+    seen = data.version
     loop = asyncio.get_running_loop()
     t_end = loop.time() + max_s if max_s else None
     yield ServerSentEvent(event="hello", data={"incident_event_id": start, "hotspots": len(prev[0])})
@@ -75,7 +76,11 @@ async def events(
                     "explanation": {"id": cur["explanation_id"], "en": cur["explanation_en"]} if cur else None,
                 },
             )
-        if await asyncio.to_thread(data.refresh):
+        # The view is shared by every request of this process: another request's read may be the
+        # one that reloaded it, so the stream follows the view's version, not refresh()'s answer.
+        await asyncio.to_thread(data.refresh)
+        if data.version != seen:
+            seen = data.version
             now = _states(data)
             for kind, old, new in (
                 ("hotspot", prev[0], now[0]),
