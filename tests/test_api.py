@@ -347,13 +347,22 @@ def test_sse_state_changes_reach_the_stream_when_another_request_reloaded_the_vi
         time.sleep(0.8)  # the stream has said hello and holds the view as it was
         now = time.time()
         LiveStore(open_database(world["db"]), world["inv"].city, "other-node").write(
-            [{"element": f"hotspot:{ident}", "state": "down", "since": now, "last_seen": now - 30, "reason": "test"}], {}
+            [{"element": f"hotspot:{ident}", "state": "down", "since": now, "last_seen": now - 30, "reason": "test"}],
+            {},
         )
         assert data.refresh(force=True), "another request reloads the shared view first"
     finally:
         t.join(10)
         LiveStore(open_database(world["db"]), world["inv"].city, "other-node").write(
-            [{"element": f"hotspot:{ident}", "state": "up", "since": time.time(), "last_seen": time.time(), "reason": ""}],
+            [
+                {
+                    "element": f"hotspot:{ident}",
+                    "state": "up",
+                    "since": time.time(),
+                    "last_seen": time.time(),
+                    "reason": "",
+                }
+            ],
             {},
         )
         data.refresh(force=True)
