@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import wait
 
@@ -47,6 +48,21 @@ def shown_on_map(page) -> int:
         """() => document.querySelectorAll('.map .dots circle.hs').length +
         [...document.querySelectorAll('.map .dots .cluster')].reduce((n, c) => n + Number(c.dataset.count), 0)"""
     )
+
+
+def page_state(page) -> str:
+    """What the page knew when a wait ran out: its live-stream state, the incident cards, its errors."""
+    return (
+        str(
+            page.evaluate(
+                """() => ({live: document.querySelector('#live')?.textContent,
+            view: document.body.dataset.view, hash: location.hash,
+            cards: [...document.querySelectorAll('ul.incs li.inc')].map(e => e.dataset.incident),
+            down: document.querySelectorAll('.map .hi.st-down').length})"""
+            )
+        )
+        + f" errors={page.errors}"
+    )  # type: ignore[attr-defined]
 
 
 def no_page_errors(page):
@@ -130,7 +146,10 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
         )
         t_api_incident = time.monotonic() - t0
         card = page.locator(f"ul.incs li.inc[data-incident='{on_api['id']}']")
-        card.wait_for(timeout=15_000)
+        try:
+            card.wait_for(timeout=15_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"incident {on_api['id']} not on the page: {page_state(page)}") from None
         t_incident = time.monotonic() - t0
         inc_id = card.get_attribute("data-incident")
         # the hotspots on the feeder turn red on the map (hotspot_state events), no reload
@@ -147,9 +166,12 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
             "the feeder's hotspots down in the API",
         )
         t_api = time.monotonic() - t0
-        page.wait_for_function(
-            "n => document.querySelectorAll('.map .hi.st-down').length >= n", arg=len(dark), timeout=30_000
-        )
+        try:
+            page.wait_for_function(
+                "n => document.querySelectorAll('.map .hi.st-down').length >= n", arg=len(dark), timeout=30_000
+            )
+        except PlaywrightTimeout:
+            raise AssertionError(f"{len(dark)} hotspots not red on the page: {page_state(page)}") from None
         t_red = time.monotonic() - t0
         red = set(page.eval_on_selector_all(".map .hi.st-down", "els => els.map(e => e.dataset.id)"))
         assert dark <= red

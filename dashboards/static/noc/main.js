@@ -32,6 +32,7 @@ const NAV = ["map", "incidents", "hotspots", "grid", "services", "availability",
 const app = $("#app");
 let cleanup = null;
 let stopStream = null;
+let generation = 0;
 let ready = false;
 let liveState = "connecting";
 
@@ -78,6 +79,7 @@ function drawLive() {
 
 function keyScreen(problem = "") {
   ready = false;
+  generation++; // a start() still loading gives up
   if (cleanup) cleanup();
   cleanup = null;
   if (stopStream) stopStream();
@@ -111,35 +113,66 @@ function keyScreen(problem = "") {
   input.focus();
 }
 
+// Subscribe, then read: the stream is opened first and the first view is loaded only after its
+// "hello" (the point it resumes from), so no change falls between the two. Events that arrive while
+// the view loads wait in a queue and are applied after it; a later "hello" is a reconnect (or a
+// stream that came up only after the view was read) and re-reads everything.
 async function start() {
   if (!getKey()) return keyScreen();
   fill(app, el("p.muted.loading", t("common.loading")));
+  ready = false;
+  const gen = ++generation; // a newer start() (another key) makes this one give up
+  if (stopStream) stopStream();
+  const refreshIncidents = debounce(() => store.refreshIncidents().catch(() => {}), 250, 1000);
+  const handle = (type, data) => {
+    if (type === "incident") refreshIncidents();
+    else if (type === "hotspot_state" || type === "grid_state") store.apply(type, data);
+  };
+  let queue = []; // events before the first view is read (null after)
+  let loading = false;
+  let missed = false; // the stream's start came after the view's reads began
+  let helloSeen;
+  const firstHello = new Promise((resolve) => (helloSeen = resolve));
+  stopStream = stream(
+    (type, data) => {
+      if (type === "auth") return keyScreen(t("key.refused"));
+      if (type === "hello") {
+        helloSeen();
+        if (ready) store.resync().catch(() => {});
+        else if (loading) missed = true;
+        return;
+      }
+      if (queue) queue.push([type, data]);
+      else handle(type, data);
+    },
+    (s) => {
+      liveState = s;
+      if (ready) drawLive();
+    },
+  );
+  // a stream that cannot connect does not keep the console from showing what the API knows
+  await Promise.race([firstHello, new Promise((r) => setTimeout(r, 3000))]);
+  if (gen !== generation) return;
+  loading = true;
   try {
     await store.load();
   } catch (e) {
+    if (gen !== generation) return;
+    if (stopStream) stopStream();
+    stopStream = null;
     if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
       setKey("");
       return keyScreen(e.status === 401 ? t("key.refused") : e.message);
     }
     return keyScreen(t("key.down", { err: e.message }));
   }
+  if (gen !== generation) return;
   ready = true;
   drawShell();
   route();
-  const refreshIncidents = debounce(() => store.refreshIncidents().catch(() => {}), 250);
-  if (stopStream) stopStream();
-  stopStream = stream(
-    (type, data) => {
-      if (type === "incident") refreshIncidents();
-      else if (type === "hotspot_state" || type === "grid_state") store.apply(type, data);
-      else if (type === "auth") keyScreen(t("key.refused"));
-      else if (type === "hello" && Date.now() - store.loadedAt > 5000) store.resync().catch(() => {}); // after a reconnect
-    },
-    (s) => {
-      liveState = s;
-      drawLive();
-    },
-  );
+  for (const [type, data] of queue) handle(type, data);
+  queue = null;
+  if (missed) store.resync().catch(() => {});
 }
 
 // a slow full re-read repairs anything missed (the stream resumes incidents, not states)

@@ -4,6 +4,7 @@
 // with store.on("hotspots" | "incidents" | "grid" | "selection", fn).
 
 import { api, all, publicJson } from "./api.js";
+import { debounce } from "./util.js";
 
 class Store extends EventTarget {
   constructor() {
@@ -82,11 +83,18 @@ class Store extends EventTarget {
     return detail;
   }
 
+  /** Re-read the selected incident soon (once per burst of changes, at least every 3 s of one). */
   reselect() {
-    clearTimeout(this._reselect);
-    this._reselect = setTimeout(() => {
-      if (this.selected) this.select(this.selected.id, { quiet: true }).catch(() => {});
-    }, 1000);
+    if (!this._reselect) {
+      this._reselect = debounce(
+        () => {
+          if (this.selected) this.select(this.selected.id, { quiet: true }).catch(() => {});
+        },
+        1000,
+        3000,
+      );
+    }
+    this._reselect();
   }
 
   counts() {

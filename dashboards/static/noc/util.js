@@ -152,11 +152,22 @@ export function perFrame(fn) {
   };
 }
 
-export function debounce(fn, ms) {
+/**
+ * Call fn once a burst of calls has paused for ms; with maxMs, at the latest maxMs after the burst's
+ * first call (a steady stream of events must not starve the refresh it asks for).
+ */
+export function debounce(fn, ms, maxMs = Infinity) {
   let timer = null;
+  let first = 0;
   return (...args) => {
+    const now = Date.now();
+    if (timer === null) first = now;
     clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
+    const wait = Math.max(0, Math.min(ms, first + maxMs - now));
+    timer = setTimeout(() => {
+      timer = null;
+      fn(...args);
+    }, wait);
   };
 }
 
