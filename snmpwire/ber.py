@@ -249,16 +249,31 @@ def decode_pdu(buf: bytes, pos: int, end: int, decode_oids: bool = True) -> Pdu:
     s2, e2 = expect(buf, e1, e, INTEGER, "error-status")
     s3, e3 = expect(buf, e2, e, INTEGER, "error-index")
     vs, ve = expect(buf, e3, e, SEQUENCE, "varbind list")
-    varbinds = []
+    varbinds: list[VarBind] = []
+    append = varbinds.append
     p = vs
     while p < ve:
+        # Fast path: a varbind, its name and its value all with short-form lengths (every varbind
+        # under 128 bytes: nearly all), checked against the same bounds; anything else (long forms,
+        # truncation, a wrong tag, trailing bytes) takes the general path below, which names it.
+        if p + 2 <= ve and buf[p] == SEQUENCE and buf[p + 1] < 0x80:
+            bs = p + 2
+            be = bs + buf[p + 1]
+            if be <= ve and bs + 2 <= be and buf[bs] == OID and buf[bs + 1] < 0x80:
+                os_ = bs + 2
+                oe = os_ + buf[bs + 1]
+                if oe + 2 <= be and buf[oe + 1] < 0x80 and buf[oe] & 0x1F != 0x1F and oe + 2 + buf[oe + 1] == be:
+                    raw = bytes(buf[os_:oe])
+                    append(VarBind(dec_oid(raw) if decode_oids else (), raw, buf[oe], bytes(buf[oe + 2 : be])))
+                    p = be
+                    continue
         bs, be = expect(buf, p, ve, SEQUENCE, "varbind")
         os_, oe = expect(buf, bs, be, OID, "varbind name")
         vt, vvs, vve = read_tlv(buf, oe, be)
         if vve != be:
             raise BERError("trailing bytes in varbind")
         raw = bytes(buf[os_:oe])
-        varbinds.append(VarBind(dec_oid(raw) if decode_oids else (), raw, vt, bytes(buf[vvs:vve])))
+        append(VarBind(dec_oid(raw) if decode_oids else (), raw, vt, bytes(buf[vvs:vve])))
         p = be
     return Pdu(tag, dec_int(buf, s1, e1), dec_int(buf, s2, e2), dec_int(buf, s3, e3), varbinds)
 

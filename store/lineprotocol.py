@@ -68,6 +68,22 @@ class Point:
         return encode_line(self.measurement, self.tags, self.fields, self.time_ns)
 
 
+# Tag keys and values repeat on every point (city, kecamatan, hotspot, …): each is checked and
+# escaped once. Bounded: cleared when it holds this many strings.
+_TAG_CACHE_MAX = 100_000
+_tag_pairs: dict[tuple[str, str], str] = {}
+
+
+def _tag_pair(k: str, v: str) -> str:
+    got = _tag_pairs.get((k, v))
+    if got is None:
+        got = f",{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}"
+        if len(_tag_pairs) >= _TAG_CACHE_MAX:
+            _tag_pairs.clear()
+        _tag_pairs[(k, v)] = got
+    return got
+
+
 def encode_line(
     measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], time_ns: int | None = None
 ) -> str:
@@ -78,7 +94,7 @@ def encode_line(
         v = tags[k]
         if v is None or v == "":
             continue
-        parts.append(f",{escape_key(k, 'tag key')}={escape_key(str(v), 'tag value')}")
+        parts.append(_tag_pair(k, v if type(v) is str else str(v)))
     fs = ",".join(f"{escape_key(k, 'field key')}={encode_field_value(v)}" for k, v in fields.items())
     line = "".join(parts) + " " + fs
     if time_ns is not None:

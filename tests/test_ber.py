@@ -149,3 +149,74 @@ def test_decoder_rejects_malformed_input_clearly():
     ):
         with pytest.raises(ber.BERError):
             ber.decode_message(bad)
+
+
+def _reference_pdu(buf: bytes, pos: int, end: int):
+    """decode_pdu without its short-form fast path: every TLV through read_tlv/expect."""
+    tag, s, e = ber.read_tlv(buf, pos, end)
+    if tag not in ber.PDU_TAGS:
+        raise ber.BERError("unknown PDU type")
+    s1, e1 = ber.expect(buf, s, e, ber.INTEGER, "request-id")
+    s2, e2 = ber.expect(buf, e1, e, ber.INTEGER, "error-status")
+    s3, e3 = ber.expect(buf, e2, e, ber.INTEGER, "error-index")
+    vs, ve = ber.expect(buf, e3, e, ber.SEQUENCE, "varbind list")
+    out, p = [], vs
+    while p < ve:
+        bs, be = ber.expect(buf, p, ve, ber.SEQUENCE, "varbind")
+        os_, oe = ber.expect(buf, bs, be, ber.OID, "varbind name")
+        vt, vvs, vve = ber.read_tlv(buf, oe, be)
+        if vve != be:
+            raise ber.BERError("trailing bytes in varbind")
+        out.append((bytes(buf[os_:oe]), vt, bytes(buf[vvs:vve])))
+        p = be
+    return (tag, ber.dec_int(buf, s1, e1), ber.dec_int(buf, s2, e2), ber.dec_int(buf, s3, e3), out)
+
+
+def test_varbind_fast_path_decodes_exactly_like_the_general_path():
+    """decode_pdu reads short-form varbinds inline; on real walk answers and 20,000 mutations of
+    them it must give the same varbinds, or fail, exactly where the TLV-by-TLV reading does."""
+    dev = _device("ubiquiti")
+    answers = [
+        dev.handle(ber.encode_get_request_v2c("public", 9, [oid], tag=ber.GETBULK, max_repetitions=r))
+        for oid, r in (((1, 3, 6, 1, 2, 1, 2), 40), ((1, 3, 6, 1, 2, 1, 1), 8), ((1, 3, 6), 120))
+    ]
+    pdus = []
+    for a in answers:  # the PDU inside each message: after version and community
+        s, e = ber.expect(a, 0, len(a), ber.SEQUENCE, "message")
+        _, ve = ber.expect(a, s, e, ber.INTEGER, "version")
+        _, ce = ber.expect(a, ve, e, ber.OCTET_STRING, "community")
+        pdus.append(a[ce:e])
+    assert any(len(p) > 300 for p in pdus)
+    rnd = random.Random(77)
+    same = failed = 0
+    for n in range(20000):
+        data = bytearray(rnd.choice(pdus))
+        if n % 4:  # three in four mutated: a byte changed, cut short, or bytes appended
+            op = rnd.random()
+            if op < 0.6:
+                for _ in range(rnd.randint(1, 3)):
+                    data[rnd.randrange(len(data))] = rnd.randrange(256)
+            elif op < 0.85:
+                data = data[: rnd.randrange(len(data))]
+            else:
+                data += rnd.randbytes(rnd.randint(1, 8))
+        buf = bytes(data)
+        try:
+            ref = _reference_pdu(buf, 0, len(buf))
+        except ber.BERError:
+            ref = None
+        try:
+            got = ber.decode_pdu(buf, 0, len(buf), decode_oids=False)
+            ours = (
+                got.tag,
+                got.request_id,
+                got.error_status,
+                got.error_index,
+                [(v.oid_raw, v.tag, v.value_raw) for v in got.varbinds],
+            )
+        except ber.BERError:
+            ours = None
+        assert ours == ref, buf.hex()
+        same += ref is not None
+        failed += ref is None
+    assert same > 5000 and failed > 5000

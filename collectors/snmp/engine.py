@@ -198,6 +198,7 @@ class SnmpEngine(asyncio.DatagramProtocol):
         self._by_addr: dict[tuple[str, int], int] = {}
         self._ids = itertools.count(int.from_bytes(os.urandom(2), "big") + 1)
         self._keys_cache: dict[tuple, UserKeys] = {}
+        self._walk_cache: dict[tuple, tuple[list[bytes], bytes]] = {}
         self._sock: socket.socket | None = None
         self._draining = False
 
@@ -248,10 +249,27 @@ class SnmpEngine(asyncio.DatagramProtocol):
         return pdu.varbinds
 
     async def bulk(
-        self, target: Target, oids: list[tuple[int, ...]], max_repetitions: int, non_repeaters: int = 0
+        self,
+        target: Target,
+        oids: list[tuple[int, ...]],
+        max_repetitions: int,
+        non_repeaters: int = 0,
+        varbind_list: bytes | None = None,
     ) -> list[VarBind]:
-        pdu = await self.request(target, GETBULK, encode_varbind_list(oids), non_repeaters, max_repetitions)
+        vbl = varbind_list or encode_varbind_list(oids)
+        pdu = await self.request(target, GETBULK, vbl, non_repeaters, max_repetitions)
         return pdu.varbinds
+
+    def _columns(self, columns: list[tuple[int, ...]]) -> tuple[list[bytes], bytes]:
+        """The columns' OID content octets and their first GETBULK varbind list, encoded once per
+        column set (every device of a profile walks the same columns every cycle)."""
+        key = tuple(columns)
+        got = self._walk_cache.get(key)
+        if got is None:
+            if len(self._walk_cache) > 1024:
+                self._walk_cache.clear()
+            got = self._walk_cache[key] = ([oid_content(c) for c in columns], encode_varbind_list(columns))
+        return got
 
     async def walk(
         self, target: Target, columns: list[tuple[int, ...]], max_repetitions: int = 10, max_rows: int = 2000
@@ -260,13 +278,17 @@ class SnmpEngine(asyncio.DatagramProtocol):
 
         Stops a column at the first OID outside it or endOfMibView; refuses an agent that goes
         backwards (a loop) and tables over ``max_rows`` rows (a clear error, not a hang)."""
-        raws = [oid_content(c) for c in columns]
+        raws, first_vbl = self._columns(columns)
         result: dict[tuple[int, ...], list] = {c: [] for c in columns}
         cursors = {i: columns[i] for i in range(len(columns))}
         last_index: dict[int, tuple[int, ...]] = {}
+        first = True
         while cursors:
             order = list(cursors)
-            vbs = await self.bulk(target, [cursors[i] for i in order], max_repetitions)
+            vbs = await self.bulk(
+                target, [cursors[i] for i in order], max_repetitions, varbind_list=first_vbl if first else None
+            )
+            first = False
             if not vbs:
                 raise SnmpProtocolError(target.name, "GETBULK answered with no varbinds")
             k = len(order)

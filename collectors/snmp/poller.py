@@ -336,7 +336,6 @@ class HotspotPoller:
                         fields[col.rate.field] = round(r, 3)
                 if col.store:
                     fields[name] = v if isinstance(v, (bool, str)) else (int(v) if isinstance(v, int) else float(v))
-                fields.setdefault("_raw_" + name, v)  # for summaries; stripped below
             labels = {}
             for lname, lab in plan.labels.items():
                 if lab.index is not None:
@@ -349,15 +348,8 @@ class HotspotPoller:
                 labels[lname] = str(lv)
             if not plan.labels:
                 labels["index"] = ".".join(map(str, index))
-            rows.append((labels, fields))
-        return [
-            (
-                labels,
-                {k: v for k, v in f.items() if not k.startswith("_raw_")},
-                {k[5:]: v for k, v in f.items() if k.startswith("_raw_")},
-            )
-            for labels, f in rows
-        ]
+            rows.append((labels, fields, {name: rv[0] for name, rv in raw.items()}))  # raw values: for summaries
+        return rows
 
     # --- a cycle -----------------------------------------------------------------------------
     async def run_cycle(
