@@ -1011,6 +1011,7 @@ class Explainer:
                 log.warning("incident %s opened: %s at %s (%s)", iid, f.cause, root, "; ".join(f.evidence))
             matched.add(inc.id)
             self._update(inc, f, now)
+            self.suspects.decided(inc.id, f.root)
             if f.joined or f.stayed_up:
                 self.suspects.observe(inc.id, now, f.cause, f.root, f.joined, f.stayed_up)
         for inc in open_inc.values():

@@ -108,18 +108,29 @@ class IncidentStore:
                         for i, at, ch, d in log
                     ],
                 )
-            if suspects:
-                vals = [
-                    {
-                        "city": city,
-                        "hotspot": r["hotspot"],
-                        "field": r["field"],
-                        "confidence": r["confidence"],
-                        "last_at": r["last_at"],
-                        "data": dumps(r),
-                    }
-                    for r in suspects
-                ]
+            suspects = suspects or []
+            gone = [r for r in suspects if not r["incidents"]]  # withdrawn (outages/suspects.py)
+            for r in gone:
+                conn.execute(
+                    inventory_suspects.delete().where(
+                        inventory_suspects.c.city == city,
+                        inventory_suspects.c.hotspot == r["hotspot"],
+                        inventory_suspects.c.field == r["field"],
+                    )
+                )
+            vals = [
+                {
+                    "city": city,
+                    "hotspot": r["hotspot"],
+                    "field": r["field"],
+                    "confidence": r["confidence"],
+                    "last_at": r["last_at"],
+                    "data": dumps(r),
+                }
+                for r in suspects
+                if r["incidents"]
+            ]
+            if vals:
                 conn.execute(self.db.upsert(inventory_suspects, vals, ["city", "hotspot", "field"]), vals)
             if changed or log:
                 self.db.changed(conn, city, "incidents")

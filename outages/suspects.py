@@ -38,6 +38,8 @@ class Suspect:
     incidents: dict[str, str] = field(default_factory=dict)  # incident id -> kind ("joined" / "stayed_up")
     votes: dict[str, int] = field(default_factory=dict)  # likely element -> incidents suggesting it
     evidence: list[dict] = field(default_factory=list)
+    roots: dict[str, str] = field(default_factory=dict)  # incident id -> its root when it contradicted the row
+    voted: dict[str, str] = field(default_factory=dict)  # incident id -> the element it voted for
 
     @property
     def likely(self) -> str | None:
@@ -65,6 +67,8 @@ class Suspect:
             "incident_ids": sorted(self.incidents),
             "votes": dict(sorted(self.votes.items())),
             "evidence": list(self.evidence),
+            "roots": dict(sorted(self.roots.items())),
+            "voted": dict(sorted(self.voted.items())),
         }
 
     @classmethod
@@ -77,6 +81,9 @@ class Suspect:
         s.incidents = {i: by_ev.get(i, kinds[0]) for i in ids}
         s.votes = {k: int(v) for k, v in (r.get("votes") or {}).items()}
         s.evidence = list(r.get("evidence") or [])
+        by_root = {e["incident"]: e["root"] for e in s.evidence if "incident" in e and "root" in e}
+        s.roots = {i: str(x) for i, x in (r.get("roots") or by_root).items() if i in s.incidents}
+        s.voted = {i: str(x) for i, x in (r.get("voted") or {}).items() if i in s.incidents}
         return s
 
 
@@ -87,6 +94,8 @@ class SuspectBook:
         self.inv = inv
         self.items: dict[tuple[str, str], Suspect] = {}
         self._changed: set[tuple[str, str]] = set()
+        self._by_incident: dict[str, set[tuple[str, str]]] = {}  # incident -> suspects it contributed to
+        self._withdrawn: dict[tuple[str, str], dict] = {}  # suspects left with no incident (to delete)
 
     def load(self, rows: list[dict]) -> None:
         """Suspects stored by an earlier run (accumulation survives restarts)."""
@@ -94,11 +103,41 @@ class SuspectBook:
             s = Suspect.from_row(r)
             if s.hotspot in self.inv.hotspots:
                 self.items[(s.hotspot, s.field)] = s
+                for iid in s.incidents:
+                    self._by_incident.setdefault(iid, set()).add((s.hotspot, s.field))
 
     def take_changed(self) -> list[dict]:
+        """Rows to store; a withdrawn suspect comes as a row with ``incidents == 0`` (to delete)."""
         out = [self.items[k].row() for k in sorted(self._changed) if k in self.items]
+        out += [self._withdrawn[k] for k in sorted(self._withdrawn) if k not in self.items]
         self._changed.clear()
+        self._withdrawn.clear()
         return out
+
+    def decided(self, incident_id: str, root: str) -> None:
+        """An open incident's current root. What it contributed under an earlier root is withdrawn:
+        that explanation was provisional (a transformer's reading came before its feeder's, and the
+        feeder's hotspots looked as if they had gone dark with that transformer), and the hotspots
+        it took for mislisted are explained by the new root without contradicting the inventory."""
+        for key in sorted(self._by_incident.get(incident_id, ())):
+            s = self.items.get(key)
+            if s is None or s.roots.get(incident_id, root) == root:
+                continue
+            s.incidents.pop(incident_id, None)
+            s.roots.pop(incident_id, None)
+            voted = s.voted.pop(incident_id, None)
+            if voted and voted in s.votes:
+                s.votes[voted] -= 1
+                if s.votes[voted] <= 0:
+                    del s.votes[voted]
+            s.evidence = [e for e in s.evidence if e.get("incident") != incident_id]
+            self._by_incident[incident_id].discard(key)
+            if s.incidents:
+                self._changed.add(key)
+            else:
+                del self.items[key]
+                self._changed.discard(key)
+                self._withdrawn[key] = {**s.row(), "confidence": 0.0, "incidents": 0}
 
     def rows(self) -> list[dict]:
         return [s.row() for s in sorted(self.items.values(), key=lambda s: (-s.confidence, s.hotspot, s.field))]
@@ -129,9 +168,17 @@ class SuspectBook:
         if iid in s.incidents and (s.incidents[iid] == kind or s.incidents[iid] == "joined"):
             return  # each incident counts once (a joined finding outweighs a stayed-up one)
         s.incidents[iid] = kind
+        s.roots[iid] = root
         s.last_at = max(s.last_at, at)
-        if likely:
+        if likely and s.voted.get(iid) != likely:
+            old = s.voted.get(iid)
+            if old and old in s.votes:  # a stayed-up note of this incident became a joined one
+                s.votes[old] -= 1
+                if s.votes[old] <= 0:
+                    del s.votes[old]
             s.votes[likely] = s.votes.get(likely, 0) + 1
+            s.voted[iid] = likely
+        self._by_incident.setdefault(iid, set()).add(key)
         if kind == "joined":
             text = f"went dark together with the hotspots of {root} while its listed {fld} {listed} was fine"
         else:

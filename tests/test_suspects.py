@@ -136,6 +136,28 @@ def test_suspects_survive_a_restart_and_keep_accumulating(inv, database):
     st.close()
 
 
+def test_a_withdrawn_suspect_leaves_the_store_and_a_restart_still_withdraws(inv, database):
+    """Suspects of an incident's provisional root go when it is re-rooted: from the stored rows too,
+    and after a restart (the roots they were noted under are stored with them)."""
+    c, t, other, stray = _stray_run(inv, T0)
+    st = IncidentStore(database)
+    st.write([], [], [], c.ex.suspects.take_changed())
+    inc = c.incidents()[0]
+    assert [r["hotspot"] for r in st.inventory_suspects()] == [stray[8:]]
+    forget(st.db)
+    st = IncidentStore(database)
+    book = SuspectBook(inv)
+    book.load(st.inventory_suspects())
+    book.decided(inc.id, inc.root)  # the same root: nothing withdrawn
+    assert book.take_changed() == [] and len(book.rows()) == 1
+    book.decided(inc.id, f"feeder:{inv.transformers[t[12:]].feeder}")
+    gone = book.take_changed()
+    assert [(r["hotspot"], r["incidents"]) for r in gone] == [(stray[8:], 0)]
+    st.write([], [], [], gone)
+    assert st.inventory_suspects() == [] and book.rows() == []
+    st.close()
+
+
 def test_corrections_csv_has_one_line_per_suspect(inv):
     c, t, other, stray = _stray_run(inv, T0)
     lines = corrections_csv_rows(c.ex.suspects.rows())
