@@ -507,47 +507,6 @@ def test_hotspots_back_before_their_switch_is_seen_back_have_not_stayed_up(inv):
     assert [r["hotspot"] for r in c2.ex.suspects.rows()] == [below[0][8:]]
 
 
-def test_hotspots_back_before_their_transformers_reading_have_not_stayed_up(inv):
-    """The power side of the restore race (a bench run once recorded 29 false suspects for a
-    feeder trip in a clean inventory): the feeder is restored, the hotspots come back one by one
-    while the transformers' own readings still say de-energized (they arrive a telemetry interval
-    later). A hotspot that went dark with the others and answers again came back — it did not
-    stay up; one that answered all along did."""
-
-    def trip(c, feeder, skip=None):
-        trs = [f"transformer:{t}" for t in inv.of_kind("transformer") if inv.transformers[t].feeder == feeder]
-        below = [h for t in trs for h in c.ex.below[t] if not c.ex._ups(h)]
-        c.grid(T0 + 60, f"feeder:{feeder}", "deenergized")
-        for t in trs:
-            c.grid(T0 + 61, t, "deenergized")
-        for h in below:
-            if h != skip:
-                c.health(T0 + 64, h, "state", "down")
-        return trs, below
-
-    feeder = next(iter(inv.of_kind("feeder")))
-    c = City(inv)
-    trs, below = trip(c, feeder)
-    c.run(T0 + 64, T0 + 200, 1)
-    assert [(i.cause, i.root) for i in c.incidents()] == [("power_grid", f"feeder:{feeder}")]
-    c.grid(T0 + 300, f"feeder:{feeder}", "energized")
-    for n, h in enumerate(below):  # back one by one, the transformers' readings not yet in
-        c.health(T0 + 303 + n * 0.2, h, "state", "up")
-        c.answered(T0 + 303 + n * 0.2, h)
-        c.run(T0 + 303 + n * 0.2, T0 + 303 + n * 0.2, 1)
-    c.run(T0 + 304 + len(below) * 0.2, T0 + 309, 1)
-    for t in trs:
-        c.grid(T0 + 310, t, "energized")
-    c.run(T0 + 310, T0 + 400, 1)
-    assert c.ex.suspects.rows() == []
-    # a hotspot that never went dark with them, answering a poll sent while they were dark: proof
-    c2 = City(inv)
-    _, below2 = trip(c2, feeder, skip=below[0])
-    c2.answered(T0 + 90, below[0])
-    c2.run(T0 + 64, T0 + 200, 1)
-    assert [r["hotspot"] for r in c2.ex.suspects.rows()] == [below[0][8:]]
-
-
 def test_suspects_of_a_provisional_root_are_withdrawn_when_the_incident_is_re_rooted(inv):
     """A feeder trip whose first reading is one transformer's (a bench run of
     maintenance-outside-window recorded 29 false suspects): for a moment every hotspot of the
