@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from alerts.config import load_receivers
@@ -24,6 +25,7 @@ from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.profiles import load_profiles
 from hotspots.datafile import DataFileError, Problem
 from hotspots.inventory import Inventory
+from outages.availability import WIB, Accounting, parse_period, rollup
 from outages.explainer import Settings as ExplainerSettings
 from outages.service import EvidenceWriter, ExplainerService
 from outages.store import IncidentStore
@@ -206,6 +208,7 @@ class Collecting:
     live_store: LiveStore
     sharding: Sharding | None = None  # this node's share of the city's elements (set at start)
     grid_lease: GridLease | None = None  # the grid ingest runs on the node holding grid:<city>
+    accounting: Accounting | None = None  # availability today, kept current by the active explainer's node
 
 
 def _snmp_collector(
@@ -367,6 +370,57 @@ def incident_points(changed: list[dict]) -> list[Point]:
     return out
 
 
+AVAILABILITY_EVERY_S = 60.0  # real seconds between two ``availability_today`` writes
+
+
+def availability_points(inv: Inventory, acc, now: float) -> list[Point]:
+    """Today's (WIB calendar day) accounting of the city's hotspots as ``availability_today``
+    points (docs/schema.md), for dashboards: per cause the downtime minutes and their share of all
+    downtime, and a ``cause=all`` row with the availability with and without planned maintenance.
+    The same accounting as ``/api/v1/availability`` and ``pantau report availability``."""
+    day = parse_period(datetime.fromtimestamp(now, WIB).strftime("%Y-%m-%d"))
+    first, _ = acc.watched()
+    pieces = acc.pieces(day.start, now, now)
+    row = rollup(inv, pieces, "city", day, None, (first, now))[0]
+    t = int(now * 1e9)
+    total = row["down_minutes"]
+    out = []
+    if row["availability_pct"] is not None:
+        out.append(
+            Point(
+                "availability_today",
+                {"city": inv.city, "cause": "all"},
+                {
+                    "availability_pct": float(row["availability_pct"]),
+                    "availability_excl_planned_pct": float(row["availability_excl_planned_pct"] or 100.0),
+                    "down_minutes": float(total),
+                    "hotspot_minutes": float(row["hotspot_minutes"]),
+                },
+                t,
+            )
+        )
+    for cause, minutes in sorted(row["downtime_minutes"].items()):
+        out.append(
+            Point(
+                "availability_today",
+                {"city": inv.city, "cause": cause},
+                {"down_minutes": float(minutes), "share_pct": round(100.0 * minutes / total, 2) if total else 0.0},
+                t,
+            )
+        )
+    return out
+
+
+async def _write_availability(c: Collecting) -> None:
+    """The active explainer's node writes the city's availability today (a thread: database reads)."""
+    if c.accounting is None:
+        c.accounting = Accounting(c.store)
+    try:
+        c.sink.write(await asyncio.to_thread(availability_points, c.inv, c.accounting, time.time()))
+    except Exception as exc:  # the database down: the next write catches up (the accounting is durable)
+        log.warning("cannot account today's availability: %s", exc)
+
+
 def alert_points(city: str, alerts: dict, now: float) -> list[Point]:
     """Alert delivery's counters (the status file's ``alerts``) as ``pantau_self`` points,
     ``component=alerts``: webhooks sent, and per receiver failed deliveries since the process started
@@ -522,11 +576,15 @@ def _write_status(st: dict, paths: set[Path]) -> None:
 async def _report_until(stop: asyncio.Event, c: Collecting, live: LiveWriter, status_paths: set[Path]) -> None:
     """Every second: the status file(s) and the live view in the state database, until asked to stop."""
     n = 0
+    next_availability = time.monotonic() + 3.0
     while not stop.is_set():
         st = _status(c)
         _write_status(st, status_paths)
         if n % 10 == 0 and c.delivery and c.delivery.active and "alerts" in st:
             c.sink.write(alert_points(c.inv.city, st["alerts"], time.time()))
+        if c.explainer and c.explainer.active and time.monotonic() >= next_availability:
+            next_availability = time.monotonic() + AVAILABILITY_EVERY_S
+            await _write_availability(c)
         n += 1
         try:
             live.write(st)

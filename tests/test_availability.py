@@ -352,3 +352,39 @@ def st_inv():
 
         _INV = load_inventory(resolve_city("semarang"))
     return _INV
+
+
+def test_todays_availability_points_for_dashboards(tmp_path):
+    """``availability_today`` (pantau/service.py, the Grafana city overview): the WIB day so far,
+    minutes per cause with their share, and the availability with and without planned maintenance
+    — the same figures as the roll-up."""
+    from pantau.service import availability_points
+
+    ev = down("AP-0001", T0, T0 + 600) + down("AP-0002", T0, T0 + 1200)
+    incs = [
+        inc("I1", "device", "hotspot:AP-0001", T0 + 60, T0 + 590, ["AP-0001"]),
+        inc("I2", "planned_maintenance", "feeder:SRD-02", T0 + 60, T0 + 1190, ["AP-0002"]),
+    ]
+    log = [
+        ("I1", T0 + 60, "opened", {"cause": "device", "root": "hotspot:AP-0001"}),
+        ("I2", T0 + 60, "opened", {"cause": "planned_maintenance", "root": "feeder:SRD-02"}),
+    ]
+    st = make_store(tmp_path, ev, incs, log)
+    inv = st_inv()
+    now = T0 + 3600
+    pts = {p.tags["cause"]: p for p in availability_points(inv, Accounting(st), now)}
+    assert {p.measurement for p in pts.values()} == {"availability_today"}
+    assert {p.time_ns for p in pts.values()} == {int(now * 1e9)}
+    assert pts["device"].fields["down_minutes"] == pytest.approx(10.0)
+    assert pts["planned_maintenance"].fields["down_minutes"] == pytest.approx(20.0)
+    assert pts["device"].fields["share_pct"] == pytest.approx(33.33, abs=0.01)
+    assert pts["power_grid"].fields == {"down_minutes": 0.0, "share_pct": 0.0}
+    day = parse_period("2026-11-05")
+    watched = (now - (T0 - 3600)) / 60 * len(inv.hotspots)  # the store's evidence starts an hour before T0
+    a = pts["all"].fields
+    assert a["hotspot_minutes"] == pytest.approx(watched) and a["down_minutes"] == pytest.approx(30.0)
+    assert a["availability_pct"] == pytest.approx(100 * (1 - 30 / watched), abs=1e-3)
+    assert a["availability_excl_planned_pct"] == pytest.approx(100 * (1 - 10 / (watched - 20)), abs=1e-3)
+    assert day.start < T0 - 3600  # the whole watched span lies in the WIB day
+    for p in pts.values():
+        p.to_line()  # valid line protocol

@@ -343,6 +343,11 @@ def filled(tmp_path_factory):
         wait(lambda: count("SELECT count(\"status\") FROM incident WHERE cause = 'power_grid'"), 60, "the incident")
         wait(lambda: count('SELECT count("id") FROM grid_maintenance'), 30, "the maintenance notice")
         wait(lambda: count("SELECT count(\"sent\") FROM pantau_self WHERE component = 'alerts'") >= 2, 40, "alerts")
+        wait(
+            lambda: count("SELECT count(\"availability_pct\") FROM availability_today WHERE cause = 'all'"),
+            70,
+            "today's availability (written every minute by the active explainer's node)",
+        )
         # rates and differences (grid messages per second, dead letters per interval) need samples in
         # several intervals: the grid's own metrics come every 10 s once its ingest runs
         wait(

@@ -422,6 +422,54 @@ def city_overview() -> dict:
                 },
                 steps=((None, "red"),),
             ),
+            stat(
+                "Wifi availability today",
+                [
+                    target(
+                        f"""SELECT last("availability_pct") AS "all causes", last("availability_excl_planned_pct")
+                        AS "without planned maintenance" FROM "availability_today" WHERE {CITY} AND "cause" = 'all'
+                        AND $timeFilter""",
+                    )
+                ],
+                unit="percent",
+                w=8,
+                h=7,
+                decimals=2,
+                description="Share of hotspot-minutes up since 00:00 WIB, with and without the downtime of "
+                "announced PLN maintenance (Pantau's availability accounting, as in `pantau report availability`).",
+                steps=((None, "red"), (95, "orange"), (99, "green")),
+            ),
+            panel(
+                "bargauge",
+                "Downtime today by cause",
+                [
+                    target(
+                        f"""SELECT last("down_minutes") FROM "availability_today" WHERE {CITY} AND "cause" != 'all'
+                        AND $timeFilter GROUP BY "cause" """,
+                        alias="$tag_cause",
+                    )
+                ],
+                unit="m",
+                w=16,
+                h=7,
+                min_=0,
+                description="Hotspot-minutes of downtime since 00:00 WIB, each attributed to the cause of the "
+                "incident that explains it (power_grid, planned_maintenance, network_uplink, device; unknown "
+                "when none does).",
+                options={
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                    "orientation": "horizontal",
+                    "displayMode": "basic",
+                    "showUnfilled": True,
+                    "valueMode": "color",
+                    "namePlacement": "left",
+                    "minVizWidth": 8,
+                    "minVizHeight": 16,
+                    "maxVizHeight": 300,
+                    "sizing": "auto",
+                },
+                steps=((None, "red"),),
+            ),
             table(
                 "Incidents in the time range",
                 [target(INCIDENTS_LATEST, fmt="table")],
