@@ -223,7 +223,10 @@ class RestoreEstimate(BaseModel):
     q1_s: float | None
     q3_s: float | None
     enough: bool = Field(description="enough history to show citizens")
-    basis: str
+    history: int = Field(
+        0, description="restored incidents of this cause and root kind (n counts those of them that lasted longer)"
+    )
+    basis: str = Field(description="the basis in English words (n, history, median and quartiles)")
     model_config = ConfigDict(populate_by_name=True)
 
 

@@ -79,7 +79,9 @@ def estimate(
     """The ETR of an open incident with its basis, or None (closed, or nothing to go on).
 
     ``{"kind": "planned"|"estimate", "at", "from", "to", "n", "median_s", "q1_s", "q3_s",
-    "enough": bool, "basis": str}`` — times UNIX seconds; ``enough``: may be shown to citizens."""
+    "enough": bool, "history": int, "basis": str}`` — times UNIX seconds; ``enough``: may be shown to
+    citizens; ``history``: restored incidents of the same cause and root kind; ``basis``: the same in
+    English words (the NOC console words it in its own language from the numbers)."""
     if inc.get("status") != "open":
         return None
     if inc["cause"] == "planned_maintenance":
@@ -95,6 +97,7 @@ def estimate(
                 "q1_s": None,
                 "q3_s": None,
                 "enough": True,
+                "history": 0,
                 "basis": f"PLN notice {n.get('id', '')} ends {_hhmm(n['end'], ':')} WIB",
             }
     key = (inc["cause"], kind_of(inc["root"]))
@@ -112,6 +115,7 @@ def estimate(
             "q1_s": None,
             "q3_s": None,
             "enough": False,
+            "history": total,
             "basis": f"{total} restored {key[0]} incident(s) on a {key[1]}, none lasting longer than this one so far",
         }
     med, q1, q3 = median(past), _quantile(past, 0.25), _quantile(past, 0.75)
@@ -126,6 +130,7 @@ def estimate(
         "q1_s": round(q1, 1),
         "q3_s": round(q3, 1),
         "enough": len(past) >= min_n,
+        "history": total,
         "basis": (
             f"{len(past)} of {total} restored {key[0]} incident(s) on a {key[1]} lasted longer than this one so far: "
             f"median {med / 60:.0f} min, inter-quartile {q1 / 60:.0f}–{q3 / 60:.0f} min"

@@ -305,9 +305,10 @@ def test_etr_estimate_from_restored_incidents_of_the_same_kind(semarang):
     # 45 minutes in: only outages longer than that count, and 4 are too few to show citizens
     e = etr.estimate(semarang, now_inc, hist, [], T0 + 2700)
     assert e["n"] == 4 and not e["enough"] and e["median_s"] == 3900
+    assert e["history"] == 7, "the NOC words the basis from n of history"
     # older than any: nothing to estimate from
     e = etr.estimate(semarang, now_inc, hist, [], T0 + 6000)
-    assert e["n"] == 0 and not e["enough"] and e["at"] is None
+    assert e["n"] == 0 and not e["enough"] and e["at"] is None and e["history"] == 7
 
 
 # --- the CLI report ----------------------------------------------------------------------------

@@ -186,6 +186,9 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
         detail = page.locator(".incdetail")
         assert "Listrik padam" in detail.inner_text() and f"Penyulang {FEEDER}" in detail.inner_text()
         assert detail.locator("ol.timeline li").count() >= 1 and detail.locator("ul.evidence li").count() >= 1
+        # the ETR's basis in the console's language, worded from the API's numbers
+        basis = detail.locator("dd.etr .etr-basis").inner_text()
+        assert basis.startswith("Dasar:") and "listrik padam" in basis and "penyulang" in basis, basis
         screenshot(page, "noc-incident")
 
         # acknowledge from the page with the operator key: the NOC and the citizens see it handled

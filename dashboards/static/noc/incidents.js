@@ -139,7 +139,7 @@ export function incidentDetail(d, { onChanged, showMap, message } = {}) {
       el("dt", t("inc.opened")),
       el("dd", wib(d.opened_at, true)),
       d.closed_at ? [el("dt", t("inc.closedAt")), el("dd", wib(d.closed_at, true), ` (${duration(d.closed_at - d.opened_at)})`)] : null,
-      open ? [el("dt", t("inc.etr")), el("dd.etr", etr(d.restore_estimate))] : null,
+      open ? [el("dt", t("inc.etr")), el("dd.etr", etr(d.restore_estimate, d))] : null,
     ),
     open ? el("section.actions", { "aria-label": t("inc.ack") }, ackForm, noteForm, silForm, msg) : msg,
     el("h3", t("inc.timeline")),
@@ -163,11 +163,19 @@ export function incidentDetail(d, { onChanged, showMap, message } = {}) {
   );
 }
 
-function etr(r) {
+function etr(r, d) {
   if (!r) return t("inc.etrNone");
   if (r.kind === "planned") return t("inc.etrPlanned", { t: wib(r.at) });
-  if (!r.at) return t("inc.etrNone") + (r.basis ? ` ${r.basis}` : "");
-  return [t("inc.etrEstimate", { from: wib(r.from), to: wib(r.to), at: wib(r.at), n: r.n }), r.enough ? "" : " ⚠", el("div.muted", r.basis)];
+  const kind = (d.root || "").split(":")[0];
+  const words = { total: r.history ?? r.n, cause: t(`cause.${d.cause}`).toLowerCase(), kind: t(`elkind.${kind}`) };
+  if (!r.at) return [t("inc.etrNone"), el("div.muted.etr-basis", t("inc.etrBasisNone", words))];
+  const min = (s) => Math.round(s / 60);
+  return [
+    t("inc.etrEstimate", { from: wib(r.from), to: wib(r.to), at: wib(r.at), n: r.n }),
+    r.enough ? "" : " ⚠",
+    el("div.muted.etr-basis", t("inc.etrBasis", { ...words, n: r.n, med: min(r.median_s), q1: min(r.q1_s), q3: min(r.q3_s) })),
+    r.enough ? null : el("div.muted", t("inc.etrThin")),
+  ];
 }
 
 function logDetail(d) {
