@@ -86,6 +86,16 @@ def test_map_shows_every_hotspot_on_the_city_areas(page, api, operator_key, scre
         assert page.locator(".map .labels.kec text").count() == len(doc["kecamatan"])
     # zoomed out the hotspots are clustered; zoomed in every one is a dot of its own, still 2,300
     assert page.locator(".map .dots .cluster").count() > 0
+    overlaps = page.evaluate(
+        """() => { const rings = [...document.querySelectorAll('.map .dots .cluster')].map(g => {
+            const r = g.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2, r.width / 2]; });
+          let n = 0;
+          for (let i = 0; i < rings.length; i++) for (let j = i + 1; j < rings.length; j++) {
+            const [x1, y1, r1] = rings[i], [x2, y2, r2] = rings[j];
+            if (Math.hypot(x1 - x2, y1 - y2) < r1 + r2 - 1) n++; }
+          return n; }"""
+    )
+    assert overlaps == 0, f"{overlaps} pairs of cluster rings overlap"
     screenshot(page, "noc-map")
     for _ in range(3):
         page.click(".zoom button >> nth=0")
@@ -100,6 +110,47 @@ def test_map_shows_every_hotspot_on_the_city_areas(page, api, operator_key, scre
     page.locator(f".map .dots circle.hs[data-id='{seen}']").click(force=True)  # its card
     page.wait_for_selector(f".map .popup:not([hidden]) a[href='#/hotspot/{seen}']")
     no_page_errors(page)
+
+
+def test_pinch_zooms_the_map_on_a_touch_screen(browser, api, operator_key):
+    """A tablet on the NOC floor: two fingers spread on the map zoom it in around them (clusters
+    open into dots), pinched together zoom out again; lifting the fingers is no click."""
+    ctx = browser.new_context(
+        viewport={"width": 1024, "height": 768},
+        has_touch=True,
+        is_mobile=False,
+        locale="id-ID",
+        timezone_id="Asia/Jakarta",
+    )
+    try:
+        page = ctx.new_page()
+        open_noc(page, api, operator_key)
+        page.wait_for_selector(".map[data-total='2300']")
+        box = page.locator(".map svg").first.bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        cdp = ctx.new_cdp_session(page)
+
+        def pinch(d0: float, d1: float, steps: int = 12) -> None:
+            def points(d):
+                return [{"x": cx - d, "y": cy, "id": 0}, {"x": cx + d, "y": cy, "id": 1}]
+
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points(d0)})
+            for i in range(1, steps + 1):
+                cdp.send(
+                    "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": points(d0 + (d1 - d0) * i / steps)}
+                )
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+        assert page.locator(".map .dots .cluster").count() > 0
+        pinch(30, 150)  # spread: ×5
+        page.wait_for_function("document.querySelector('.map').classList.contains('zoomed')")
+        page.wait_for_function("document.querySelectorAll('.map .dots .cluster').length === 0")
+        assert page.locator(".map .popup:not([hidden])").count() == 0, "a pinch is no click"
+        pinch(150, 30)  # and back
+        page.wait_for_function("!document.querySelector('.map').classList.contains('zoomed')")
+        assert page.locator(".map .dots .cluster").count() > 0
+    finally:
+        ctx.close()
 
 
 def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api, sim, operator_key, screenshot):

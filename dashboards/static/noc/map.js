@@ -163,11 +163,41 @@ export class CityMap {
 
   interact(node) {
     let drag = null;
+    // two fingers on a touch screen: pinch to zoom around their midpoint, move both to pan
+    const touches = new Map(); // pointerId -> {x, y}
+    let pinch = null;
+    const local = (p) => {
+      const r = this.svg.getBoundingClientRect();
+      return { x: p.x - r.left, y: p.y - r.top };
+    };
+    const pair = () => {
+      const [a, b] = [...touches.values()];
+      return { mid: local({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 }), dist: Math.max(1, Math.hypot(a.x - b.x, a.y - b.y)) };
+    };
     node.addEventListener("pointerdown", (e) => {
+      if (e.pointerType === "touch") {
+        touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+        if (touches.size === 2) {
+          drag = null; // the first finger's pan becomes the pinch
+          pinch = pair();
+          for (const id of touches.keys()) if (node.hasPointerCapture && !node.hasPointerCapture(id)) node.setPointerCapture(id);
+          node.classList.add("panning");
+          return;
+        }
+      }
       if (e.button !== 0 || e.target.closest("button, a, .popup")) return;
       drag = { x: e.clientX, y: e.clientY, vx: this.view.x, vy: this.view.y, moved: false, id: e.pointerId };
     });
     node.addEventListener("pointermove", (e) => {
+      if (touches.has(e.pointerId)) touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (pinch && touches.size === 2) {
+        const now = pair();
+        this.view.x += now.mid.x - pinch.mid.x;
+        this.view.y += now.mid.y - pinch.mid.y;
+        this.zoomBy(now.dist / pinch.dist, now.mid.x, now.mid.y);
+        pinch = now;
+        return;
+      }
       if (!drag || e.pointerId !== drag.id) return;
       const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
       if (!drag.moved && Math.hypot(dx, dy) < 4) return;
@@ -179,6 +209,11 @@ export class CityMap {
       this.apply();
     });
     const end = (e) => {
+      if (touches.delete(e.pointerId) && pinch) {
+        if (touches.size < 2) pinch = null;
+        node.classList.remove("panning");
+        return; // lifting a finger of a pinch is no click
+      }
       if (!drag) return;
       const wasDrag = drag.moved;
       drag = null;
@@ -337,7 +372,7 @@ export class CityMap {
         c.y += y;
         counts[h.state]++;
       }
-      for (const c of cells.values()) {
+      for (const c of this.separate([...cells.values()], s)) {
         shown += c.m.length;
         if (c.m.length === 1) {
           const [h, x, y] = c.m[0];
@@ -351,11 +386,45 @@ export class CityMap {
     this.drawHighlight();
   }
 
+  /** A cluster's ring radius on screen (px) for n hotspots; a single hotspot is a dot. */
+  ringPx(n) {
+    return n === 1 ? (this.wall ? DOT_PX * 1.3 : DOT_PX) : (7 + Math.sqrt(n) * 1.6) * (this.wall ? 1.25 : 1);
+  }
+
+  /**
+   * Grid cells whose rings would overlap on screen (a big cluster is wider than its cell) are merged,
+   * biggest first, until none does: every ring is readable and every hotspot still counted once.
+   */
+  separate(groups, s) {
+    const outer = (n) => this.ringPx(n) * (n === 1 ? 1 : 1.21); // the ring's stroke reaches 0.21 R beyond it
+    for (let pass = 0; pass < 6; pass++) {
+      groups.sort((a, b) => b.m.length - a.m.length);
+      const out = [];
+      let merged = false;
+      for (const g of groups) {
+        const n = g.m.length, gx = g.x / n, gy = g.y / n, gr = outer(n);
+        const host = out.find((o) => {
+          const on = o.m.length;
+          return Math.hypot((o.x / on - gx) * s, (o.y / on - gy) * s) < outer(on) + gr + 2;
+        });
+        if (host) {
+          for (const m of g.m) host.m.push(m);
+          host.x += g.x;
+          host.y += g.y;
+          merged = true;
+        } else out.push(g);
+      }
+      groups = out;
+      if (!merged) break;
+    }
+    return groups;
+  }
+
   cluster(c, s) {
     const n = c.m.length;
     const by = { down: 0, degraded: 0, unknown: 0, up: 0 };
     for (const [h] of c.m) by[h.state]++;
-    const R = (7 + Math.sqrt(n) * 1.6) * (this.wall ? 1.25 : 1);
+    const R = this.ringPx(n);
     const w = R * 0.42;
     const x = c.x / n, y = c.y / n;
     const worst = STATES.find((st) => by[st] > 0);
