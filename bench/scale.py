@@ -14,7 +14,7 @@ once: the time until every city's incident is open, and the explainers' longest 
 side in the same run: the bare poll engine's CPU for one GET to each of the 23,000 devices (the
 floor any poller pays here).
 
-Usage: bench/scale.py [--nodes 1,2,3] [--window 120] [--cities 10]
+Usage: bench/scale.py [--nodes 1,2,3] [--window 120] [--cities 10] [--profile DIR]
 Ends with: RESULT hotspots=… nodes=… cycle_s=… points_per_s=… cpu_s_per_1000_hotspots=… explainer_ms=…
 """
 
@@ -116,6 +116,7 @@ def main() -> int:
     ap.add_argument("--window", type=float, default=120.0, help="seconds measured per node count")
     ap.add_argument("--cities", type=int, default=10)
     ap.add_argument("--interval", type=float, default=60.0, help="hotspot poll interval")
+    ap.add_argument("--profile", default="", help="a folder: each node's cProfile (PANTAU_PROFILE) goes there")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="pantau-scale-"))
     paths = [str(resolve_city("semarang"))]
@@ -152,6 +153,8 @@ def main() -> int:
             nodes = []
             for k in range(n):
                 env = {"PANTAU_DATABASE_URL": url, "PANTAU_NODE_NAME": f"node-{k + 1}"}
+                if args.profile:  # cProfile of each node's event loop, written when it stops
+                    env["PANTAU_PROFILE"] = str(Path(args.profile).resolve() / f"n{n}-node-{k + 1}.prof")
                 nodes.append(
                     services.collector(
                         tmp / f"n{n}" / f"node-{k + 1}",

@@ -358,6 +358,13 @@ def collect(
     )
     logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     invs = [_inventory(c) for c in st.cities]
+    profile = os.environ.get("PANTAU_PROFILE")  # a file: cProfile of the event loop's thread, written at exit
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     try:
         if st.event_loop == "uvloop":
             import uvloop
@@ -368,6 +375,10 @@ def collect(
     except DataFileError as exc:
         err.print(f"[red]configuration refused[/red]\n{exc}", highlight=False)
         raise typer.Exit(2)
+    finally:
+        if prof is not None and profile:
+            prof.disable()
+            prof.dump_stats(profile)
 
 
 config_app = typer.Typer(help="Pantau's settings (env PANTAU_*, config file, flags).", no_args_is_help=True)
