@@ -211,6 +211,7 @@ def nginx(
         .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
         .replace("/etc/pantau/tls/fullchain.pem", str(tls_dir / "server.pem"))
         .replace("/etc/pantau/tls/privkey.pem", str(tls_dir / "server.key"))
+        .replace("/var/cache/nginx/pantau", str(state_dir / "cache"))
     )
     if public_rate is not None:
         site = re.sub(
@@ -219,7 +220,11 @@ def nginx(
         site = re.sub(r"zone=pantau_citizens burst=\d+", f"zone=pantau_citizens burst={public_rate[1]}", site)
         if f"rate={public_rate[0]}r/s" not in site or f"burst={public_rate[1]} " not in site:
             raise ServiceError("config/nginx/pantau.conf lost the citizens' limit_req anchors")
-    if any(site.count(f"server 127.0.0.1:{p}") != 1 for p in ports) or f"127.0.0.1:{port} ssl" not in site:
+    if (
+        any(site.count(f"server 127.0.0.1:{p}") != 1 for p in ports)
+        or f"127.0.0.1:{port} ssl" not in site
+        or str(state_dir / "cache") not in site
+    ):
         raise ServiceError("config/nginx/pantau.conf lost the anchors services.nginx rewrites")
     tmp = state_dir / "temp"
     conf = state_dir / "nginx.conf"

@@ -98,9 +98,12 @@ def test_kill_a_replica_behind_nginx_clients_carry_on(semarang, tmp_path, databa
 
         def citizens():
             with httpx.Client(base_url=base, verify=tls, timeout=10.0) as c:
+                n = 0
                 while not stop.is_set():
+                    n += 1
                     try:
-                        r = c.get("/api/v1/public/kelurahan/Sendangmulyo")
+                        # a new query string each time: past nginx's cache, every request to a replica
+                        r = c.get("/api/v1/public/kelurahan/Sendangmulyo", params={"n": f"{threading.get_ident()}-{n}"})
                         ok = r.status_code == 200 and r.headers.get("content-type", "").startswith("application/json")
                         answers.append(
                             (time.monotonic(), 200 if ok and "status" in r.json() else f"{r.status_code} {r.text[:80]}")
