@@ -179,9 +179,30 @@ def mosquitto(
 
 
 class _Nginx(Service):
+    cache_dir: Path | None = None
+
     @property
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        if self.cache_dir is not None and not self.running():
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+
+def _worker_writable_dir(prefix: str) -> Path:
+    """A folder nginx's workers can write: started as root, they run as ``nobody``, and a test's
+    state folder (pytest's are 0700) is out of their reach — so a fresh one under /tmp, theirs."""
+    import pwd
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    d.chmod(0o755)
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("nobody")
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    return d
 
 
 def nginx(
@@ -200,6 +221,7 @@ def nginx(
     port = port or free_port()
     tls_dir = Path(tls_dir)
     ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
+    cache_dir = _worker_writable_dir("pantau-nginx-cache-")
     site = (CONFIG_DIR / "nginx" / "pantau.conf").read_text()
     site = (
         re.sub(
@@ -211,7 +233,7 @@ def nginx(
         .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
         .replace("/etc/pantau/tls/fullchain.pem", str(tls_dir / "server.pem"))
         .replace("/etc/pantau/tls/privkey.pem", str(tls_dir / "server.key"))
-        .replace("/var/cache/nginx/pantau", str(state_dir / "cache"))
+        .replace("/var/cache/nginx/pantau", str(cache_dir))
     )
     if public_rate is not None:
         site = re.sub(
@@ -223,7 +245,7 @@ def nginx(
     if (
         any(site.count(f"server 127.0.0.1:{p}") != 1 for p in ports)
         or f"127.0.0.1:{port} ssl" not in site
-        or str(state_dir / "cache") not in site
+        or str(cache_dir) not in site
     ):
         raise ServiceError("config/nginx/pantau.conf lost the anchors services.nginx rewrites")
     tmp = state_dir / "temp"
@@ -236,13 +258,15 @@ http {{ access_log off; client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/
 }}
 """)
     binary = require_binary("nginx", "nginx-light")
-    return _Nginx(
+    ng = _Nginx(
         "nginx",
         [binary, "-c", str(conf), "-p", str(state_dir), "-e", f"{state_dir}/nginx.error.log"],
         state_dir,
         "127.0.0.1",
         port,
     )
+    ng.cache_dir = cache_dir
+    return ng
 
 
 class _HttpReady(Service):
