@@ -166,3 +166,52 @@ def test_collector_writes_to_influxdb(city, semarang, influx):
     assert len(rows) == 3
     (self_row,) = influx.query_rows("SELECT last(cycle_s) FROM pantau_self WHERE target = 'hotspots'")
     assert 0 < self_row["last"] < 30
+
+
+def test_a_comeback_is_confirmed_at_once_not_at_the_next_cycles(city, semarang):
+    """A down hotspot that answers again is re-polled soon (spaced over about half an interval) and
+    is up after its second good poll in a row — not after two more cycles, which a busy collector
+    or a scaled scenario stretches (a kept bench run closed an incident 35 s late from that)."""
+    sink = MemorySink()
+    coll = SnmpCollector(
+        semarang,
+        sink,
+        port=city.snmp_port,  # no trap receiver: polls alone say down and up
+        intervals={"hotspots": 600.0, "switches": 600.0, "controllers": 600.0},  # no cycle during the test
+        fail_threshold=2,
+        recover_threshold=2,
+        timeout=0.5,
+        retries=1,
+    )
+    health = coll.health
+    victim = semarang.hotspots_of_switch["SW-BNY-01"][5]
+    el = f"hotspot:{victim}"
+
+    async def story():
+        await coll.start()
+        try:
+            await coll.poller.repoll(victim)  # the scheduler's first run is an interval away: answered once, up
+            assert health.get(el).state == "up"
+            coll.poller._interval_s["hotspots"] = 3.0  # as if the interval were 3 s: recovery polls 1.5 s apart
+            event(city, "hotspot_fail", el)
+            await coll.poller.repoll(victim)  # a failed poll: confirmed at once (fail_threshold 2)
+            assert await wait_for(lambda: health.get(el).state == "down", 10)
+            event(city, "hotspot_restore", el)
+            deadline = time.monotonic() + 30
+            while True:  # it boots again (scaled boot time): the first good poll, as a cycle's would be
+                t0 = time.monotonic()
+                out = await coll.poller.repoll(victim)
+                if (out is not None and out.ok) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.3)
+            assert out is not None and out.ok and health.get(el).state == "down", "one good poll is not enough"
+            assert await wait_for(lambda: health.get(el).state == "up", 6)
+            took = time.monotonic() - t0
+            assert 1.4 <= took < 4, took
+            assert coll.poller.confirm_stats["recover_polls"] == 1
+            up = next(e for e in reversed(coll.events) if e.element == el and e.kind == "state")
+            assert up.new == "up" and "2 good polls" in up.reason
+        finally:
+            await coll.stop()
+
+    asyncio.run(story())

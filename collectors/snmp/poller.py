@@ -141,7 +141,7 @@ class HotspotPoller:
         # Spaced over one poll interval (run_cycle learns it): a stall of the collector or the
         # network shorter than that still does not take an element down.
         self._interval_s: dict[str, float] = {}
-        self.confirm_stats = {"confirm_polls": 0, "confirmed_down": 0, "cleared": 0}
+        self.confirm_stats = {"confirm_polls": 0, "confirmed_down": 0, "cleared": 0, "recover_polls": 0}
         self._confirming: dict[str, asyncio.Task] = {}
         self._ok_at: dict[str, float] = {}  # send time of each target's newest answered poll
         self._inflight: set[str] = set()
@@ -440,8 +440,11 @@ class HotspotPoller:
             if early is not None:
                 early.cancel()
         self._record(pt, out, at, stats)
-        if not out.ok and self.confirm_failures and not self.closing:
-            self._confirm_later(pt, at)
+        if self.confirm_failures and not self.closing:
+            if not out.ok:
+                self._confirm_later(pt, at)
+            elif self.health.get(pt.element).state == DOWN:
+                self._recover_later(pt)
         return out
 
     def _record(self, pt: PollTarget, out: PollOutcome, at: float, stats: CycleStats | None = None) -> None:
@@ -522,6 +525,41 @@ class HotspotPoller:
         finally:
             for t in tasks:
                 t.cancel()
+            self._confirming.pop(pt.ident, None)
+
+    def _recover_later(self, pt: PollTarget) -> None:
+        if self.closing or pt.ident in self._confirming:
+            return
+        self._confirming[pt.ident] = asyncio.get_running_loop().create_task(self._confirm_recovery(pt))
+
+    async def _confirm_recovery(self, pt: PollTarget) -> None:
+        """A down element that answered again is re-polled soon — ``recover_threshold - 1`` more
+        polls, each after the one before, spaced over about half an interval (at least
+        CONFIRM_FLOOR_S apart) — until it is up or fails again: its comeback is known within about
+        one interval instead of ``recover_threshold`` cycles, and does not stretch when cycles run
+        late (a busy collector, a scaled scenario). Good polls in a row are still required."""
+        which = "hotspots" if pt.ident in self.targets else "switches"
+        sem = self._sems[which]
+        interval = self._interval_s.get(which)
+        delay = max(CONFIRM_FLOOR_S, (interval or 0.0) / max(2, self.health.recover_threshold))
+        try:
+            for _ in range(max(0, self.health.recover_threshold - 1)):
+                await asyncio.sleep(delay)
+                h = self.health.get(pt.element)
+                if h.state != DOWN or h.goods == 0 or self.closing:
+                    return  # up already, or failing again: the cycles go on from there
+                self.confirm_stats["recover_polls"] += 1
+                async with sem:
+                    at = time.time()
+                    try:
+                        out = await self.poll_device(pt, at)
+                    except SnmpError as exc:
+                        self.errors[pt.ident] = exc.detail
+                        return
+                    self._record(pt, out, at)
+                if not out.ok:
+                    return
+        finally:
             self._confirming.pop(pt.ident, None)
 
     async def stop(self) -> None:
