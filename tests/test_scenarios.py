@@ -149,6 +149,7 @@ def test_evaluate_expectations():
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared not beside the checkout")
 def test_scenario_run_replays_a_shared_file_and_the_explainer_passes(tmp_path):
     report = tmp_path / "r.json"
     r = subprocess.run(
