@@ -499,15 +499,8 @@ class HotspotPoller:
         tasks: list[asyncio.Task] = []
 
         async def one() -> None:
-            async with sem:
-                at = time.time()
-                try:
-                    out = await self.poll_device(pt, at)
-                except SnmpError as exc:
-                    self.errors[pt.ident] = exc.detail
-                    return
-                self._record(pt, out, at)
-            if out.ok:
+            out = await self._extra_poll(pt, sem)
+            if out is not None and out.ok:
                 self.confirm_stats["cleared"] += 1
 
         try:
@@ -526,6 +519,19 @@ class HotspotPoller:
             for t in tasks:
                 t.cancel()
             self._confirming.pop(pt.ident, None)
+
+    async def _extra_poll(self, pt: PollTarget, sem: asyncio.Semaphore) -> PollOutcome | None:
+        """One poll outside the cycle (a confirmation of a failure or of a comeback), recorded as
+        evidence; None when the engine refused it (the error is kept)."""
+        async with sem:
+            at = time.time()
+            try:
+                out = await self.poll_device(pt, at)
+            except SnmpError as exc:
+                self.errors[pt.ident] = exc.detail
+                return None
+            self._record(pt, out, at)
+            return out
 
     def _recover_later(self, pt: PollTarget) -> None:
         if self.closing or pt.ident in self._confirming:
@@ -549,15 +555,8 @@ class HotspotPoller:
                 if h.state != DOWN or h.goods == 0 or self.closing:
                     return  # up already, or failing again: the cycles go on from there
                 self.confirm_stats["recover_polls"] += 1
-                async with sem:
-                    at = time.time()
-                    try:
-                        out = await self.poll_device(pt, at)
-                    except SnmpError as exc:
-                        self.errors[pt.ident] = exc.detail
-                        return
-                    self._record(pt, out, at)
-                if not out.ok:
+                out = await self._extra_poll(pt, sem)
+                if out is None or not out.ok:
                     return
         finally:
             self._confirming.pop(pt.ident, None)
