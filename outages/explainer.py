@@ -327,7 +327,9 @@ class Explainer:
         not being polled yet, or a slow cycle, is never taken for staying up. ``peers``: the
         hotspots whose darkness shows the root dark; once fewer than half of them still fail, the
         root may be back before its own state says so (a dead switch's polls time out in flight
-        while its hotspots already answer again), and an answer then proves nothing."""
+        while its hotspots already answer again), and an answer then proves nothing. A hotspot that
+        was itself failing after ``dark_at`` and answers again went dark *with* the root: it is
+        coming back (the first of a restore, before the others are polled), not staying up."""
         if peers is not None:
             peers = list(peers)
             if sum(1 for h in peers if self.failing(h)) < max(1, len(peers) / 2):
@@ -337,6 +339,8 @@ class Explainer:
             st = self.hs.get(h)
             if st is None or self.failing(h) or self.recovering.get(h, 0) > now:
                 continue
+            if st.get("back_at", 0.0) > dark_at:
+                continue  # it failed with the root and is back: a restore under way, not an outlier
             if st.get("seen", 0.0) > dark_at:
                 out.add(h)
             else:
