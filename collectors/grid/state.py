@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Iterable
 
 log = logging.getLogger("pantau.grid")
@@ -102,8 +102,12 @@ class ElementState:
     readings: int = 0
 
     def view(self) -> dict:
-        d = asdict(self)
-        return d
+        # every field is a scalar: a shallow dict (dataclasses.asdict's recursive deep copy was 6%
+        # of a collector's CPU at ~1,500 polls/s, called for every element of every snapshot)
+        return {f: getattr(self, f) for f in _ELEMENT_FIELDS}
+
+
+_ELEMENT_FIELDS = tuple(f.name for f in fields(ElementState))
 
 
 @dataclass
