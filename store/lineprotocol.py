@@ -84,19 +84,52 @@ def _tag_pair(k: str, v: str) -> str:
     return got
 
 
+# Measurements and field keys are a small fixed set (one per profile column): checked and
+# escaped once, like the tag pairs.
+_names: dict[str, str] = {}
+_field_keys: dict[str, str] = {}
+
+
+def _measurement(m: str) -> str:
+    got = _names.get(m)
+    if got is None:
+        got = escape_measurement(m)
+        if len(_names) >= _TAG_CACHE_MAX:
+            _names.clear()
+        _names[m] = got
+    return got
+
+
+def _field(k: str, v: FieldValue) -> str:
+    key = _field_keys.get(k)
+    if key is None:
+        key = escape_key(k, "field key")
+        if len(_field_keys) >= _TAG_CACHE_MAX:
+            _field_keys.clear()
+        _field_keys[k] = key + "="
+        key += "="
+    # the exact common types first; subclasses (and errors) take the general path
+    if type(v) is float and math.isfinite(v):
+        return key + repr(v)
+    if type(v) is int and -(2**63) <= v < 2**63:
+        return f"{key}{v}i"
+    return key + encode_field_value(v)
+
+
 def encode_line(
     measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], time_ns: int | None = None
 ) -> str:
     if not fields:
         raise ValueError(f"point of {measurement!r} has no fields")
-    parts = [escape_measurement(measurement)]
+    parts = [_measurement(measurement)]
     for k in sorted(tags):  # sorted tags: InfluxDB's preferred order, cheaper on the server
         v = tags[k]
         if v is None or v == "":
             continue
         parts.append(_tag_pair(k, v if type(v) is str else str(v)))
-    fs = ",".join(f"{escape_key(k, 'field key')}={encode_field_value(v)}" for k, v in fields.items())
-    line = "".join(parts) + " " + fs
+    parts.append(" ")
+    parts.append(",".join([_field(k, v) for k, v in fields.items()]))
+    line = "".join(parts)
     if time_ns is not None:
         line += f" {int(time_ns)}"
     return line
