@@ -132,9 +132,24 @@ class LiveWriter:
     e-gov status and this node's status — written every second by the collecting process; API
     replicas reload it when its version changes (no shared folder, no extra service)."""
 
-    def __init__(self, store: LiveStore, inv, coll, grid, prober, node: str, seen_every_s: float = 15.0):
+    def __init__(
+        self,
+        store: LiveStore,
+        inv,
+        coll,
+        grid,
+        prober,
+        node: str,
+        seen_every_s: float = 15.0,
+        grid_every_s: float = 5.0,
+    ):
         self.store, self.inv, self.coll, self.grid, self.prober, self.node = store, inv, coll, grid, prober, node
         self.memo = LiveWriterState(seen_every_s)
+        # the grid document: at once when a state or a notice changed, else (new readings only:
+        # voltages, last seen) at most every grid_every_s — it was serialized and written every
+        # second for every reading
+        self.grid_every_s = grid_every_s
+        self._grid_mark: tuple[int, float] = (-1, 0.0)
 
     def rows(self) -> list[dict]:
         out = []
@@ -159,7 +174,12 @@ class LiveWriter:
         rows = self.memo.due(self.rows(), now)
         docs = {"status:" + self.node: {k: v for k, v in status.items() if k != "egov"} | {"at": now}}
         if self.grid and self.grid.running:  # the node that ingests the grid tells its state
-            docs["grid"] = self.grid.grid.grid.snapshot()
+            g = self.grid.grid.grid
+            moves, at = self._grid_mark
+            if g.moves != moves or now - at >= self.grid_every_s:
+                moves = g.moves  # read before the snapshot: a change during it is written next second
+                docs["grid"] = g.snapshot()
+                self._grid_mark = (moves, now)
         if "egov" in status:
             docs["egov"] = status["egov"]
         changed = {k: v for k, v in self.memo.changed_docs(docs).items()}

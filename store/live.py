@@ -50,7 +50,10 @@ class LiveStore:
                 ]
                 conn.execute(self.db.upsert(element_state, rows, ["city", "element"]), rows)
             if docs:
-                rows = [{"city": self.city, "name": k, "doc": dumps(v), "at": now} for k, v in docs.items()]
+                rows = [
+                    {"city": self.city, "name": k, "doc": str(v) if isinstance(v, Json) else dumps(v), "at": now}
+                    for k, v in docs.items()
+                ]
                 conn.execute(self.db.upsert(live_docs, rows, ["city", "name"]), rows)
             self.db.changed(conn, self.city, "live")
 
@@ -68,6 +71,10 @@ class LiveStore:
     def docs(self) -> dict[str, tuple[float, object]]:
         q = sa.select(live_docs.c.name, live_docs.c.doc, live_docs.c.at).where(live_docs.c.city == self.city)
         return {r["name"]: (r["at"], json.loads(r["doc"])) for r in self.db.rows(q)}
+
+
+class Json(str):
+    """A live document already serialized (the writer compared it as text; not dumped again)."""
 
 
 class LiveWriterState:
@@ -101,16 +108,18 @@ class LiveWriterState:
             self.seen_written[el] = now
 
     def changed_docs(self, docs: dict[str, object]) -> dict[str, object]:
-        out = {}
+        """The documents that differ from what was last written, each serialized once (as
+        :class:`Json`, which :meth:`LiveStore.write` and :meth:`docs_written` take as it is)."""
+        out: dict[str, object] = {}
         for k, v in docs.items():
-            s = dumps(v)
+            s = v if isinstance(v, Json) else Json(dumps(v))
             if self.docs.get(k) != s:
-                out[k] = v
+                out[k] = s
         return out
 
     def docs_written(self, docs: dict[str, object]) -> None:
         for k, v in docs.items():
-            self.docs[k] = dumps(v)
+            self.docs[k] = str(v) if isinstance(v, Json) else dumps(v)
 
     def forget(self, elements) -> None:
         """Elements no longer written by this node (their new owner writes them now)."""

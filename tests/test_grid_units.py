@@ -423,3 +423,51 @@ def test_grid_state_is_thread_safe_under_concurrent_observe(semarang):
     for t in ts:
         t.join()
     assert all(g.state(e).last_ts == 1199.3 for e in els[:20])
+
+
+def test_the_live_grid_document_follows_state_changes_at_once_and_readings_every_few_seconds(semarang, tmp_path):
+    """The collecting node writes the live view every second; the grid document (400 elements) is
+    serialized and written when a state or a notice changed, and for new readings alone at most
+    every ``grid_every_s``; what is stored is what the writer compared (one serialization)."""
+    import json
+    from types import SimpleNamespace
+
+    from collectors.grid.state import GridState, Notice, Reading
+    from pantau.service import LiveWriter
+    from store.db import dumps, open_database
+    from store.live import LiveStore
+
+    clock = [1000.0]
+    g = GridState(semarang, clock=lambda: clock[0])
+    feeder = f"feeder:{next(iter(semarang.feeders))}"
+    store = LiveStore(open_database(str(tmp_path / "s.sqlite")), semarang.city, "n1")
+    w = LiveWriter(store, semarang, None, SimpleNamespace(running=True, grid=SimpleNamespace(grid=g)), None, "n1")
+    writes: list[dict] = []
+    real = store.write
+    store.write = lambda rows, docs: (writes.append(dict(docs)), real(rows, docs))[1]
+
+    def grid_written() -> bool:
+        return "grid" in writes[-1]
+
+    w.write({"node": "n1"})
+    assert grid_written()
+    g.observe([Reading(feeder, 1000.0, voltage_v=20_100.0, breaker_closed=True)])  # energized: a state change
+    w.write({"node": "n1"})
+    assert grid_written() and store.docs()["grid"][1]["elements"][feeder]["state"] == "energized"
+    for _ in range(3):  # readings only: not re-written every second
+        clock[0] += 1
+        g.observe([Reading(feeder, clock[0], voltage_v=20_000.0 + clock[0] % 7, breaker_closed=True)])
+        w.write({"node": "n1"})
+        assert not grid_written()
+    g.observe([Reading(feeder, clock[0] + 0.5, voltage_v=0.0, breaker_closed=False)])  # tripped: at once
+    w.write({"node": "n1"})
+    assert grid_written() and store.docs()["grid"][1]["elements"][feeder]["state"] == "de-energized"
+    g.set_notice(Notice("PLN-1", feeder, clock[0] + 60, clock[0] + 600, "Pemeliharaan"))  # a notice: at once
+    w.write({"node": "n1"})
+    assert grid_written() and store.docs()["grid"][1]["notices"][0]["id"] == "PLN-1"
+    w.grid_every_s = 0.0  # readings alone, once their interval has passed
+    g.observe([Reading(feeder, clock[0] + 1, voltage_v=0.0, breaker_closed=False)])
+    w.write({"node": "n1"})
+    assert grid_written()
+    stored = store.docs()["grid"][1]
+    assert json.loads(dumps(g.snapshot())) == stored

@@ -133,6 +133,7 @@ class GridState:
                 f"substation:{s}", reason="no feeder state yet", source="derived"
             )
         self.notices: dict[str, Notice] = {}
+        self.moves = 0  # bumped by every state change and notice: a snapshot differs in more than readings
         self.gateways: dict[str, dict] = {}
         self.events: list[GridEvent] = []  # recent, bounded
         self.listeners: list[Callable[[GridEvent], None]] = []
@@ -230,6 +231,7 @@ class GridState:
         with self._lock:
             old = self.notices.get(notice.element)
             self.notices[notice.element] = notice
+            self.moves += 1
         if not old or old.id != notice.id:
             log.info("maintenance notice %s for %s: %s .. %s", notice.id, notice.element, notice.start, notice.end)
             self._emit_notice(notice.element, notice)
@@ -237,6 +239,7 @@ class GridState:
     def withdraw_notice(self, element: str) -> None:
         with self._lock:
             old = self.notices.pop(element, None)
+            self.moves += 1
         if old:
             self._emit_notice(element, None)
 
@@ -282,6 +285,7 @@ class GridState:
         else:
             log.warning("%s %s -> %s (%s)", st.element, ev.old, new, reason)
         self.events.append(ev)
+        self.moves += 1
         if len(self.events) > 10000:
             del self.events[:5000]
         return ev
