@@ -74,6 +74,8 @@ class GridLease:
             self._held = True
             await self._begin()
             await self.grid.wait_ready()
+        else:  # standing by: what this node's spool still holds from before goes to InfluxDB now
+            await asyncio.to_thread(self.grid.open_spool)
 
     async def _begin(self) -> None:
         await self.grid.start()
@@ -124,6 +126,8 @@ class GridLease:
                 await asyncio.to_thread(self.leases.release, self.name)
             except Exception as exc:
                 log.warning("could not release %s: %s", self.name, exc)
+        else:
+            await asyncio.to_thread(self.grid.close_spool)
 
 
 class LiveWriter:

@@ -29,7 +29,7 @@ from collectors.grid.mqtt import BrokerConf, MqttSession
 from collectors.grid.payloads import REASONS
 from collectors.grid.sparkplug import SparkplugHost
 from collectors.grid.state import GridEvent, GridState, Reading
-from collectors.sink import DurableSinks, Sink
+from collectors.sink import DurableSink, DurableSinks, Sink
 from store.lineprotocol import Point
 
 log = logging.getLogger("pantau.grid")
@@ -70,6 +70,7 @@ class GridCollector:
         self.sparkplug = (
             SparkplugHost(inv, dict(sp.metrics), self.cfg.fmt(sp.host_id), sp.namespace) if sp.enabled else None
         )
+        self.spool: DurableSink | None = None
         self._procs: dict[int, multiprocessing.Process] = {}
         self._conns: dict[int, object] = {}
         self.worker_stats: dict[int, dict] = {}
@@ -81,11 +82,11 @@ class GridCollector:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg, s = self.cfg, self.cfg.session
-        self.spool = self.spools.open("main")
+        spool = self.open_spool()
         self.dead = DeadLetters(self.state_dir / "deadletters", "main")
         if self.sparkplug:
             self.sparkplug.validator = None
-        self.ingest = Ingest(cfg, self.inv, self.spool, self.dead, self.sparkplug)
+        self.ingest = Ingest(cfg, self.inv, spool, self.dead, self.sparkplug)
         if self.sparkplug:
             self.sparkplug.validator = self.ingest.validator
         subs = [(cfg.maintenance.filter(), 1), (cfg.gateway_status.filter(), 1)]
@@ -160,8 +161,22 @@ class GridCollector:
             if self.sparkplug and self.session.client.is_connected():
                 self.session.publish(self.sparkplug.state_topic, self.sparkplug.state_payload(False), 1, True)
             await self.session.stop()
-        self.spool.close()
+        self.close_spool()
         self.dead.close()
+
+    def open_spool(self) -> DurableSink:
+        """This process's main spool, opened once: its writer thread also drains what an earlier
+        run of this node acknowledged to the broker but had not written to InfluxDB when it died
+        (the broker never sends those messages again, to anyone) — so a node opens it at start
+        whether or not it holds the grid lease, and the ingest reuses it when it does."""
+        if self.spool is None:
+            self.spool = self.spools.open("main")
+        return self.spool
+
+    def close_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
     def _on_connected(self, session: MqttSession) -> None:
         if self.sparkplug:
@@ -306,12 +321,15 @@ class GridCollector:
             "dead": sum(p["dead"] for p in parts),
             "dead_by_reason": dead_by,
             "spool_backlog_bytes": sum(p["spool_backlog_bytes"] for p in parts),
-            "written": self.spool.written + sum(p.get("written", 0) for p in self.worker_stats.values()),
+            "written": (self.spool.written if self.spool else 0)
+            + sum(p.get("written", 0) for p in self.worker_stats.values()),
         }
 
     def influx_state(self) -> dict:
         """The worst InfluxDB state of this process's and the workers' spool writers."""
-        states = [self.spool.influx_state()] + [s["influx"] for s in self.worker_stats.values() if "influx" in s]
+        states = ([self.spool.influx_state()] if self.spool else []) + [
+            s["influx"] for s in self.worker_stats.values() if "influx" in s
+        ]
         return self.spools.worst(states)
 
     def status(self) -> dict:
