@@ -58,7 +58,9 @@ def page_state(page) -> str:
                 """() => ({live: document.querySelector('#live')?.textContent,
             view: document.body.dataset.view, hash: location.hash,
             cards: [...document.querySelectorAll('ul.incs li.inc')].map(e => e.dataset.incident),
-            down: document.querySelectorAll('.map .hi.st-down').length})"""
+            down: document.querySelectorAll('.map .hi.st-down').length,
+            events: document.body.dataset.events, incidentReads: document.body.dataset.incidentReads,
+            incidentReadsFailed: document.body.dataset.incidentReadsFailed})"""
             )
         )
         + f" errors={page.errors}"

@@ -123,8 +123,22 @@ async function start() {
   ready = false;
   const gen = ++generation; // a newer start() (another key) makes this one give up
   if (stopStream) stopStream();
-  const refreshIncidents = debounce(() => store.refreshIncidents().catch(() => {}), 250, 1000);
+  // a read that fails (a busy or restarting API) is tried again in 2 s, not left to the minute's resync
+  const counts = document.body.dataset;
+  const refreshIncidents = debounce(
+    () =>
+      store.refreshIncidents().then(
+        () => (counts.incidentReads = String(Number(counts.incidentReads || 0) + 1)),
+        () => {
+          counts.incidentReadsFailed = String(Number(counts.incidentReadsFailed || 0) + 1);
+          setTimeout(refreshIncidents, 2000);
+        },
+      ),
+    250,
+    1000,
+  );
   const handle = (type, data) => {
+    counts.events = String(Number(counts.events || 0) + 1);
     if (type === "incident") refreshIncidents();
     else if (type === "hotspot_state" || type === "grid_state") store.apply(type, data);
   };
