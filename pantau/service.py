@@ -186,7 +186,7 @@ class LiveWriter:
                 self._grid_mark = (moves, now)
         if "egov" in status:
             docs["egov"] = status["egov"]
-        changed = {k: v for k, v in self.memo.changed_docs(docs).items()}
+        changed = self.memo.changed_docs(docs)
         self.store.write(rows, changed)
         self.memo.written(rows, now)
         self.memo.docs_written(changed)

@@ -103,11 +103,10 @@ def _measurement(m: str) -> str:
 def _field(k: str, v: FieldValue) -> str:
     key = _field_keys.get(k)
     if key is None:
-        key = escape_key(k, "field key")
+        key = escape_key(k, "field key") + "="
         if len(_field_keys) >= _TAG_CACHE_MAX:
             _field_keys.clear()
-        _field_keys[k] = key + "="
-        key += "="
+        _field_keys[k] = key
     # the exact common types first; subclasses (and errors) take the general path
     if type(v) is float and math.isfinite(v):
         return key + repr(v)

@@ -50,10 +50,7 @@ class LiveStore:
                 ]
                 conn.execute(self.db.upsert(element_state, rows, ["city", "element"]), rows)
             if docs:
-                rows = [
-                    {"city": self.city, "name": k, "doc": str(v) if isinstance(v, Json) else dumps(v), "at": now}
-                    for k, v in docs.items()
-                ]
+                rows = [{"city": self.city, "name": k, "doc": _text(v), "at": now} for k, v in docs.items()]
                 conn.execute(self.db.upsert(live_docs, rows, ["city", "name"]), rows)
             self.db.changed(conn, self.city, "live")
 
@@ -75,6 +72,10 @@ class LiveStore:
 
 class Json(str):
     """A live document already serialized (the writer compared it as text; not dumped again)."""
+
+
+def _text(doc: object) -> str:
+    return str(doc) if isinstance(doc, Json) else dumps(doc)
 
 
 class LiveWriterState:
@@ -119,7 +120,7 @@ class LiveWriterState:
 
     def docs_written(self, docs: dict[str, object]) -> None:
         for k, v in docs.items():
-            self.docs[k] = str(v) if isinstance(v, Json) else dumps(v)
+            self.docs[k] = _text(v)
 
     def forget(self, elements) -> None:
         """Elements no longer written by this node (their new owner writes them now)."""
