@@ -104,8 +104,13 @@ class HealthTracker:
     def observe(
         self, element: str, ok: bool, at: float, error: str = "", problems: list[str] | None = None
     ) -> HealthEvent | None:
-        """Record one poll result; returns the state change it caused, if any."""
+        """Record one poll result; returns the state change it caused, if any. ``at`` is when the
+        poll was sent: a result older than one already recorded is history, not news (a poll that
+        waited out its timeouts while a newer one was answered says nothing about the device now —
+        taken as a failure, it dated a hotspot's darkness seconds before its feeder tripped)."""
         h = self.get(element)
+        if h.last_poll is not None and at < h.last_poll:
+            return None
         h.last_poll = at
         if ok:
             if h.fails and h.state != DOWN:  # the failed poll(s) before were lost answers: say so once

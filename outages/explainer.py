@@ -115,6 +115,9 @@ class Settings:
     # --- tolerances of the score (docs/outages.md, "Weighing evidence") ---------------------------
     hold_intervals: float = 1.5  # a dark child waits this many intervals for its parent's reading
     delivery_s: float = 1.0  # readings of one moment may reach the explainer this far apart (ingest lag; not scaled)
+    poll_timeout_s: float = (
+        2.0  # one failed poll's timeouts, every try (SNMP timeout × tries; real seconds, not scaled)
+    )
     fail_polls: int = 3  # failed polls that take an element down (hotspots.health)
     p_root: float = 1e-4  # any one element failing on its own within a coincidence window
     p_lost: float = 0.03  # an answering hotspot's poll failing at random within that window
@@ -140,6 +143,13 @@ class Settings:
         before each counts as a failure of its own: a full interval after the restore, the usual
         hold, and the delivery lag (a busy ingest node appends the parent's row before theirs)."""
         return self.telemetry_interval_s + self.telemetry_hold_s + self.delivery_s
+
+    @property
+    def parent_hold_s(self) -> float:
+        """How long a failing switch waits for its parent switch's next poll before it is taken for
+        the root: the parent's poll comes within an interval, fails only after its timeouts (real
+        seconds) and reaches the explainer after the delivery lag."""
+        return self.poll_interval_s + self.poll_timeout_s + self.delivery_s
 
     @property
     def poll_hold_s(self) -> float:
@@ -257,6 +267,8 @@ class Explainer:
                     st["back_from"] = st.get("fail_at", st["since"])  # ... after failing since then
                 st["failing"] = data["new"] == "down"
                 st["suspect_at"] = None
+                if data["new"] != "down":  # up / degraded: it answered the poll sent then
+                    st["answered_at"] = max(st.get("answered_at", 0.0), at)
                 if data["new"] == "down":
                     self._candidates.add(element)
                 else:
@@ -270,6 +282,7 @@ class Explainer:
                 st["suspect_at"] = at
                 self._candidates.add(element)
             elif k == "clear":  # answered before it went down: the failed polls were lost answers
+                st["answered_at"] = max(st.get("answered_at", 0.0), at)
                 if st["state"] != "down":
                     st["failing"] = False
                     st["suspect_at"] = None
@@ -474,11 +487,24 @@ class Explainer:
             if f.stayed_up:
                 f.uncertain.append(_stayed_up_note(len(f.stayed_up), "switch"))
             parent = self.parent_net.get(el)
-            if parent and st["state"] != "down" and now < fa + self.s.poll_interval_s:
+            if parent and not self._answered_since(parent, fa) and now < fa + self.s.parent_hold_s:
                 held.append(f)  # its parent's next poll may yet show the failure is above it
                 continue
             out[el] = f
         return out, held
+
+    def _answered_since(self, el: str, at: float) -> bool:
+        """Whether ``el`` answered a poll sent after ``at`` (asked for as ``seen`` evidence until it
+        comes): a switch failing below a parent that answers since is the top of its failure; one
+        whose parent has not been polled since may be in that parent's shadow. A child may go
+        down before its dead parent's first failed poll is in (the parent's poll comes up to an
+        interval later and fails only after its timeouts, real seconds at every time scale), so a
+        down child waits for it too, at most ``parent_hold_s``."""
+        st = self.hs.get(el, {})
+        if max(st.get("seen", 0.0), st.get("answered_at", 0.0)) > at:
+            return True
+        self._wanted[el] = max(self._wanted.get(el, 0.0), at)
+        return False
 
     def _parents_answer(self, el: str) -> bool:
         """Decide whether no switch above ``el`` explains its failure (see :meth:`_explains_children`)."""

@@ -7,6 +7,7 @@ their issues land.) Stops cleanly on SIGINT/SIGTERM, flushing what is buffered.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -21,7 +22,7 @@ from alerts.delivery import AlertDelivery
 from alerts.router import AlertRouter
 from collectors.egov.probe import EgovProber
 from collectors.grid.collector import GridCollector
-from collectors.snmp.collector import SnmpCollector
+from collectors.snmp.collector import SNMP_RETRIES, SnmpCollector
 from collectors.snmp.profiles import load_profiles
 from hotspots.datafile import DataFileError, Problem
 from hotspots.inventory import Inventory
@@ -313,6 +314,7 @@ def _explainer(
             reopen_s=600 / time_scale,
             boot_s=60 / time_scale,
             telemetry_interval_s=st_.telemetry_interval_s,
+            poll_timeout_s=st_.snmp_timeout_s * (SNMP_RETRIES + 1),
         ),
         leases=Leases(store.db, st_.node_name, ttl_s=st_.lease_ttl_s),
         node=st_.node_name,
@@ -334,7 +336,9 @@ def _last_seen(c: Collecting):
             else:
                 rest.append(el)
         if rest:
-            rows = c.live_store.elements("hotspot:")
+            rows = {}
+            for prefix in sorted({el.partition(":")[0] + ":" for el in rest}):
+                rows.update(c.live_store.elements(prefix))
             for el in rest:
                 r = rows.get(el)
                 if r and r["last_seen"] is not None:
@@ -588,7 +592,75 @@ def _status(c: Collecting) -> dict:
     if c.delivery:
         st["alerts"] = c.delivery.status()
     st["threads_cpu_s"] = threads_cpu_s()
+    st.update(WATCH.status())
     return st
+
+
+class LoopWatch:
+    """How late this process's event loop runs its callbacks (a sleep of ``every_s`` that wakes
+    late by the lag), and the garbage collector's pauses: a busy node's timeouts, probe latencies
+    and explainer rounds are only as punctual as its loop. The status file carries the last
+    minute's figures; a lag over ``warn_ms`` is logged when it starts and when it ends (state
+    changes, not every tick)."""
+
+    def __init__(self, every_s: float = 0.25, keep: int = 240, warn_ms: float = 1000.0):
+        self.every_s, self.keep, self.warn_ms = every_s, keep, warn_ms
+        self.lags_ms: list[float] = []
+        self.gc: dict[int, list[float]] = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0], 2: [0, 0.0, 0.0]}  # n, total s, max s
+        self._gc_t0 = 0.0
+        self._late = False
+        self._task: asyncio.Task | None = None
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+            return
+        d = time.perf_counter() - self._gc_t0
+        g = self.gc[info.get("generation", 2)]
+        g[0] += 1
+        g[1] += d
+        g[2] = max(g[2], d)
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(self.every_s)
+            lag = max(0.0, (loop.time() - t - self.every_s) * 1000)
+            self.lags_ms.append(lag)
+            del self.lags_ms[: -self.keep]
+            if (lag > self.warn_ms) != self._late:
+                self._late = not self._late
+                if self._late:
+                    log.warning("event loop running %.0f ms late (this node is overloaded)", lag)
+                else:
+                    log.warning("event loop on time again")
+
+    def status(self) -> dict:
+        lags = sorted(self.lags_ms)
+        pick = (lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))], 1)) if lags else (lambda q: 0.0)
+        return {
+            "loop_lag_ms": {"p50": pick(0.5), "p99": pick(0.99), "max": round(lags[-1], 1) if lags else 0.0},
+            "gc": {
+                f"gen{k}": {"collections": v[0], "pause_s": round(v[1], 3), "max_ms": round(v[2] * 1000, 1)}
+                for k, v in self.gc.items()
+            },
+        }
+
+
+WATCH = LoopWatch()
+GC_THRESHOLDS = (20_000, 5, 10)  # gen0 allocations, gen0 runs per gen1, gen1 runs per gen2 (CPython: 700, 10, 10)
 
 
 def threads_cpu_s() -> dict[str, float]:
@@ -714,8 +786,17 @@ async def run_collect(invs: Inventory | list[Inventory], settings: Settings, sta
 
         first.coll.trap_forward = forward
     stop = _stop_on_signals()
+    WATCH.start()
     for c in cs:
         await _start(c)
+    # The inventory, profiles, poll targets and explainer maps live as long as the process: moved
+    # out of the collector's sight (gc.freeze), they are not traversed by every full collection, and
+    # fewer, larger young collections follow the allocation rate of a poll cycle. A city at time
+    # scale 10 spent 8.7 s of 58 CPU s in 43 full collections of up to 0.3 s each (the loop stood
+    # still meanwhile); LoopWatch reports the pauses in the status file.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     print(
         json.dumps({"ready": True, "hotspots": sum(len(i.hotspots) for i in invs), "cities": [i.city for i in invs]}),
         flush=True,
@@ -732,3 +813,4 @@ async def run_collect(invs: Inventory | list[Inventory], settings: Settings, sta
     finally:
         for c in cs:
             await _shutdown(c)
+        await WATCH.stop()

@@ -297,12 +297,17 @@ def test_metrics_and_system(world):
         "pantau_spool_backlog_bytes",
         "pantau_webhook_failures",
         "pantau_outbox_pending",
+        "pantau_event_loop_lag_seconds",
+        "pantau_gc_pause_seconds",
     ):
         assert f"# TYPE {name}" in m, name
     # SNMP security refusals (v3 answers below the requested level, refused traps) are visible
     assert 'pantau_snmp_answers_refused_total{reason="seclevel_mismatch"} 3.0' in m
     assert 'pantau_traps_refused_total{reason="wrong_digest"} 2.0' in m
     assert 'pantau_traps_refused_total{reason="unknown_source"} 1.0' in m
+    # how late the collector's loop runs, and its GC pauses (PantauCollectorOverloaded)
+    assert 'pantau_event_loop_lag_seconds{quantile="p50"} 0.012' in m
+    assert 'pantau_gc_pause_seconds_total{generation="gen2"} 0.25' in m
     s = c.get("/api/v1/system", headers=H(world["keys"]["viewer"])).json()
     assert s["status"]["last_cycle_s"] == 0.2
 

@@ -293,3 +293,26 @@ def test_each_city_has_its_probe_file():
     assert set(load_probe_config(own, known=set(batang.egov)).services) == set(batang.egov)
     with pytest.raises(DataFileError, match="unknown e-government service 'lapor-hendi'"):
         load_probe_config(CONFIG_FILE, known=set(batang.egov))
+
+
+def test_a_busy_collector_loop_does_not_make_a_quick_service_slow(tmp_path, semarang):
+    """The probe is timed on its own thread: a collector whose event loop is held (an overloaded
+    node, a long callback) still measures the service's latency, not its own wait (slow_ms 400)."""
+    site = Site()
+    pr = EgovProber(semarang, MemorySink(), config=conf(tmp_path, semarang), base_url=site.base)
+
+    async def probe_while_the_loop_is_held() -> dict:
+        task = asyncio.get_running_loop().create_task(pr.probe("e-katalog"))
+        await asyncio.sleep(0.05)  # the request is on its way
+        time.sleep(0.8)  # the loop held longer than slow_ms
+        return await task
+
+    try:
+        r = asyncio.run(probe_while_the_loop_is_held())
+        assert r["ok"] and r["latency_ms"] < 300 and not r["problems"], r
+        site.mode["e-katalog"] = "slow"  # a service that is slow still is (0.6 s > slow_ms)
+        r = asyncio.run(pr.probe("e-katalog"))
+        assert r["ok"] and r["latency_ms"] >= 550 and r["problems"] == [f"slow answer {r['latency_ms']:.0f} ms"], r
+    finally:
+        asyncio.run(pr.stop())
+        site.stop()

@@ -407,16 +407,34 @@ def test_aggregation_switch_over_access_switches_is_one_incident(inv):
         c.health(T0 + 93, f"hotspot:{h}", "state", "down")
     c.run(T0 + 91, T0 + 200)
     assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", agg)]
-    c2 = City(inv)
     sw = "switch:SW-TBL-01"
-    c2.health(T0 + 61, sw, "suspect")
-    for h in inv.hotspots_of_switch["SW-TBL-01"]:
-        c2.health(T0 + 63, f"hotspot:{h}", "suspect")
-    c2.run(T0 + 61, T0 + 89)
-    assert c2.incidents() == [], "its aggregation switch's next poll may yet show the failure is above it"
-    c2.run(T0 + 90, T0 + 95)
+    parent = f"switch:{inv.switches['SW-TBL-01'].parent}"
+
+    def lone_access_switch() -> City:
+        c = City(inv)
+        c.health(T0 + 61, sw, "suspect")
+        for h in inv.hotspots_of_switch["SW-TBL-01"]:
+            c.health(T0 + 63, f"hotspot:{h}", "suspect")
+        c.run(T0 + 61, T0 + 69)
+        assert c.incidents() == [], "its aggregation switch's next poll may yet show the failure is above it"
+        return c
+
+    # its parent answers a poll sent after it failed: it is the top of its failure, at once
+    c2 = lone_access_switch()
+    c2.answered(T0 + 70, parent)
+    c2.run(T0 + 70, T0 + 75)
     assert [(i.cause, i.root) for i in c2.incidents()] == [("network_uplink", sw)]
-    assert c2.incidents()[0].opened_at <= T0 + 61 + 30 + 1, "its parent has been polled since"
+    assert c2.incidents()[0].opened_at <= T0 + 71, "its parent answered since"
+    # no word from the parent (its poll late, another node's): it waits an interval, the parent's
+    # timeouts (real seconds) and the delivery lag, then is the root
+    c3 = lone_access_switch()
+    hold = c3.ex.s.parent_hold_s
+    assert hold == 30 + 2 + 1
+    c3.run(T0 + 70, T0 + 61 + hold - 1)
+    assert c3.incidents() == []
+    c3.run(T0 + 61 + hold, T0 + 61 + hold + 3)
+    assert [(i.cause, i.root) for i in c3.incidents()] == [("network_uplink", sw)]
+    assert c3.incidents()[0].opened_at <= T0 + 61 + hold + 1
 
 
 def test_hotspot_up_under_a_dead_transformer_does_not_veto(inv):

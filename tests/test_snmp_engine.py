@@ -149,13 +149,25 @@ def test_values_agree_with_net_snmp(snmpd, sec):
         (1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 5),
     ]
 
+    missing = SYS + (99, 0)  # no such scalar: snmpd's next OID is another object
+
     async def ours():
         async with SnmpEngine() as eng:
             vbs = await eng.get(target, scalars)
+            sent = eng.stats.sent
             walked = await eng.walk(target, columns, max_repetitions=7)
-            return vbs, walked
+            walk_sent, sent = eng.stats.sent - sent, eng.stats.sent
+            both = await eng.scalars_and_walk(target, scalars + [missing], columns, max_repetitions=7)
+            return vbs, walked, walk_sent, both, eng.stats.sent - sent
 
-    vbs, walked = run(ours())
+    vbs, walked, walk_sent, (bulk_vbs, bulk_walked), bulk_sent = run(ours())
+    # the scalars as non-repeaters of the walk's first GETBULK: the same values, one exchange fewer
+    assert [(vb.oid, vb.tag, vb.value_raw) for vb in bulk_vbs[:-1]] == [(vb.oid, vb.tag, vb.value_raw) for vb in vbs]
+    assert bulk_vbs[-1].oid == missing and bulk_vbs[-1].tag == ber.NO_SUCH_OBJECT
+    assert {c: [(i, vb.value_raw) for i, vb in rows] for c, rows in bulk_walked.items()} == {
+        c: [(i, vb.value_raw) for i, vb in rows] for c, rows in walked.items()
+    }
+    assert bulk_sent == walk_sent  # the scalars cost no exchange of their own
     where = f"{addr}:{snmpd.port}"
     theirs = net_snmp(["snmpget"] + flags + [where] + [".".join(map(str, o)) for o in scalars])
     assert len(theirs) == len(scalars)

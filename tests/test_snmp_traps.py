@@ -293,7 +293,7 @@ def test_v3_authpriv_cold_start_from_net_snmp_is_understood_like_the_simulators(
         # The product's way: a poll discovers the engine ID, every job run ends by teaching it.
         await coll.poller.repoll(hid)
         assert coll.poller.targets[hid].target.engine_id == dev.security.engine_id
-        coll._learn_engines()
+        await coll._learn_engines()
 
     async def from_sim():
         city._cold_start(hid)
@@ -324,7 +324,7 @@ def test_forged_and_miskeyed_traps_are_refused_counted_and_logged(city, semarang
         async with pantau(city, semarang, [sw, hid, v3]) as (coll, traps):
             await coll.poller.repoll(hid)
             await coll.poller.repoll(v3)
-            coll._learn_engines()
+            await coll._learn_engines()
             assert coll.health.get(f"hotspot:{hid}").state == "up" and coll.health.get(v3_elem).state == "up"
             n_events = len(coll.events)
             down = link_varbinds(port, False)

@@ -146,6 +146,25 @@ def test_a_lost_answer_is_a_suspect_then_a_clear_and_last_seen_is_the_good_poll(
     assert [x.kind for x in events[3:]] == ["suspect", "state"]
 
 
+def test_a_failed_poll_overtaken_by_a_newer_answer_is_no_failure():
+    """A poll sent at 10.0 waits out its timeouts (recorded at ~12.0) while the confirmation poll
+    sent at 11.0 is answered at once (recorded first): the device answered after the old poll was
+    sent, so the old failure is history — not a suspect dating the hotspot's darkness at 10.0
+    (demo-day: a hotspot on a feeder that tripped at ~13 s became a 'device' incident)."""
+    h = HealthTracker(fail_threshold=3, recover_threshold=2)
+    events = []
+    h.listeners.append(events.append)
+    e = "hotspot:AP-0664"
+    h.observe(e, True, 1.0)
+    h.observe(e, True, 11.0)  # the newer poll's answer comes first
+    assert h.observe(e, False, 10.0, "timeout") is None
+    assert [x.kind for x in events[1:]] == [] and h.get(e).fails == 0 and h.get(e).last_seen == 11.0
+    # failures in order still count: three newer ones take it down, dated by their own polls
+    for t in (12.0, 13.0, 14.0):
+        h.observe(e, False, t, "timeout")
+    assert [(x.kind, x.at) for x in events[1:]] == [("suspect", 12.0), ("state", 14.0)]
+
+
 def test_jobs_are_declared_and_checked(tmp_path):
     from collectors.snmp.collector import ALL_RUNS
 
@@ -167,3 +186,143 @@ def test_jobs_are_declared_and_checked(tmp_path):
     with pytest.raises(DataFileError, match="unknown job 'nope'"):
         load_jobs(known=ALL_RUNS, overrides={"nope": 1})
     assert Path(__file__).parent.parent.joinpath("collectors", "jobs.yaml").exists()
+
+
+# ---------------------------------------------------------------------------- GET plans
+class MibEngine:
+    """The poller's view of an agent (get / walk / scalars_and_walk) over a dict MIB the test edits:
+    the poller's planning logic alone, without sockets (the engine's wire side is tested against
+    net-snmp in test_snmp_engine.py)."""
+
+    def __init__(self, mib: dict):
+        self.mib = mib
+        self.calls: list[str] = []
+
+    def _vb(self, oid, tag=None, raw=b""):
+        from snmpwire import ber
+
+        if tag is None:
+            tag, raw = self.mib[oid]
+        return ber.VarBind(oid, ber.oid_content(oid), tag, raw)
+
+    async def get(self, target, oids, varbind_list=None):
+        from snmpwire import ber
+
+        self.calls.append("get")
+        return [self._vb(o) if o in self.mib else self._vb(o, ber.NO_SUCH_INSTANCE) for o in oids]
+
+    def _walk(self, columns):
+        return {
+            c: [(o[len(c) :], self._vb(o)) for o in sorted(self.mib) if o[: len(c)] == c and len(o) > len(c)]
+            for c in columns
+        }
+
+    async def walk(self, target, columns, max_repetitions=10, max_rows=2000):
+        self.calls.append("walk")
+        return self._walk(columns)
+
+    async def scalars_and_walk(self, target, scalars, columns, max_repetitions=10, max_rows=2000):
+        from snmpwire import ber
+
+        self.calls.append("walk")
+        return [self._vb(s) if s in self.mib else self._vb(s, ber.NO_SUCH_OBJECT) for s in scalars], self._walk(columns)
+
+
+def _mib_of(profile, rows: dict[str, list[int]], uptime_ticks: int) -> dict:
+    """A device answering every column of ``profile`` for the given row indexes per table."""
+    from snmpwire import ber
+
+    values = {
+        "integer": (ber.INTEGER, ber.enc_int(1)[2:]),
+        "gauge": (ber.GAUGE32, b"\x05"),
+        "timeticks": (ber.TIMETICKS, b"\x05"),
+        "counter32": (ber.COUNTER32, b"\x05"),
+        "counter64": (ber.COUNTER64, b"\x05"),
+        "string": (ber.OCTET_STRING, b"wlan0"),
+        "oid": (ber.OID, b"\x2b\x06"),
+    }
+    mib = {o: (ber.TIMETICKS, uptime_ticks.to_bytes(4, "big")) for o in profile.scalar_oids}
+    for t in profile.tables.values():
+        for oid, (kind, name) in t.walk.items():
+            typ = "string" if kind == "label" else t.columns[name].type
+            for i in rows.get(t.name, []):
+                mib[oid + (i,)] = values[typ]
+    return mib
+
+
+def test_a_device_with_known_rows_is_polled_by_one_get_until_its_rows_change(semarang):
+    from collectors.sink import MemorySink
+    from collectors.snmp import poller as P
+
+    profiles = load_profiles()
+    ap = next(h for h in semarang.hotspots.values() if profiles.for_vendor(h.vendor).name == "unifi")
+    prof = profiles.for_vendor(ap.vendor)
+    rows = {t: [1, 2] for t in prof.tables}
+    eng = MibEngine(_mib_of(prof, rows, uptime_ticks=1_000_000))
+    walker_eng = MibEngine(eng.mib)  # the same device, walked every poll: what the plan must equal
+    poller = P.HotspotPoller(semarang, profiles, eng, MemorySink(), include_switches=False, confirm_failures=False)
+    walker = P.HotspotPoller(
+        semarang, profiles, walker_eng, MemorySink(), include_switches=False, confirm_failures=False
+    )
+    pt, wpt = poller.targets[ap.id], walker.targets[ap.id]
+
+    def shape(out):
+        return sorted(
+            (p.measurement, tuple(sorted(p.tags.items())), tuple(sorted(p.fields.items())))
+            for p in out.points
+            if p.measurement != "hotspot_poll"
+        )
+
+    async def both(at, same=True):
+        wpt.plan = None  # the reference walks every time
+        a, b = await poller.poll_device(pt, at), await walker.poll_device(wpt, at)
+        assert a.ok and b.ok
+        if same:
+            assert shape(a) == shape(b)
+        return a
+
+    async def scenario():
+        t = 1000.0
+        await both(t)
+        assert eng.calls == ["walk"] and pt.plan is not None
+        first = P.REWALK_EVERY - pt.since_walk  # polls by plan before this device's first re-walk
+        for _ in range(first):
+            t += 30
+            await both(t)
+        assert eng.calls == ["walk"] + ["get"] * first  # one exchange a poll, the answer exactly the rows
+        t += 30
+        await both(t)
+        assert eng.calls[-1] == "walk" and pt.since_walk == 0  # the periodic re-walk
+        # a row disappears: the GET sees noSuchInstance, uses what it has, and the next poll walks
+        for o in [o for o in eng.mib if o[-1] == 2 and any(o[:-1] == c for c in prof.tables["interfaces"].walk)]:
+            del eng.mib[o]
+        eng.calls.clear()
+        t += 30
+        await both(t)
+        assert eng.calls == ["get"] and pt.plan is None
+        t += 30
+        await both(t)
+        assert eng.calls == ["get", "walk"] and pt.plan is not None
+        # a row appears (a new SSID): found by the next periodic walk, within REWALK_EVERY polls
+        eng.mib.update(_mib_of(prof, {"vaps": [7], "radios": [7]}, 1_000_000))
+        seen_at = None
+        for n in range(1, P.REWALK_EVERY + 1):
+            t += 30
+            out = await both(t, same=False)
+            if any(("radio", "7") in p.tags.items() for p in out.points):
+                seen_at = n
+                break
+        assert seen_at is not None and seen_at <= P.REWALK_EVERY
+        # a reboot (sysUpTime went back) sends it to walking at once: rows may be numbered anew
+        eng.mib.update(_mib_of(prof, {}, uptime_ticks=100))
+        eng.calls.clear()
+        t += 30
+        out = await both(t)
+        assert out.rebooted and pt.plan is None
+        t += 30
+        await both(t)
+        assert eng.calls == ["get", "walk"]
+
+    import asyncio
+
+    asyncio.run(scenario())

@@ -43,6 +43,14 @@ def healthz(data: Data) -> dict:
     }
 
 
+def _family(kind, name: str, doc: str, label: str, samples: list[tuple[str, float]]):
+    """A metric family of one label, one sample per value."""
+    f = kind(name, doc, labels=[label])
+    for value, x in samples:
+        f.add_metric([value], x)
+    return f
+
+
 class LiveCollector:
     """Reads the collectors' live view at scrape time (no background state in the API)."""
 
@@ -72,6 +80,22 @@ class LiveCollector:
         for job, n in (st.get("cycles") or {}).items():
             c.add_metric([job], n)
         yield c
+        lag = st.get("loop_lag_ms") or {}
+        yield _family(
+            GaugeMetricFamily,
+            "pantau_event_loop_lag_seconds",
+            "How late the collector's event loop ran its callbacks over the last minute "
+            "(an overloaded node: timeouts, probes and explainer rounds late)",
+            "quantile",
+            [(q, float(lag[q]) / 1000) for q in ("p50", "p99", "max") if q in lag],
+        )
+        yield _family(
+            CounterMetricFamily,
+            "pantau_gc_pause_seconds",
+            "Time the collector stood still in garbage collections",
+            "generation",
+            [(gen, float(v.get("pause_s", 0.0))) for gen, v in sorted((st.get("gc") or {}).items())],
+        )
         grid = st.get("grid") or {}
         main = grid.get("main") or {}
         ing = grid.get("ingest") or {}
@@ -109,15 +133,14 @@ class LiveCollector:
             c.add_metric([reason], float(n))
         yield c
         influx = st.get("influx") or {}
-        g = GaugeMetricFamily(
+        yield _family(
+            GaugeMetricFamily,
             "pantau_influx_write_state",
             "What Pantau's writers last saw of InfluxDB (1 = current "
             "state): ok, unavailable, credentials_refused (InfluxDB refuses Pantau's credentials)",
-            labels=["state"],
+            "state",
+            [(s_, 1.0 if influx.get("state") == s_ else 0.0) for s_ in ("ok", "unavailable", "credentials_refused")],
         )
-        for s_ in ("ok", "unavailable", "credentials_refused"):
-            g.add_metric([s_], 1.0 if influx.get("state") == s_ else 0.0)
-        yield g
         g = GaugeMetricFamily("pantau_influx_credentials_refused", "1 while InfluxDB refuses Pantau's credentials")
         g.add_metric([], 1.0 if influx.get("state") == "credentials_refused" else 0.0)
         yield g

@@ -21,6 +21,7 @@ from hotspots.health import HealthEvent, HealthTracker
 from hotspots.inventory import Inventory
 
 log = logging.getLogger("pantau.collectors.snmp")
+SNMP_RETRIES = 1  # resends of a request that timed out (a failed poll waits timeout × (1 + this))
 
 RUNS = {"snmp.hotspots": "hotspots", "snmp.switches": "switches", "snmp.controllers": "controllers"}
 ALL_RUNS = set(RUNS) | {"egov.probe"}  # every runnable jobs.yaml may name (egov: collectors/egov)
@@ -39,7 +40,7 @@ class SnmpCollector:
         intervals: dict[str, float] | None = None,
         jobs: list[Job] | None = None,
         timeout: float = 1.0,
-        retries: int = 1,
+        retries: int = SNMP_RETRIES,
         concurrency: int = 256,
         fail_threshold: int = 3,
         recover_threshold: int = 2,
@@ -60,6 +61,7 @@ class SnmpCollector:
         self.cycles: dict[str, int] = {}
         self.events: list[HealthEvent] = []  # recent, for the API; the store has them all
         self._repolls: set[asyncio.Task] = set()
+        self._learning: asyncio.Task | None = None  # the trap receiver learning discovered engine IDs
         # which elements this node polls ("hotspot:AP-0001", "switch:…"): None = every one; several
         # nodes of a city split them (pantau/sharding.py, set by the runtime)
         self.owns: Callable[[str], bool] | None = None
@@ -101,7 +103,7 @@ class SnmpCollector:
             self.poller.closing = True  # before anything is torn down: a cut-short poll is no evidence
         if self.scheduler:
             self.scheduler.shutdown(wait=False)
-        for t in list(self._repolls):
+        for t in list(self._repolls) + ([self._learning] if self._learning else []):
             t.cancel()
         if self.poller:
             await self.poller.stop()
@@ -126,14 +128,22 @@ class SnmpCollector:
         self.cycles[job.name] = self.cycles.get(job.name, 0) + 1
         if stats.failed:
             log.debug("job %s: %d/%d failed %s", job.name, stats.failed, stats.polled, stats.errors)
-        self._learn_engines()
+        if self.traps and (self._learning is None or self._learning.done()):
+            self._learning = asyncio.get_running_loop().create_task(self._learn_engines())
 
-    def _learn_engines(self) -> None:
+    async def _learn_engines(self) -> None:
+        """Give the trap receiver the engine IDs the polls discovered, a few at a time: pysnmp
+        takes ~8 ms to configure one v3 user, and a city's 1,300 v3 agents learnt in one go held
+        the event loop for 11 s after the first cycle (every timeout and probe of that moment late)."""
         if not self.traps:
             return
+        n = 0
         for pt in self._all_targets():
-            if isinstance(pt.target.security, V3) and pt.target.engine_id:
+            if isinstance(pt.target.security, V3) and pt.target.engine_id and not self.traps.knows(pt.target):
                 self.traps.learn_engine(pt.target.engine_id, pt.target.security)
+                n += 1
+                if n % 4 == 0:
+                    await asyncio.sleep(0)
 
     def _store_event(self, ev: HealthEvent) -> None:
         if ev.kind == "suspect":

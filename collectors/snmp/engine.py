@@ -30,6 +30,7 @@ import itertools
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from snmpwire import ber
@@ -260,15 +261,21 @@ class SnmpEngine(asyncio.DatagramProtocol):
         pdu = await self.request(target, GETBULK, vbl, non_repeaters, max_repetitions)
         return pdu.varbinds
 
-    def _columns(self, columns: list[tuple[int, ...]]) -> tuple[list[bytes], bytes]:
-        """The columns' OID content octets and their first GETBULK varbind list, encoded once per
+    def _columns(
+        self, columns: list[tuple[int, ...]], scalars: Sequence[tuple[int, ...]] = ()
+    ) -> tuple[list[bytes], bytes]:
+        """The columns' then the scalars' OID content octets, and the first GETBULK varbind list
+        (the scalars' object OIDs as non-repeaters first, then the columns), encoded once per
         column set (every device of a profile walks the same columns every cycle)."""
-        key = tuple(columns)
+        key = (tuple(columns), tuple(scalars))
         got = self._walk_cache.get(key)
         if got is None:
             if len(self._walk_cache) > 1024:
                 self._walk_cache.clear()
-            got = self._walk_cache[key] = ([oid_content(c) for c in columns], encode_varbind_list(columns))
+            got = self._walk_cache[key] = (
+                [oid_content(c) for c in columns] + [oid_content(s) for s in scalars],
+                encode_varbind_list([s[:-1] for s in scalars] + list(columns)),
+            )
         return got
 
     async def walk(
@@ -278,17 +285,54 @@ class SnmpEngine(asyncio.DatagramProtocol):
 
         Stops a column at the first OID outside it or endOfMibView; refuses an agent that goes
         backwards (a loop) and tables over ``max_rows`` rows (a clear error, not a hang)."""
-        raws, first_vbl = self._columns(columns)
+        return (await self.scalars_and_walk(target, [], columns, max_repetitions, max_rows))[1]
+
+    async def scalars_and_walk(
+        self,
+        target: Target,
+        scalars: Sequence[tuple[int, ...]],
+        columns: list[tuple[int, ...]],
+        max_repetitions: int = 10,
+        max_rows: int = 2000,
+    ) -> tuple[list[VarBind], dict[tuple[int, ...], list[tuple[tuple[int, ...], VarBind]]]]:
+        """Scalars and table columns in one exchange when the tables fit (net-snmp's
+        ``snmpbulkget -Cn``): the first GETBULK carries the scalars as its non-repeaters (RFC 3416
+        §4.2.3: a GETNEXT of each scalar's object OID, so ``sysUpTime.0`` is asked as
+        ``sysUpTime``), then the walk goes on as :meth:`walk`. Returns the scalars' varbinds in
+        request order — a ``noSuchObject`` varbind where the agent's next OID is not the scalar's
+        instance — and the walked columns. Every scalar must be a ``.0`` instance."""
+        if not scalars and not columns:
+            return [], {}
+        for oid in scalars:
+            if not oid or oid[-1] != 0:
+                raise ValueError(f"scalar {'.'.join(map(str, oid))} is not a .0 instance")
+        raws, first_vbl = self._columns(columns, scalars)
+        nr = len(scalars)
         result: dict[tuple[int, ...], list] = {c: [] for c in columns}
         cursors = {i: columns[i] for i in range(len(columns))}
         last_index: dict[int, tuple[int, ...]] = {}
+        scalar_vbs: list[VarBind] = []
         first = True
-        while cursors:
+        while cursors or first:
             order = list(cursors)
-            vbs = await self.bulk(
-                target, [cursors[i] for i in order], max_repetitions, varbind_list=first_vbl if first else None
-            )
-            first = False
+            if first:
+                pdu = await self.request(target, GETBULK, first_vbl, nr, max_repetitions if order else 0)
+                vbs = pdu.varbinds
+                if len(vbs) < nr:
+                    raise SnmpProtocolError(
+                        target.name, f"GETBULK with {nr} non-repeaters answered with {len(vbs)} varbinds"
+                    )
+                for oid, vb in zip(scalars, vbs):
+                    if vb.oid_raw == raws[len(columns) + len(scalar_vbs)] and vb.tag < 0x80:
+                        scalar_vbs.append(vb)
+                    else:  # the agent has no such scalar: its next OID is something else
+                        scalar_vbs.append(VarBind(oid, raws[len(columns) + len(scalar_vbs)], ber.NO_SUCH_OBJECT, b""))
+                vbs = vbs[nr:]
+                first = False
+                if not order:
+                    break
+            else:
+                vbs = await self.bulk(target, [cursors[i] for i in order], max_repetitions)
             if not vbs:
                 raise SnmpProtocolError(target.name, "GETBULK answered with no varbinds")
             k = len(order)
@@ -321,7 +365,7 @@ class SnmpEngine(asyncio.DatagramProtocol):
             for i in order:
                 if i in done:
                     cursors.pop(i, None)
-        return result
+        return scalar_vbs, result
 
     async def request(self, target: Target, tag: int, varbind_list: bytes, a: int = 0, b: int = 0) -> ber.Pdu:
         sec = target.security

@@ -23,7 +23,7 @@ from typing import Callable
 
 from collectors.sink import Point, Sink
 from collectors.snmp.counters import CounterStats, CounterTracker
-from collectors.snmp.engine import V3, SnmpEngine, SnmpError, Target, V2c, encode_varbind_list
+from collectors.snmp.engine import V3, SnmpEngine, SnmpError, SnmpTimeout, Target, V2c, encode_varbind_list
 from collectors.snmp.profiles import Profile, ProfileSet, TablePlan
 from hotspots.credentials import V2cCredentials, V3Credentials
 from hotspots.health import DOWN, HealthTracker
@@ -44,6 +44,8 @@ TYPE_TAGS = {
 }
 SLOW_MS = 1000.0
 HIGH_CPU = 95.0
+REWALK_EVERY = 10  # polls by a device's GET plan between two walks of its tables
+MAX_GET_CELLS = 80  # a device with more cells keeps walking (a GET answer stays well inside one datagram)
 
 
 def security_of(creds) -> V2c | V3:
@@ -74,6 +76,24 @@ class PollTarget:
     last_uptime: float | None = None
     last_poll: float | None = None
     scalar_vbl: bytes = b""
+    plan: GetPlan | None = None  # the rows the last walk found, asked for by GET until the next walk
+    since_walk: int = 0  # polls by the plan since that walk
+
+
+@dataclass(eq=False)
+class GetPlan:
+    """One GET for a device whose tables' rows are known (Zabbix items after low-level discovery,
+    Cacti's reindexed data queries): the profile's scalars, then each (column, index) the last walk
+    returned. Exactly the values a walk would bring, without the walk's overshoot (GETBULK repeats
+    every column as often as the longest table has rows, plus one to see each column end: a UniFi
+    AP's walk answers 81 varbinds where 45 are rows) and with no end-of-column checks. A cell that
+    is gone (noSuch*) sends the device back to walking; so does a reboot, an error status and every
+    REWALK_EVERY-th poll (new rows appear within that many polls)."""
+
+    oids: list[tuple[int, ...]]
+    vbl: bytes
+    n_scalars: int
+    cells: list[tuple[tuple[int, ...], tuple[int, ...], bytes]]  # (column, index, the instance's OID content)
 
 
 @dataclass
@@ -212,19 +232,30 @@ class HotspotPoller:
         prof = pt.profile
         try:
             scalars = {}
-            if prof.scalar_oids:
-                vbs = await self.engine.get(pt.target, prof.scalar_oids, pt.scalar_vbl)
-                for (name, spec), vb in zip(prof.scalars.items(), vbs):
-                    v = _typed(vb, spec.type)
-                    if v is not None:
-                        scalars[name] = v * spec.scale if isinstance(v, (int, float)) and spec.scale != 1 else v
-            tables = {}
             columns = prof.walk_columns
-            if columns:
-                mr = pt.max_rep or max(t.max_repetitions for t in prof.tables.values())
-                tables = await self.engine.walk(pt.target, columns, max_repetitions=mr)
+            plan = pt.plan
+            if plan is not None and pt.since_walk < REWALK_EVERY:
+                pt.since_walk += 1
+                vbs, tables = await self._get_by_plan(pt, plan, columns)
+            else:
+                mr = pt.max_rep or max((t.max_repetitions for t in prof.tables.values()), default=1)
+                if prof.scalars_bulk:
+                    # one exchange: the scalars ride the first GETBULK of the walk as non-repeaters
+                    vbs, tables = await self.engine.scalars_and_walk(pt.target, prof.scalar_oids, columns, mr)
+                else:
+                    vbs = await self.engine.get(pt.target, prof.scalar_oids, pt.scalar_vbl) if prof.scalar_oids else []
+                    tables = await self.engine.walk(pt.target, columns, max_repetitions=mr) if columns else {}
+                pt.plan = _plan_of(prof, tables)
+                # the next walks of a city's devices spread over REWALK_EVERY cycles, not all at once
+                pt.since_walk = 0 if plan is not None else int(pt.offset * REWALK_EVERY)
+            for (name, spec), vb in zip(prof.scalars.items(), vbs):
+                v = _typed(vb, spec.type)
+                if v is not None:
+                    scalars[name] = v * spec.scale if isinstance(v, (int, float)) and spec.scale != 1 else v
         except SnmpError as exc:
             latency = (time.monotonic() - t0) * 1000
+            if not isinstance(exc, SnmpTimeout):
+                pt.plan = None  # an error status (tooBig, genErr…) or a protocol error: walk next time
             return PollOutcome(False, latency, exc.detail, exc.kind)
         latency = (time.monotonic() - t0) * 1000
         out = PollOutcome(True, latency)
@@ -236,6 +267,7 @@ class HotspotPoller:
             if uptime + 1.0 < pt.last_uptime + (at - pt.last_poll) * 0.5 and uptime < pt.last_uptime:
                 out.rebooted = True
                 pt.counters.reset()
+                pt.plan = None  # a rebooted device may number its rows anew
         if uptime is not None:
             pt.last_uptime, pt.last_poll = uptime, at
         time_ns = int(at * 1e9)
@@ -274,6 +306,20 @@ class HotspotPoller:
             out.problems.append("interface down: " + ", ".join(down_ifs))
         out.points.insert(0, Point(_poll_measurement(pt), pt.tags, poll_fields, time_ns))
         return out
+
+    async def _get_by_plan(
+        self, pt: PollTarget, plan: GetPlan, columns: list[tuple[int, ...]]
+    ) -> tuple[list, dict[tuple[int, ...], list]]:
+        """The scalars and the known rows in one GET; a vanished cell drops the plan (walk next poll)."""
+        vbs = await self.engine.get(pt.target, plan.oids, plan.vbl)
+        tables: dict[tuple[int, ...], list] = {c: [] for c in columns}
+        n = plan.n_scalars
+        for (col, index, raw), vb in zip(plan.cells, vbs[n:]):
+            if vb.tag >= 0x80 or vb.oid_raw != raw:  # noSuchInstance/noSuchObject: the row set changed
+                pt.plan = None
+                continue
+            tables[col].append((index, vb))
+        return vbs[:n], tables
 
     def _rows(
         self, pt: PollTarget, plan: TablePlan, tables: dict, at: float, out: PollOutcome
@@ -624,6 +670,15 @@ class HotspotPoller:
 
 def _poll_measurement(pt: PollTarget) -> str:
     return "hotspot_poll" if pt.element.startswith("hotspot:") else "switch_poll"
+
+
+def _plan_of(prof: Profile, tables: dict[tuple[int, ...], list]) -> GetPlan | None:
+    """The GET plan of what a walk found, or None when it would not fit one modest message."""
+    cells = [(col, index, vb.oid_raw) for col in prof.walk_columns for index, vb in tables.get(col, ())]
+    if not cells or len(cells) + len(prof.scalar_oids) > MAX_GET_CELLS:
+        return None
+    oids = list(prof.scalar_oids) + [col + index for col, index, _ in cells]
+    return GetPlan(oids, encode_varbind_list(oids), len(prof.scalar_oids), cells)
 
 
 def _typed(vb: ber.VarBind, vtype: str):

@@ -222,6 +222,12 @@ class Profile:
             out.extend(t.walk)
         return out
 
+    @property
+    def scalars_bulk(self) -> bool:
+        """Whether the scalars can ride the walk's first GETBULK as non-repeaters (each a ``.0``
+        instance, so a GETNEXT of its object OID answers it): one exchange per poll, not two."""
+        return bool(self.scalar_oids) and bool(self.tables) and all(o and o[-1] == 0 for o in self.scalar_oids)
+
 
 def _compile(m: ProfileModel, scalars: dict, tables: dict, source: str) -> Profile:
     plans = {}

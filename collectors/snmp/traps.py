@@ -110,6 +110,10 @@ class TrapReceiver:
         except Exception:  # closing twice or before start
             pass
 
+    def knows(self, target) -> bool:
+        """Whether the v3 user of ``target``'s discovered engine is configured already."""
+        return (target.engine_id, target.security.user) in self._users
+
     def learn_engine(self, engine_id: bytes, sec: V3) -> None:
         """Accept v3 traps from an agent whose engine ID the poller discovered."""
         key = (engine_id, sec.user)
