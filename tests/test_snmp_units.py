@@ -211,6 +211,17 @@ class MibEngine:
         self.calls.append("get")
         return [self._vb(o) if o in self.mib else self._vb(o, ber.NO_SUCH_INSTANCE) for o in oids]
 
+    async def request(self, target, tag, varbind_list, a=0, b=0):
+        """A GET sent as its encoded varbind list (the poller's GET plans)."""
+        from snmpwire import ber
+
+        assert tag == ber.GET
+        body = ber.enc_int(1) + ber.enc_int(0) + ber.enc_int(0) + varbind_list
+        pdu = ber.tlv(ber.GET, body)
+        asked = ber.decode_pdu(pdu, 0, len(pdu))
+        vbs = await self.get(target, [vb.oid for vb in asked.varbinds])
+        return ber.Pdu(ber.RESPONSE, 1, 0, 0, vbs)
+
     def _walk(self, columns):
         return {
             c: [(o[len(c) :], self._vb(o)) for o in sorted(self.mib) if o[: len(c)] == c and len(o) > len(c)]
