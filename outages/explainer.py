@@ -115,9 +115,8 @@ class Settings:
     # --- tolerances of the score (docs/outages.md, "Weighing evidence") ---------------------------
     hold_intervals: float = 1.5  # a dark child waits this many intervals for its parent's reading
     delivery_s: float = 1.0  # readings of one moment may reach the explainer this far apart (ingest lag; not scaled)
-    poll_timeout_s: float = (
-        2.0  # one failed poll's timeouts, every try (SNMP timeout × tries; real seconds, not scaled)
-    )
+    # one failed poll's timeouts, every try (SNMP timeout × tries; real seconds, not scaled)
+    poll_timeout_s: float = 2.0
     fail_polls: int = 3  # failed polls that take an element down (hotspots.health)
     p_root: float = 1e-4  # any one element failing on its own within a coincidence window
     p_lost: float = 0.03  # an answering hotspot's poll failing at random within that window
