@@ -1,8 +1,16 @@
 """Two `pantau api` replicas behind Debian's nginx (config/nginx/pantau.conf with two upstream
 servers), both reading one state database (SQLite here, PostgreSQL in `make test-pg`): kill -9 the
-replica every live stream is on while citizens keep asking — no citizen's request fails (nginx
-retries an idempotent request on the other replica) and every NOC stream resumes on the other
-replica from its Last-Event-ID with every incident change exactly once, in order."""
+replica every live stream is on while citizens keep asking — no citizen is left without an answer
+and every NOC stream resumes on the other replica from its Last-Event-ID with every incident change
+exactly once, in order.
+
+nginx retries an idempotent request that meets a dead replica before any of its answer arrived
+(proxy_next_upstream). An answer the replica was writing at the instant it died (uvicorn writes the
+status line and headers, then the body: ~1 kill in 40 lands between the two, measured) has already
+been passed on and cannot be retried by nginx; the client sees a cut body and asks again, as the
+citizens' page does (dashboards/static/citizen/main.js getJSON). The test's citizens do the same:
+such a cut may happen only at the kill, once per client at most, and its retry must succeed.
+"""
 
 from __future__ import annotations
 
@@ -95,21 +103,34 @@ def test_kill_a_replica_behind_nginx_clients_carry_on(semarang, tmp_path, databa
         b.start(ready_timeout=60)
 
         answers: list[tuple[float, int | str]] = []
+        cuts: list[tuple[float, str]] = []  # answers cut by the kill, each asked again at once
 
         def citizens():
             with httpx.Client(base_url=base, verify=tls, timeout=10.0) as c:
                 n = 0
                 while not stop.is_set():
                     n += 1
-                    try:
-                        # a new query string each time: past nginx's cache, every request to a replica
-                        r = c.get("/api/v1/public/kelurahan/Sendangmulyo", params={"n": f"{threading.get_ident()}-{n}"})
-                        ok = r.status_code == 200 and r.headers.get("content-type", "").startswith("application/json")
-                        answers.append(
-                            (time.monotonic(), 200 if ok and "status" in r.json() else f"{r.status_code} {r.text[:80]}")
-                        )
-                    except Exception as exc:  # noqa: BLE001 - every failure is counted, not raised here
-                        answers.append((time.monotonic(), type(exc).__name__))
+                    for attempt in (1, 2):  # like the citizens' page: a cut answer is asked for again once
+                        try:
+                            # a new query string each time: past nginx's cache, every request to a replica
+                            q = {"n": f"{threading.get_ident()}-{n}-{attempt}"}
+                            r = c.get("/api/v1/public/kelurahan/Sendangmulyo", params=q)
+                            ok = r.status_code == 200 and r.headers.get("content-type", "").startswith(
+                                "application/json"
+                            )
+                            answers.append(
+                                (
+                                    time.monotonic(),
+                                    200 if ok and "status" in r.json() else f"{r.status_code} {r.text[:80]}",
+                                )
+                            )
+                            break
+                        except Exception as exc:  # noqa: BLE001 - every failure is counted, not raised here
+                            if attempt == 1 and isinstance(exc, httpx.RemoteProtocolError):
+                                cuts.append((time.monotonic(), str(exc)))
+                                continue
+                            answers.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
+                            break
 
         load = [threading.Thread(target=citizens, daemon=True) for _ in range(4)]
         for t in load:
@@ -133,14 +154,17 @@ def test_kill_a_replica_behind_nginx_clients_carry_on(semarang, tmp_path, databa
         for t in load:
             t.join(15)
         after = [x for t, x in answers if t > killed_at]
-        failed = [x for _, x in answers if x != 200]
+        failed = [(round(t - killed_at, 3), x) for t, x in answers if x != 200]
         print(
             f"\n[2 replicas behind nginx, one killed -9] citizens: {len(answers)} requests, {len(after)} after the "
-            f"kill, {len(failed)} failed; NOC streams: {[(s['connects'], s['breaks'], len(s['ids'])) for s in streams]} "
+            f"kill, {len(cuts)} cut by the kill and asked again, {len(failed)} failed; NOC streams: {[(s['connects'], s['breaks'], len(s['ids'])) for s in streams]} "
             f"(connects, breaks, incident changes) of {len(wrote)} written"
         )
         assert len(wrote) == 10
-        assert not failed, failed[:20]
+        log = (tmp_path / "nginx" / "nginx.error.log").read_text()
+        assert not failed, (failed[:20], log[-3000:])
+        # a cut answer only at the kill (the replica died while writing it), at most one per client
+        assert len(cuts) <= 4 and all(0 <= t - killed_at < 1.0 for t, _ in cuts), (cuts, killed_at)
         assert len(after) >= 50, len(after)
         for s in streams:
             assert s["ids"] == wrote, s  # every change once, in order, across the kill

@@ -52,12 +52,22 @@ class HttpError extends Error {
   }
 }
 
-/** GET a public answer; ``revalidate`` asks the browser to check its copy with the ETag (304). */
+/**
+ * GET a public answer; ``revalidate`` asks the browser to check its copy with the ETag (304).
+ * A network failure or an answer cut short (the server behind the proxy died while writing it:
+ * tests/test_replicas.py) is asked for once more after a short pause; an HTTP error is not.
+ */
 async function getJSON(path, { revalidate = false } = {}) {
-  const r = await fetch(API + path, { cache: revalidate ? "no-cache" : "default" });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new HttpError(r.status, body);
-  return { body, etag: r.headers.get("ETag") };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await fetch(API + path, { cache: revalidate ? "no-cache" : "default" });
+      if (!r.ok) throw new HttpError(r.status, await r.json().catch(() => ({})));
+      return { body: await r.json(), etag: r.headers.get("ETag") };
+    } catch (err) {
+      if (err instanceof HttpError || attempt >= 2) throw err;
+      await new Promise((done) => setTimeout(done, 300));
+    }
+  }
 }
 
 function message(...nodes) {
