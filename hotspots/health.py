@@ -33,9 +33,10 @@ class HealthEvent:
     new: str = ""
     reason: str = ""
     source: str = "poll"  # "poll" | "trap"
+    first_fail: float | None = None  # a "down": when this tracker's run of failed polls began
 
     def as_dict(self) -> dict:
-        return {
+        d = {
             "element": self.element,
             "at": self.at,
             "kind": self.kind,
@@ -44,6 +45,9 @@ class HealthEvent:
             "reason": self.reason,
             "source": self.source,
         }
+        if self.first_fail is not None:
+            d["first_fail"] = self.first_fail
+        return d
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Health:
     reasons: list[str] = field(default_factory=list)
     last_error: str = ""
     last_reboot: float | None = None
+    first_fail: float | None = None  # the poll that began the current run of failures
 
 
 class HealthTracker:
@@ -95,7 +100,8 @@ class HealthTracker:
     def _set(self, element: str, h: Health, new: str, at: float, reason: str, source: str) -> HealthEvent | None:
         if h.state == new:
             return None
-        ev = HealthEvent(element, at, "state", h.state, new, reason, source)
+        first = (h.first_fail if h.first_fail is not None else at) if new == DOWN else None
+        ev = HealthEvent(element, at, "state", h.state, new, reason, source, first)
         h.state = new
         h.since = at
         self._emit(ev)
@@ -135,6 +141,8 @@ class HealthTracker:
             h.reasons = [f"recovering: {h.goods}/{self.recover_threshold} good polls"]
             return None
         h.fails += 1
+        if h.fails == 1:
+            h.first_fail = at
         h.goods = 0
         h.last_error = error
         if h.state == DOWN:
@@ -150,6 +158,8 @@ class HealthTracker:
     def link_down(self, element: str, at: float, detail: str) -> HealthEvent | None:
         h = self.get(element)
         h.goods = 0
+        if not h.fails:
+            h.first_fail = at
         h.fails = max(h.fails, self.fail_threshold)
         h.reasons = [detail]
         self._emit(HealthEvent(element, at, "trap", h.state, h.state, detail, "trap"))

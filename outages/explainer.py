@@ -258,6 +258,12 @@ class Explainer:
                     st["back_explained"] = st["state"] == "down" or self._explained_children_at(element, at)
                 if data["new"] == "down" and not was_failing:
                     st["fail_at"] = at
+                elif data["new"] == "down" and (data.get("first_fail") or 0.0) > st.get("fail_at", at):
+                    # the tracker saying down began failing later than the first failed poll held
+                    # here: that one was a lost answer no clear withdrew (its node handed the element
+                    # over before polling it again; the new owner's good answers changed no state).
+                    # The real start may be a little earlier on the old owner: later, not wrong.
+                    st["fail_at"] = float(data["first_fail"])
                 st["state"] = data["new"]
                 st["since"] = at
                 st["reason"] = data.get("reason", "")

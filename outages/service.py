@@ -57,12 +57,10 @@ class EvidenceWriter:
 
     def on_health(self, ev) -> None:
         if ev.kind in ("state", "suspect", "clear", "reboot"):
-            self.add(
-                ev.at,
-                "health",
-                ev.element,
-                {"kind": ev.kind, "old": ev.old, "new": ev.new, "reason": ev.reason, "source": ev.source},
-            )
+            data = {"kind": ev.kind, "old": ev.old, "new": ev.new, "reason": ev.reason, "source": ev.source}
+            if getattr(ev, "first_fail", None) is not None:
+                data["first_fail"] = ev.first_fail
+            self.add(ev.at, "health", ev.element, data)
 
     def on_grid(self, ev) -> None:
         self.add(ev.at, "grid", ev.element, {"old": ev.old, "new": ev.new, "reason": ev.reason, "source": ev.source})

@@ -859,3 +859,31 @@ def test_hotspots_still_down_when_their_switch_comes_back_are_no_power_cut(inv):
         c.health(T0 + 261, h, "state", "up")
     c.run(T0 + 261, T0 + 300, 2)
     assert [(i.cause, i.root) for i in c.incidents()] == [("network_uplink", f"switch:{sw}")]
+
+
+def test_a_lost_answer_before_a_handover_does_not_date_a_later_power_cut(inv):
+    """A first failed poll that no ``clear`` withdrew — its node handed the hotspot over before its
+    next poll, and the new owner's good answers change no state — must not date the hotspot's
+    darkness when its feeder trips later: the ``down`` says when its own run of failed polls began
+    (``first_fail``). Dated by the old suspect, the hotspot failed "before its power went off" and
+    became a device incident of its own beside the feeder's (tests/test_ha.py, once in 26 runs)."""
+    c = City(inv)
+    f = "feeder:SRD-04"
+    h = _non_ups(inv, f)[0]
+    assert c.ex.s.suspect_ttl_s > 70 > c.ex.s.symptom_lead_s  # the old suspect still counts when the trip comes
+    c.health(T0 + 130, h, "suspect")  # node a's last poll before the handover: a lost answer
+    c.run(T0 + 130, T0 + 199, 5)
+    c.grid(T0 + 200, f, "de-energized")
+    for t in inv.transformers_of_feeder["SRD-04"]:
+        c.grid(T0 + 201, f"transformer:{t}", "de-energized")
+    for x in _non_ups(inv, f):
+        if x != h:
+            c.health(T0 + 205, x, "state", "down")
+    # node b: its own failed polls from T0 + 203 on
+    c.feed(T0 + 207, "health", h, {"kind": "state", "old": "up", "new": "down", "first_fail": T0 + 203})
+    c.run(T0 + 200, T0 + 400, 2)
+    assert [(i.cause, i.root) for i in c.shown()] == [("power_grid", f)]
+    assert h in c.shown()[0].affected and not [i for i in c.incidents() if i.cause == "device"]
+    # the same evidence replayed decides the same
+    again = replay(inv, c.log, c.ex.s)
+    assert [(i.cause, i.root) for i in again.incidents.values() if not i.merged_into] == [("power_grid", f)]

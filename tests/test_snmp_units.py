@@ -165,6 +165,27 @@ def test_a_failed_poll_overtaken_by_a_newer_answer_is_no_failure():
     assert [(x.kind, x.at) for x in events[1:]] == [("suspect", 12.0), ("state", 14.0)]
 
 
+def test_a_down_says_when_its_own_run_of_failed_polls_began():
+    """The explainer dates a hotspot's darkness by the first failed poll of the run that took it
+    down: an older lost answer (withdrawn by a good poll, here or on the node that polled it before
+    a handover) is not that start."""
+    h = HealthTracker(fail_threshold=3, recover_threshold=2)
+    e = "hotspot:AP-0003"
+    h.observe(e, True, 1.0)
+    h.observe(e, False, 2.0, "timeout")  # a lost answer
+    h.observe(e, True, 3.0)
+    for t in (5.0, 6.0):
+        assert h.observe(e, False, t, "timeout") is None
+    ev = h.observe(e, False, 7.0, "timeout")
+    assert (ev.new, ev.at, ev.first_fail) == ("down", 7.0, 5.0) and ev.as_dict()["first_fail"] == 5.0
+    h.observe(e, True, 8.0)
+    assert (
+        h.observe(e, True, 9.0).first_fail is None
+        and "first_fail" not in h.observe(e, True, 10.0, problems=["x"]).as_dict()
+    )
+    assert h.link_down(e, 20.0, "linkDown").first_fail == 20.0  # a trap: the failure began with it
+
+
 def test_jobs_are_declared_and_checked(tmp_path):
     from collectors.snmp.collector import ALL_RUNS
 
