@@ -10,6 +10,7 @@ database), ``browser`` (a headless Chromium), ``page`` (a fresh context and page
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,33 @@ from collectors.snmp.collector import ALL_RUNS
 from pantau.stack import Stack
 from tests.fixtures.keys import create_key
 from tests.fixtures.waiting import wait  # noqa: F401 - the browser tests import it from here
+
+
+def wait_js(page, expression: str, arg=None, timeout: float = 30_000, poll_ms: float = 50):
+    """Evaluate ``expression`` (a JS function or expression, as ``page.evaluate`` takes it) every
+    ``poll_ms`` until it returns something truthy, and return that; Playwright's TimeoutError after
+    ``timeout`` ms.
+
+    Not ``page.wait_for_function``: that one re-evaluates a string predicate with ``eval`` inside the
+    page on its polls, and our pages' Content-Security-Policy (``script-src 'self'``, no
+    ``'unsafe-eval'`` — as shipped) refuses that now and then (a race with Playwright's own
+    evaluations, microsoft/playwright#36982): an ``EvalError`` failed test_switches_languages in
+    CI. ``page.evaluate`` compiles through the DevTools protocol, which the page's CSP does not govern."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:  # an element not there yet (null.textContent) or a navigation under way: not yet
+            got = page.evaluate(expression, arg)
+        except PlaywrightError as exc:
+            got = exc
+        if got and not isinstance(got, PlaywrightError):
+            return got
+        if time.monotonic() >= deadline:
+            raise PlaywrightTimeout(f"timed out after {timeout:g} ms waiting for {expression!r} (last: {got!r})")
+        page.wait_for_timeout(poll_ms)
+
 
 K = 10  # time scale: a 30 s poll interval is 3 s here
 CHROMIUM = os.environ.get("PANTAU_CHROMIUM", "/usr/bin/chromium")

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from api.public import city_line
-from tests.browser.conftest import wait
+from tests.browser.conftest import wait, wait_js
 
 # DevTools' "Slow 3G" preset (renamed "3G" in 2024, same values), Chromium's
 # front_end/core/sdk/NetworkManager.ts (ChromeDevTools/devtools-frontend):
@@ -59,9 +59,8 @@ def test_first_view_is_small_and_answers_first_on_slow_3g(browser, api, screensh
     page.on("requestfinished", lambda r: done.append(r))
     try:
         page.goto(f"{api}/", wait_until="commit")
-        drawn_ms = page.wait_for_function(
-            "() => (" + MAP_DRAWN + ")() && performance.now()", timeout=60_000, polling=50
-        ).json_value()
+        # when a poll first finds the map coloured (up to a poll late: a stricter figure)
+        drawn_ms = wait_js(page, "() => (" + MAP_DRAWN + ")() && performance.now()", timeout=60_000, poll_ms=50)
         page.wait_for_load_state("networkidle")
         timing = page.evaluate(
             """() => new Promise((resolve) => {
@@ -117,7 +116,7 @@ def test_feeder_trip_why_ack_english_search_location_a11y(page, api, sim, operat
 
     h = {"X-API-Key": operator_key}
     page.goto(f"{api}/")
-    page.wait_for_function(MAP_DRAWN, timeout=30_000)
+    wait_js(page, MAP_DRAWN, timeout=30_000)
     # the script's words for the city are the server's (api/public.py city_line and i18n.js cityLine)
     head, detail = city_line(httpx.get(f"{api}/api/v1/public/status").json())
     assert page.locator("#city-head").inner_text() == head

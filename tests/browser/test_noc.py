@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.conftest import wait
+from tests.browser.conftest import wait, wait_js
 
 FEEDER = "TBR-03"  # not the citizens' test's feeder (SRD-04): the package shares one stack
 AXE_SCREENS = [
@@ -101,7 +101,7 @@ def test_map_shows_every_hotspot_on_the_city_areas(page, api, operator_key, scre
     screenshot(page, "noc-map")
     for _ in range(3):
         page.click(".zoom button >> nth=0")
-    page.wait_for_function("document.querySelectorAll('.map .dots circle.hs').length === 2300")
+    wait_js(page, "document.querySelectorAll('.map .dots circle.hs').length === 2300")
     assert page.locator(".map .dots .cluster").count() == 0
     seen = page.evaluate(
         """() => { const m = document.querySelector('.map').getBoundingClientRect();
@@ -145,11 +145,11 @@ def test_pinch_zooms_the_map_on_a_touch_screen(browser, api, operator_key):
 
         assert page.locator(".map .dots .cluster").count() > 0
         pinch(30, 150)  # spread: ×5
-        page.wait_for_function("document.querySelector('.map').classList.contains('zoomed')")
-        page.wait_for_function("document.querySelectorAll('.map .dots .cluster').length === 0")
+        wait_js(page, "document.querySelector('.map').classList.contains('zoomed')")
+        wait_js(page, "document.querySelectorAll('.map .dots .cluster').length === 0")
         assert page.locator(".map .popup:not([hidden])").count() == 0, "a pinch is no click"
         pinch(150, 30)  # and back
-        page.wait_for_function("!document.querySelector('.map').classList.contains('zoomed')")
+        wait_js(page, "!document.querySelector('.map').classList.contains('zoomed')")
         assert page.locator(".map .dots .cluster").count() > 0
     finally:
         ctx.close()
@@ -220,8 +220,8 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
         )
         t_api = time.monotonic() - t0
         try:
-            page.wait_for_function(
-                "n => document.querySelectorAll('.map .hi.st-down').length >= n", arg=len(dark), timeout=30_000
+            wait_js(
+                page, "n => document.querySelectorAll('.map .hi.st-down').length >= n", arg=len(dark), timeout=30_000
             )
         except PlaywrightTimeout:
             raise AssertionError(f"{len(dark)} hotspots not red on the page: {page_state(page)}") from None
@@ -278,8 +278,8 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
         silence_ids = [s["id"] for s in sils]
         # the table shows the feeder's hotspots down
         page.goto(f"{api}/noc#/hotspots?feeder={FEEDER}&state=down")
-        page.wait_for_function(
-            "n => Number(document.querySelector('#hstable').dataset.rows) >= n", arg=len(dark), timeout=10_000
+        wait_js(
+            page, "n => Number(document.querySelector('#hstable').dataset.rows) >= n", arg=len(dark), timeout=10_000
         )
         no_page_errors(page)
     finally:
@@ -296,9 +296,7 @@ def test_feeder_trip_turns_red_live_and_is_acknowledged_from_the_page(page, api,
 
 def test_hotspot_table_filters_and_sorts(page, api, operator_key, screenshot):
     open_noc(page, api, operator_key, "hotspots")
-    page.wait_for_function(
-        "document.querySelector('#hstable') && document.querySelector('#hstable').dataset.rows === '2300'"
-    )
+    wait_js(page, "document.querySelector('#hstable') && document.querySelector('#hstable').dataset.rows === '2300'")
     rendered = page.locator("#hstable tbody tr:not(.spacer)").count()
     assert 10 < rendered < 200, rendered  # only the rows in sight are in the DOM
     page.select_option("#f-kecamatan", "TBL")
@@ -368,7 +366,7 @@ def test_hotspot_page_draws_its_charts_and_history(page, api, operator_key, scre
     page.wait_for_timeout(300)
     screenshot(page, "noc-hotspot")
     page.click("button[data-minutes='360']")
-    page.wait_for_function("location.hash.endsWith('minutes=360')")
+    wait_js(page, "location.hash.endsWith('minutes=360')")
     page.wait_for_selector("figure.chart .uplot canvas")
     no_page_errors(page)
 
@@ -377,15 +375,15 @@ def test_switches_languages(page, api, operator_key, screenshot):
     open_noc(page, api, operator_key, "map")
     assert page.inner_text("#nav a[data-route=map]") == "Peta" and page.get_attribute("html", "lang") == "id"
     page.click("#lang")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    wait_js(page, "document.documentElement.lang === 'en'")
     assert page.inner_text("#nav a[data-route=map]") == "Map"
-    page.wait_for_function("document.querySelector('.map .legend').textContent.includes('2,300 wifi hotspots')")
+    wait_js(page, "document.querySelector('.map .legend').textContent.includes('2,300 wifi hotspots')")
     screenshot(page, "noc-map-en")
     page.goto(f"{api}/noc#/grid")
     page.wait_for_selector("#gridtree li")
     assert "energized" in page.inner_text(".summary")
     page.click("#lang")
-    page.wait_for_function("document.documentElement.lang === 'id'")
+    wait_js(page, "document.documentElement.lang === 'id'")
     page.wait_for_selector("#gridtree li")
     assert "bertegangan" in page.inner_text(".summary")
     no_page_errors(page)
