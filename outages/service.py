@@ -57,9 +57,8 @@ class EvidenceWriter:
 
     def on_health(self, ev) -> None:
         if ev.kind in ("state", "suspect", "clear", "reboot"):
-            data = {"kind": ev.kind, "old": ev.old, "new": ev.new, "reason": ev.reason, "source": ev.source}
-            if getattr(ev, "first_fail", None) is not None:
-                data["first_fail"] = ev.first_fail
+            data = ev.as_dict()  # the event as the tracker says it (first_fail with a down)
+            del data["element"], data["at"]
             self.add(ev.at, "health", ev.element, data)
 
     def on_grid(self, ev) -> None:
