@@ -758,6 +758,7 @@ class Explainer:
         whose own listed transformer and switch are fine, join that finding (the inventory row is
         probably wrong): lower confidence, said in the evidence and the explanation."""
         joined: set[str] = set()
+        inside: dict[str, set[str]] = {}  # root -> hotspots listed below it (explained, not joiners)
         big = [f for f in out.values() if f.cause in ("power_grid", "planned_maintenance", "network_uplink")]
         if not big:
             return joined
@@ -775,7 +776,15 @@ class Explainer:
                 hi = max(self.fail_at(x) for x in f.affected) + 0.5 * self.s.poll_interval_s
                 if self._ups(h) and f.cause != "network_uplink":
                     hi = max(hi, now)  # on battery until it ran out
-                if not (lo <= fa <= hi and self._near(h, f.root)):
+                if not lo <= fa <= hi:
+                    continue
+                if self._ancestor(f.root, h, self.parent_net if f.cause == "network_uplink" else self.parent_power):
+                    # listed below the root after all (the reading or poll of its own feeder,
+                    # transformer or switch is not in yet): dark with it as the inventory says
+                    inside.setdefault(f.root, set()).add(h)
+                    best = None
+                    break
+                if not self._near(h, f.root):
                     continue
                 gap = abs(fa - f.since)
                 if best is None or gap < best[0]:
@@ -785,6 +794,10 @@ class Explainer:
                 f.affected.add(h)
                 f.joined.add(h)
                 joined.add(h)
+        for f in big:  # explained by a root above them: no suspect, no lower confidence
+            got = inside.get(f.root, set())
+            f.affected |= got
+            joined |= got
         for f in big:
             if f.joined:
                 listed = "switch" if f.cause == "network_uplink" else "transformer"
@@ -796,6 +809,16 @@ class Explainer:
                 )
                 f.uncertain.append(_joined_note(len(f.joined), listed))
         return joined
+
+    @staticmethod
+    def _ancestor(el: str, h: str, parent: dict[str, str]) -> bool:
+        """Whether ``el`` is above ``h`` on the tree ``parent`` describes."""
+        cur = parent.get(h)
+        while cur:
+            if cur == el:
+                return True
+            cur = parent.get(cur)
+        return False
 
     def _near(self, h: str, root: str) -> bool:
         """Whether ``root`` is where a wrong inventory row of ``h`` would most likely point from:

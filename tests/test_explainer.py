@@ -887,3 +887,33 @@ def test_a_lost_answer_before_a_handover_does_not_date_a_later_power_cut(inv):
     # the same evidence replayed decides the same
     again = replay(inv, c.log, c.ex.s)
     assert [(i.cause, i.root) for i in again.incidents.values() if not i.merged_into] == [("power_grid", f)]
+
+
+def test_hotspots_of_a_feeder_whose_reading_is_late_are_no_inventory_suspects_of_their_substation(inv):
+    """A substation trips; five of its feeders read de-energized at once, the sixth's reading comes
+    last (its transformers still read energized). The substation rolls up from the five, and the
+    sixth feeder's hotspots, dark in the same moment, are listed below it: explained by it as the
+    inventory says — no `joined` inventory suspect, no lower confidence (substation-trip recorded
+    three false suspects this way: each hotspot "likely" on the transformer nearest to it)."""
+    c = City(inv)
+    feeders = inv.feeders_of_substation["PDL"]
+    late = feeders[0]
+    for k, f in enumerate(feeders[1:]):
+        c.grid(T0 + 61 + 0.1 * k, f"feeder:{f}", "de-energized")
+    _dark(c, T0 + 64, "substation:PDL")
+    c.run(T0 + 62, T0 + 80)
+    nearest_elsewhere = [
+        h
+        for h in _non_ups(inv, f"feeder:{late}")
+        if c.ex.suspects._likely(h[8:], "transformer", "substation:PDL") != inv.hotspots[h[8:]].transformer
+    ]
+    assert nearest_elsewhere, "the case needs hotspots nearer another transformer than their own"
+    [inc] = c.shown()
+    assert (inc.cause, inc.root) == ("power_grid", "substation:PDL")
+    assert set(_non_ups(inv, f"feeder:{late}")) <= set(inc.affected)
+    assert c.ex.suspects.rows() == [] and not any("inventory may be wrong" in e for e in inc.evidence)
+    c.grid(T0 + 81, f"feeder:{late}", "de-energized")  # the late reading, then the derived substation
+    c.grid(T0 + 81, "substation:PDL", "de-energized")
+    c.run(T0 + 81, T0 + 120)
+    assert [(i.cause, i.root) for i in c.shown()] == [("power_grid", "substation:PDL")]
+    assert c.ex.suspects.rows() == []
