@@ -9,7 +9,7 @@ tree (scenario seconds). Further columns: inventory suspects found (of the expos
 false, and the availability the monitor accounted per cause (hotspot-minutes).
 
 Usage: bench/explainer_accuracy.py [DIR ...] [--time-scale 10] [--only NAME,…]
-       (default folders: ../shared/scenarios, ../shared/scenarios/world, scenarios/)
+       (default folders: ../shared/scenarios, ../shared/scenarios/world, scenarios/, scenarios/world/)
 Ends with: RESULT passed=… total=… median_delay_s=…
 """
 
@@ -63,6 +63,7 @@ def main() -> int:
             ROOT.parent / "shared" / "scenarios",
             ROOT.parent / "shared" / "scenarios" / "world",
             ROOT / "scenarios",
+            ROOT / "scenarios" / "world",
         ],
     )
     ap.add_argument("--time-scale", type=float, default=10.0)

@@ -67,6 +67,16 @@ def free_udp_any() -> int:
         return s.getsockname()[1]
 
 
+def threads_of(node) -> dict[str, float]:
+    """CPU seconds by thread name of one node (its status file's ``threads_cpu_s``; process-wide)."""
+    for f in [node.state_dir / "collector-status.json", *node.state_dir.glob("*/collector-status.json")]:
+        try:
+            return dict(json.loads(f.read_text()).get("threads_cpu_s") or {})
+        except (OSError, ValueError):
+            continue
+    return {}
+
+
 def wait(fn, timeout: float, what: str, step: float = 1.0):
     t0 = time.monotonic()
     last = None
@@ -180,10 +190,19 @@ def main() -> int:
             wait(all_up, 6 * args.interval, f"{n} node(s): every hotspot up", step=5)
             time.sleep(args.interval)  # one more cycle: shares and handovers settled
             c0 = {v.proc.pid: cpu_s(v.proc.pid) for v in nodes}
+            th0 = {v.proc.pid: threads_of(v) for v in nodes}
             t0 = time.time()
             time.sleep(args.window)
             t1 = time.time()
             cpu = {pid: cpu_s(pid) - c for pid, c in c0.items()}
+            for v in nodes:  # where each node's CPU went, by thread (the event loop is MainThread)
+                th1, before = threads_of(v), th0[v.proc.pid]
+                used = sorted(((c - before.get(k, 0.0), k) for k, c in th1.items()), reverse=True)
+                print(
+                    f"  node pid {v.proc.pid} threads, % of a core: "
+                    + ", ".join(f"{k} {100 * c / (t1 - t0):.1f}" for c, k in used[:8] if c > 0),
+                    flush=True,
+                )
             q = f"SELECT count(up) FROM hotspot_poll WHERE time >= {int(t0 * 1000)}ms AND time < {int(t1 * 1000)}ms"
             polls = int((db.query(q, epoch="ms")[0].rows() or [{"count": 0}])[0]["count"])
             cycles = []
