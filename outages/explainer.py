@@ -1048,7 +1048,10 @@ class Explainer:
                     "INC-"
                     + time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
                     + "-"
-                    + hashlib.sha1(root.encode()).hexdigest()[:4]
+                    # the city in the hash: cities made from the same data share element names,
+                    # and incident ids are keys of one shared table (two cities' substation:BSB
+                    # opened in the same second overwrote each other's incident)
+                    + hashlib.sha1(f"{self.inv.city}/{root}".encode()).hexdigest()[:4]
                 )
                 inc = Incident(
                     iid,
@@ -1066,7 +1069,9 @@ class Explainer:
                 self.incidents[iid] = inc
                 self._open[iid] = inc
                 self._record(inc, "opened", {"cause": f.cause, "root": root, "evidence": f.evidence})
-                log.warning("incident %s opened: %s at %s (%s)", iid, f.cause, root, "; ".join(f.evidence))
+                log.warning(
+                    "%s: incident %s opened: %s at %s (%s)", self.inv.city, iid, f.cause, root, "; ".join(f.evidence)
+                )
             matched.add(inc.id)
             self._update(inc, f, now)
             self.suspects.decided(inc.id, f.root)
@@ -1082,7 +1087,7 @@ class Explainer:
                     if self.failing(h):  # still dark: booting after the cause cleared
                         self.recovering[h] = until
                 self._record(inc, "closed", {"evidence": "root cause cleared"})
-                log.warning("incident %s closed (%s at %s)", inc.id, inc.cause, inc.root)
+                log.warning("%s: incident %s closed (%s at %s)", self.inv.city, inc.id, inc.cause, inc.root)
         changed = bool(self._changed)
         if changed and self.on_change:
             self.on_change(list(self._changed.values()), list(self._log))

@@ -17,6 +17,17 @@ from rich.table import Table
 from hotspots.datafile import DataFileError
 from hotspots.inventory import KINDS, load_inventory, resolve_city
 
+
+def _logging(level: str) -> None:
+    """The process's log: Pantau's state changes at ``level``; the HTTP client's line per request
+    and the scheduler's two lines per job run only when debugging (at INFO they were most of a
+    ten-city node's log: every InfluxDB write, every poll run)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        for name in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 app = typer.Typer(
     help="Pantau: network and IoT operations monitor of a smart city.",
     no_args_is_help=True,
@@ -356,7 +367,7 @@ def collect(
         database_url=database_url,
         log_level="DEBUG" if verbose else None,
     )
-    logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(st.log_level)
     invs = [_inventory(c) for c in st.cities]
     profile = os.environ.get("PANTAU_PROFILE")  # a file: cProfile of the event loop's thread, written at exit
     prof = None
@@ -640,7 +651,7 @@ def api_cmd(
         trusted_proxies=trusted_proxy or None,
         log_level="DEBUG" if verbose else None,
     )
-    logging.basicConfig(level=st.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(st.log_level)
     invs = [_inventory(c) for c in st.cities]
     app_ = create_multi_app(
         invs,

@@ -917,3 +917,30 @@ def test_hotspots_of_a_feeder_whose_reading_is_late_are_no_inventory_suspects_of
     c.run(T0 + 81, T0 + 120)
     assert [(i.cause, i.root) for i in c.shown()] == [("power_grid", "substation:PDL")]
     assert c.ex.suspects.rows() == []
+
+
+def test_two_cities_made_from_the_same_data_keep_their_own_incidents(inv, database, tmp_path):
+    """Cities derived from the same data share element names; a substation trip in both in the same
+    second must be two incidents with two ids in the one shared table (they were one id: each city
+    overwrote the other's row, and bench/scale.py saw 5 of its 10 cities' incidents)."""
+    from hotspots.generator import derive_city
+    from hotspots.inventory import load_inventory, resolve_city
+
+    derive_city(resolve_city("semarang"), tmp_path / "kota02", "kota02", 2)
+    other = load_inventory(tmp_path / "kota02")
+    assert "PDL" in other.substations and other.city != inv.city
+    stores = []
+    for city_inv in (inv, other):
+        c = City(city_inv)
+        for f in city_inv.feeders_of_substation["PDL"]:
+            c.grid(T0 + 61, f"feeder:{f}", "de-energized")
+        c.grid(T0 + 61, "substation:PDL", "de-energized")
+        c.run(T0 + 62, T0 + 70)
+        [i] = c.shown()
+        assert (i.cause, i.root, i.opened_at) == ("power_grid", "substation:PDL", T0 + 62)
+        store = IncidentStore(database, city=city_inv.city)
+        store.write(c.log, [x.row() for x in c.incidents()], [])
+        stores.append((store, i.id))
+    (s1, id1), (s2, id2) = stores
+    assert id1 != id2
+    assert [r["id"] for r in s1.incidents()] == [id1] and [r["id"] for r in s2.incidents()] == [id2]
