@@ -68,12 +68,17 @@ def free_udp_any() -> int:
 
 
 def threads_of(node) -> dict[str, float]:
-    """CPU seconds by thread name of one node (its status file's ``threads_cpu_s``; process-wide)."""
+    """CPU seconds by thread name of one node (its status file's ``threads_cpu_s``; process-wide),
+    and as ``gc:genN`` the garbage collector's pause seconds so far (``gc``)."""
     for f in [node.state_dir / "collector-status.json", *node.state_dir.glob("*/collector-status.json")]:
         try:
-            return dict(json.loads(f.read_text()).get("threads_cpu_s") or {})
+            st = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
+        out = dict(st.get("threads_cpu_s") or {})
+        for gen, g in (st.get("gc") or {}).items():
+            out[f"gc:{gen}"] = float(g.get("pause_s", 0.0))
+        return out
     return {}
 
 
@@ -199,9 +204,13 @@ def main() -> int:
             for v in nodes:  # where each node's CPU went, by thread (the event loop is MainThread)
                 th1, before = threads_of(v), th0[v.proc.pid]
                 used = sorted(((c - before.get(k, 0.0), k) for k, c in th1.items()), reverse=True)
+                pauses = {k: c for c, k in used if k.startswith("gc:")}
+                used = [(c, k) for c, k in used if not k.startswith("gc:")]
                 print(
                     f"  node pid {v.proc.pid} threads, % of a core: "
-                    + ", ".join(f"{k} {100 * c / (t1 - t0):.1f}" for c, k in used[:8] if c > 0),
+                    + ", ".join(f"{k} {100 * c / (t1 - t0):.1f}" for c, k in used[:8] if c > 0)
+                    + "; garbage collector pauses, % of the window: "
+                    + ", ".join(f"{k[3:]} {100 * c / (t1 - t0):.1f}" for k, c in sorted(pauses.items())),
                     flush=True,
                 )
             q = f"SELECT count(up) FROM hotspot_poll WHERE time >= {int(t0 * 1000)}ms AND time < {int(t1 * 1000)}ms"
