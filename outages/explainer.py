@@ -988,16 +988,11 @@ class Explainer:
     # --- incidents ------------------------------------------------------------------------------
     def _related(self, a: str, b: str) -> bool:
         """True when a and b are the same element or one is an ancestor of the other in a tree."""
-        if a == b:
-            return True
-        for parents in (self.parent_power, self.parent_net):
-            for x, y in ((a, b), (b, a)):
-                cur = parents.get(x)
-                while cur:
-                    if cur == y:
-                        return True
-                    cur = parents.get(cur)
-        return False
+        return a == b or any(
+            self._ancestor(y, x, parents)
+            for parents in (self.parent_power, self.parent_net)
+            for x, y in ((a, b), (b, a))
+        )
 
     def tick(self, now: float) -> bool:
         """Re-decide; returns True if any incident changed (the caller stores the tick then)."""
